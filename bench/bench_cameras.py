@@ -1,0 +1,260 @@
+"""Cameras benchmark: recording CPU against a plain PyAV/FFmpeg stream copy, recording
+continuity, live-view CPU per viewer and latency added by the WebRTC relay.
+
+Processes: the simulator (`gateway-sim camera`, files served by packet copy), the baseline
+recorder (PyAV demux + `-c copy`-equivalent mux, one thread per camera, the same fragmented
+MP4 settings), and `gateway run`. CPU is read from /proc for each process.
+
+Latency: the simulator's pattern burns a clock into every frame, so every decoded frame is
+unique; the same bitstream decoded from the RTSP source and from WHEP gives bit-identical
+frames, matched by hash, and the latency added is the difference of their arrival times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import av
+import httpx
+import yaml
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+BASELINE = textwrap.dedent('''
+    import av, sys, threading, time
+    urls, out, seconds = sys.argv[3:], sys.argv[1], float(sys.argv[2])
+    def rec(i, url):
+        src = av.open(url, options={"rtsp_transport": "tcp"}, timeout=(5, 5))
+        v = src.streams.video[0]
+        dst = av.open(f"{out}/base{i}.mp4", "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
+        o = dst.add_stream_from_template(v)
+        end, last = time.time() + seconds, -1
+        for p in src.demux(v):
+            if time.time() > end: break
+            if p.size == 0: continue
+            if p.pts is None: p.pts = last + 1
+            p.dts = max(p.pts, last + 1); last = p.dts
+            p.stream = o
+            dst.mux(p)
+        dst.close(); src.close()
+    ts = [threading.Thread(target=rec, args=(i, u)) for i, u in enumerate(urls)]
+    [t.start() for t in ts]; [t.join() for t in ts]
+''')
+
+
+def cpu_s(pid: int) -> float:
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICK
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    import socket
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def main(quick: bool) -> None:
+    cams = 4 if quick else 32
+    seconds = 20 if quick else 600
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        from simulators.media import make_clip
+
+        clip = make_clip(work / "clip.mp4", seconds=10, fps=15, size=(640, 360), profile="high")
+        sim_port = free_port()
+        paths = [f"--path=c{i}={clip}" for i in range(cams)] + ["--path=live=pattern:high:320x240:15"]
+        sim = subprocess.Popen([sys.executable, "-m", "simulators.cli", "camera", "--port", str(sim_port), *paths], stdout=subprocess.DEVNULL)
+        try:
+            wait_port(sim_port)
+            urls = [f"rtsp://127.0.0.1:{sim_port}/c{i}" for i in range(cams)]
+            record(work, urls, seconds, sim)
+            live(work, f"rtsp://127.0.0.1:{sim_port}/live", quick)
+        finally:
+            sim.terminate()
+            sim.wait(10)
+
+
+def record(work: Path, urls: list[str], seconds: float, sim: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    n = len(urls)
+    (work / "base").mkdir()
+    sim0 = cpu_s(sim.pid)
+    before = os.times()
+    subprocess.run([sys.executable, "-c", BASELINE, str(work / "base"), str(seconds), *urls], check=True, timeout=seconds + 60)
+    after = os.times()
+    # the baseline process's own CPU (children's times), connection setup included: a slight handicap for it
+    base_cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    sim_cpu = cpu_s(sim.pid) - sim0
+    print(f"simulator: {n} cameras served by packet copy, {sim_cpu / seconds * 100:.1f}% of a core")
+
+    data = work / "gw"
+    conf = work / "gw.yaml"
+    port = free_port()
+    conf.write_text(yaml.safe_dump({
+        "gateway": {"data_dir": str(data), "port": port, "log_level": "WARNING"},
+        "devices": [{"id": f"c{i}", "kind": "camera", "url": u} for i, u in enumerate(urls)],
+        "recording": {"segment_s": 60 if seconds > 120 else 10, "min_free_bytes": 0},
+    }))
+    gw = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "-c", str(conf)])
+    try:
+        wait_port(port)
+        time.sleep(3)  # connections up; measure steady state only
+        c0, t0 = cpu_s(gw.pid), time.monotonic()
+        time.sleep(seconds)
+        gw_cpu, elapsed = cpu_s(gw.pid) - c0, time.monotonic() - t0
+    finally:
+        gw.terminate()
+        try:
+            gw.wait(120)  # 32 recorders close and hash their open segments on the way out
+        except subprocess.TimeoutExpired:
+            gw.kill()
+    base_pct = base_cpu / seconds * 100 / n
+    gw_pct = gw_cpu / elapsed * 100 / n
+    print(f"recording CPU per camera: gateway {gw_pct:.2f}% of a core, PyAV stream copy baseline {base_pct:.2f}% "
+          f"-> ratio {gw_pct / base_pct:.2f}x (goal <= 1.2x)")
+    continuity(data)
+
+
+def continuity(data: Path) -> None:
+    import sqlite3
+
+    db = next(data.glob("*.db"), None) or next(data.rglob("*.sqlite*"), None)
+    if db is None:
+        print("continuity: database not found")
+        return
+    con = sqlite3.connect(db)
+    gaps = con.execute("select camera_id, duration_s from recordings where kind='gap'").fetchall()
+    rows = con.execute("select camera_id, started_at, ended_at from recordings where kind='segment' order by camera_id, started_at").fetchall()
+    from datetime import datetime
+
+    worst = 0.0
+    prev: dict[str, str] = {}
+    for cam, st, en in rows:
+        if cam in prev and prev[cam] and st:
+            d = (datetime.fromisoformat(st[:26]) - datetime.fromisoformat(prev[cam][:26])).total_seconds()
+            worst = max(worst, d)
+        prev[cam] = en
+    print(f"continuity: {len(rows)} segments, {len(gaps)} gaps recorded, largest hole between consecutive segments {worst:.2f} s (goal <= 1 s)")
+
+
+def live(work: Path, url: str, quick: bool) -> None:
+    data = work / "gwlive"
+    conf = work / "live.yaml"
+    port = free_port()
+    conf.write_text(yaml.safe_dump({"gateway": {"data_dir": str(data), "port": port, "log_level": "WARNING"},
+                                    "devices": [{"id": "live", "kind": "camera", "url": url, "record": False}]}))
+    env = {**os.environ}
+    subprocess.run([sys.executable, "-m", "gateway.cli", "user", "add", "bench", "--role", "admin", "--password-stdin", "-c", str(conf)],
+                   input=b"bench-password-1\n", check=True, capture_output=True)
+    gw = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "-c", str(conf)], env=env)
+    try:
+        wait_port(port)
+        token = httpx.post(f"http://127.0.0.1:{port}/api/auth/token", data={"username": "bench", "password": "bench-password-1"}).json()["access_token"]
+        asyncio.run(_live(port, token, url, gw.pid, 3 if quick else 10, 10 if quick else 30))
+    finally:
+        gw.terminate()
+        gw.wait(30)
+
+
+async def _viewer(port: int, token: str, arrivals: dict[str, float] | None, stop: asyncio.Event) -> None:
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from streams.live import ensure_codec
+
+    # aiortc offers only Constrained Baseline; its FFmpeg decoder plays High, so say so in the offer
+    ensure_codec({"level-asymmetry-allowed": "1", "packetization-mode": "1", "profile-level-id": "64001f"})
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    got: asyncio.Future = asyncio.get_running_loop().create_future()  # type: ignore[type-arg]
+    pc.on("track", lambda t: got.done() or got.set_result(t))
+    await pc.setLocalDescription(await pc.createOffer())
+    async with httpx.AsyncClient() as c:
+        r = await c.post(f"http://127.0.0.1:{port}/api/cameras/live/whep", content=pc.localDescription.sdp,
+                         headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"})
+    r.raise_for_status()
+    await pc.setRemoteDescription(RTCSessionDescription(r.text, "answer"))
+    track = await got
+    try:
+        while not stop.is_set():
+            f = await asyncio.wait_for(track.recv(), 10)
+            if arrivals is not None:
+                arrivals[hashlib.sha1(f.to_ndarray(format="gray").tobytes()).hexdigest()] = time.time()
+    finally:
+        await pc.close()
+
+
+def _direct(url: str, arrivals: dict[str, float], stop: list[bool]) -> None:
+    c = av.open(url, options={"rtsp_transport": "tcp", "fflags": "nobuffer"}, timeout=(5, 5))
+    for f in c.decode(video=0):
+        arrivals[hashlib.sha1(f.to_ndarray(format="gray").tobytes()).hexdigest()] = time.time()
+        if stop[0]:
+            break
+    c.close()
+
+
+async def _live(port: int, token: str, url: str, pid: int, viewers: int, seconds: float) -> None:
+    async with httpx.AsyncClient() as c:
+        for _ in range(300):
+            cams = (await c.get(f"http://127.0.0.1:{port}/api/cameras", headers={"Authorization": f"Bearer {token}"})).json()
+            if cams[0]["state"] == "online":
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError(f"live camera did not come online: {cams}")
+    # latency: one WHEP viewer and one direct RTSP reader decode the same frames
+    stop, stop_flag = asyncio.Event(), [False]
+    via_whep: dict[str, float] = {}
+    direct: dict[str, float] = {}
+    th = asyncio.create_task(asyncio.to_thread(_direct, url, direct, stop_flag))
+    v = asyncio.create_task(_viewer(port, token, via_whep, stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    stop_flag[0] = True
+    for e in await asyncio.gather(v, th, return_exceptions=True):
+        if isinstance(e, Exception):
+            print(f"latency reader failed: {e!r}")
+    lat = [via_whep[k] - direct[k] for k in via_whep.keys() & direct.keys()]
+    if lat:
+        print(f"live latency added over reading RTSP directly: median {statistics.median(lat) * 1000:.0f} ms, "
+              f"p95 {sorted(lat)[int(len(lat) * 0.95)] * 1000:.0f} ms over {len(lat)} frames (goal <= 150 ms)")
+    else:
+        print("live latency: no frames matched")
+    # CPU per additional viewer
+    c0 = cpu_s(pid)
+    await asyncio.sleep(seconds)
+    idle = (cpu_s(pid) - c0) / seconds
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(_viewer(port, token, None, stop)) for _ in range(viewers)]
+    await asyncio.sleep(3)
+    c0 = cpu_s(pid)
+    await asyncio.sleep(seconds)
+    busy = (cpu_s(pid) - c0) / seconds
+    stop.set()
+    failed = [e for e in await asyncio.gather(*tasks, return_exceptions=True) if isinstance(e, Exception)]
+    if failed:
+        print(f"{len(failed)} viewers failed: {failed[0]!r}")
+    print(f"live CPU: gateway {idle * 100:.1f}% of a core with 0 viewers, {busy * 100:.1f}% with {viewers} "
+          f"-> {(busy - idle) * 100 / viewers:.2f}% per additional viewer (goal <= 2%)")

@@ -1,0 +1,34 @@
+"""Camera devices and recording settings (owned by the cameras area)."""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from config.base import Section
+from config.device_base import DeviceBase
+
+
+class CameraDevice(DeviceBase):
+    kind: Literal["camera"]
+    url: str = Field(pattern=r"^rtsps?://", description="RTSP URL without credentials.")
+    username: str | None = None
+    password: SecretStr | None = None
+    transport: Literal["tcp", "udp"] = "tcp"
+    room: str | None = Field(None, description="Room name shown in the console.")
+    room_kind: Literal["announcement", "education", "mediation", "counselling", "reception", "other"] = "other"
+    record: bool = True
+    recognition: bool = Field(False, description="Sample frames for 1:N face identification.")
+    retention_days: int | None = Field(None, ge=1, description="Keep this camera's segments this many days (default: recording.retention_days).")
+
+
+class RecordingSettings(Section):
+    segment_s: int = Field(60, ge=2, le=3600, description="Target segment length; segments rotate on the next keyframe.")
+    pre_roll_s: int = Field(10, ge=0, le=600)
+    retention_days: int = Field(30, ge=1)
+    min_free_bytes: int = Field(2 * 1024**3, ge=0, description="Delete oldest unheld segments below this much free space.")
+    retention_check_s: float = Field(60, gt=0, le=86400, description="How often retention and the disk floor are applied.")
+    stall_s: float = Field(5, gt=0, le=300, description="A camera silent this long is restarted by the watchdog.")
+    open_timeout_s: float = Field(5, gt=0, le=120, description="Time allowed to connect and read the stream description.")
+    backoff_max_s: float = Field(30, gt=0, le=3600, description="Longest wait between reconnection attempts.")
+    auth_backoff_s: float = Field(15, gt=0, le=3600, description="Wait after the camera refused the credentials (no tight retry loop).")
+    live_queue_packets: int = Field(60, ge=4, le=2000, description="Per-viewer queue; the oldest packets are dropped when a viewer falls behind.")

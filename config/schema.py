@@ -1,0 +1,177 @@
+"""The root of the configuration tree.
+
+Device-kind and area sections live in their own modules (config/cameras.py,
+config/trackers.py, config/faces.py, config/uploads.py, config/kiosks.py) so
+each area owns its settings; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+
+from config.base import Section
+from config.cameras import RecordingSettings
+from config.devices import DeviceConfig
+from config.faces import FaceSettings
+from config.trackers import GpsSettings
+from config.uploads import UploadSettings
+from config.zones import ZoneConfig
+
+Level = Literal["red", "orange", "yellow", "blue"]
+
+
+class GatewaySettings(Section):
+    node_id: str = Field("gw1", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Name of this gateway process, used in MQTT client id and LWT topic.")
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(8080, ge=1, le=65535)
+    data_dir: Path = Field(Path("data"), description="Where the SQLite database, media and secrets live.")
+    public_url: str | None = Field(None, description="External URL of the console, for links in webhooks.")
+    secret_key: SecretStr | None = Field(None, description="Signs tokens and cookies. Set through GATEWAY_GATEWAY__SECRET_KEY; generated into data_dir when absent.")
+    max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest request body outside the tus upload endpoint.")
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    timezone: str = Field("Asia/Shanghai", description="Default time zone for schedules and the console.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return _check_tz(v)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_len(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        return v
+
+
+class StorageSettings(Section):
+    database_url: str | None = Field(None, description="SQLAlchemy URL. Default: SQLite file under data_dir. PostgreSQL: postgresql://user@host/db")
+    media_dir: Path | None = Field(None, description="Recordings, evidence and photos. Default: data_dir/media")
+    echo_sql: bool = False
+
+
+class MqttSettings(Section):
+    url: str | None = Field(None, description="mqtt://[user[:password]@]host[:port] or mqtts://...; None: no broker (demo starts an embedded one).")
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = Field(None, description="Stable id for the persistent session; default gateway-{node_id}.")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$", description="MQTT 5 shared-subscription group for tracker topics when several gateways run.")
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    ca_file: Path | None = None
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+    embedded_port: int = Field(1883, ge=1, le=65535, description="Port of the embedded broker `gateway demo` starts when url is empty.")
+
+
+class AuthSettings(Section):
+    token_ttl_s: int = Field(12 * 3600, ge=60)
+    cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set behind HTTPS).")
+    login_attempts_per_minute: int = Field(10, ge=1, description="Per user name and per client address.")
+
+
+class Webhook(Section):
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for the X-Gateway-Signature header.")
+    levels: list[Level] = Field(default_factory=lambda: ["red", "orange", "yellow", "blue"])
+    kinds: list[str] | None = Field(None, description="Only these alert kinds; all when absent.")
+    max_attempts: int = Field(8, ge=1, le=50)
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class EscalationRule(Section):
+    after_s: int = Field(ge=1, description="Unacknowledged for this long → raised one level.")
+
+
+class AlertSettings(Section):
+    escalate: dict[Level, EscalationRule] = Field(
+        default_factory=lambda: {
+            "orange": EscalationRule(after_s=600),
+            "yellow": EscalationRule(after_s=1800),
+        },
+        description="Per level: raise an unacknowledged alert one level after after_s seconds.",
+    )
+    levels: dict[str, Level] = Field(default_factory=dict, description="Override the level of an alert kind, e.g. {lost_contact: orange}.")
+    webhooks: list[Webhook] = Field(default_factory=list)
+    mqtt_topic_prefix: str = "gateway/alerts"
+
+
+class ConsoleSettings(Section):
+    default_language: Literal["zh-CN", "en"] = "zh-CN"
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_datum: Literal["wgs84", "gcj02"] = "wgs84"
+    tile_attribution: str = "© OpenStreetMap contributors"
+    map_center: tuple[float, float] = (31.2304, 121.4737)
+
+
+class PersonConfig(Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str
+    category: str | None = Field(None, description="e.g. probation, parole, suspended sentence")
+    notes: str | None = None
+
+
+class Thresholds(Section):
+    gps: GpsSettings = Field(default_factory=GpsSettings)
+    faces: FaceSettings = Field(default_factory=FaceSettings)
+    low_battery_pct: int = Field(20, ge=1, le=99)
+
+
+class GatewayConfig(Section):
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    persons: list[PersonConfig] = Field(default_factory=list)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+
+    def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Rules that span sections, each with the key path it concerns."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for section, items in (("persons", self.persons), ("devices", self.devices), ("zones", self.zones)):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.id in seen:
+                    problems.append(((section, i, "id"), f"id {item.id!r} appears more than once in {section}"))
+                seen.add(item.id)
+        persons = {p.id for p in self.persons}
+        for i, d in enumerate(self.devices):
+            pid = getattr(d, "person_id", None)
+            if pid is not None and pid not in persons:
+                problems.append((("devices", i, "person_id"), f"device {d.id!r} names person {pid!r}, who is not in persons"))
+        for i, z in enumerate(self.zones):
+            for j, pid in enumerate(z.person_ids):
+                if pid not in persons:
+                    problems.append((("zones", i, "person_ids", j), f"zone {z.id!r} names person {pid!r}, who is not in persons"))
+        return problems
+
+    # Derived paths: one place decides where files go.
+    @property
+    def media_dir(self) -> Path:
+        return self.storage.media_dir or self.gateway.data_dir / "media"
+
+    @property
+    def database_url(self) -> str:
+        return self.storage.database_url or f"sqlite:///{(self.gateway.data_dir / 'gateway.db').as_posix()}"
+
+
+def _check_tz(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
+    return v
+
+
+TimeZoneName = Annotated[str, Field(description="IANA time zone")]

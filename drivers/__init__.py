@@ -1,0 +1,1 @@
+"""Device drivers: transport + pure decoder + session per device kind. Never import gateway.api."""

@@ -1,0 +1,54 @@
+"""Body-worn camera uploads: a tus 1.0 server (tus.py: protocol rules,
+service.py: upload sessions streaming to disk), the completion pipeline
+(pipeline.py, probe.py) and the expiry sweep.
+
+The HTTP routes live in gateway/api/uploads.py (auth) and call
+`services.extras["uploads"]`, an `UploadSessions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from drivers.bodycam.pipeline import Pipeline
+from drivers.bodycam.service import UploadSessions
+
+if TYPE_CHECKING:
+    from gateway.services import Component, Services
+
+log = logging.getLogger(__name__)
+
+
+class ExpirySweeper:
+    name = "bodycam-uploads"
+
+    def __init__(self, sessions: UploadSessions) -> None:
+        self.sessions = sessions
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.sessions.resume_pending()
+        self._task = asyncio.create_task(self._run(), name="upload-expiry")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.sessions.settings.sweep_interval_s)
+            try:
+                await self.sessions.sweep()
+            except Exception:  # one bad sweep must not stop the next
+                log.exception("upload expiry sweep failed")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def build(services: "Services") -> "list[Component]":
+    sessions = UploadSessions(services, Pipeline(services))
+    services.extras["uploads"] = sessions
+    return [ExpirySweeper(sessions)]

@@ -1,0 +1,127 @@
+"""What happens to an upload once its last byte is on disk.
+
+probe → (playable) content-addressed evidence store, catalogue, custody
+      → (not playable or hash differs from the recorder's claim) quarantine,
+        with the reason on the row and an `upload_quarantined` yellow alert.
+
+The store is content-addressed: evidence/uploads/ab/<sha256><ext>. The file is
+moved with os.replace (same file system, atomic), so the store only ever holds
+complete files whose hash was computed while receiving; a duplicate (same
+SHA-256 already stored) is recognised, its partial file dropped, and a
+`received` custody entry recorded on the existing evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from drivers.bodycam.probe import NotPlayable, Probe, probe
+from gateway.db.models import Custody, Evidence, UploadRow
+from gateway.events import UploadCompleted
+
+if TYPE_CHECKING:
+    from gateway.services import Services
+
+log = logging.getLogger(__name__)
+_EXT = re.compile(r"^\.[a-z0-9]{1,5}$")
+
+
+def store_path(sha256: str, filename: str | None) -> str:
+    ext = Path(filename or "").suffix.lower()
+    return f"evidence/uploads/{sha256[:2]}/{sha256}{ext if _EXT.match(ext) else ''}"
+
+
+def _move(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dst)
+    fd = os.open(dst.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the rename itself must survive a power cut
+    finally:
+        os.close(fd)
+
+
+class Pipeline:
+    def __init__(self, services: "Services") -> None:
+        self.services = services
+        m = services.metrics
+        self.completed = m.counter("gateway_uploads_completed_total", "Uploads finished, by outcome", ["outcome"])
+
+    async def __call__(self, row: UploadRow, sha256: str, partial: Path) -> None:
+        meta: dict[str, Any] = dict(row.meta or {})
+        reason: str | None = None
+        result: Probe | None = None
+        claimed = (meta.get("sha256") or "").lower()
+        if claimed and claimed != sha256:
+            reason = f"SHA-256 {sha256} differs from the recorder's {claimed}"
+        else:
+            try:
+                result = await asyncio.to_thread(probe, partial)
+            except NotPlayable as e:
+                reason = str(e)
+            except Exception as e:  # a decoder bug must quarantine, never lose the file
+                log.exception("probe failed for upload %s", row.id)
+                reason = f"probe failed: {type(e).__name__}: {e}"
+        media_root = self.services.media_dir
+        recorded_at = datetime.fromisoformat(meta["recorded_at"]) if meta.get("recorded_at") else None
+        common = dict(kind="upload", sha256=sha256, size=row.length, filename=meta.get("filename"), device_id=row.device_id,
+                      officer=meta.get("officer") or None, person_id=meta.get("person_id") or None, case_ref=meta.get("case_ref") or None,
+                      recorded_at=recorded_at, received_at=self.services.clock.now())
+        received = {"upload_id": row.id, "device_id": row.device_id, "sha256": sha256, "size": row.length, "filename": meta.get("filename")}
+        duplicate = False
+        async with self.services.audit.tx() as s:
+            if reason is None:
+                assert result is not None
+                existing = (await s.scalars(select(Evidence).where(Evidence.sha256 == sha256, Evidence.kind == "upload", Evidence.state == "stored"))).first()
+                if existing is not None and (media_root / existing.path).is_file():
+                    ev, duplicate = existing, True
+                    partial.unlink(missing_ok=True)
+                    s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="received", actor=row.actor, details=dict(received, duplicate=True)))
+                else:
+                    rel = store_path(sha256, meta.get("filename"))
+                    await asyncio.to_thread(_move, partial, media_root / rel)
+                    thumb = None
+                    if result.thumbnail_jpeg:
+                        thumb = f"evidence/uploads/{sha256[:2]}/{sha256}.thumb.jpg"
+                        await asyncio.to_thread((media_root / thumb).write_bytes, result.thumbnail_jpeg)
+                    ev = Evidence(path=rel, media=result.media, thumbnail=thumb, state="stored", **common)
+                    s.add(ev)
+                    await s.flush()
+                    s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="received", actor=row.actor, details=received))
+                    checks = ["sha256 computed while receiving", "length equals Upload-Length", "playable video (PyAV)"]
+                    if claimed:
+                        checks.append("sha256 equals the recorder's claim")
+                    s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="verified", actor="gateway", details={"sha256": sha256, "checks": checks}))
+            else:
+                rel = f"quarantine/uploads/{sha256}.bin"
+                if (media_root / rel).exists():
+                    partial.unlink(missing_ok=True)
+                else:
+                    await asyncio.to_thread(_move, partial, media_root / rel)
+                ev = Evidence(path=rel, media={}, state="quarantined", quarantine_reason=reason, **common)
+                s.add(ev)
+                await s.flush()
+                s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="received", actor=row.actor, details=dict(received, quarantined=True, reason=reason)))
+            up = await s.get(UploadRow, row.id)
+            assert up is not None
+            up.state, up.evidence_id, up.sha256, up.updated_at = "completed", ev.id, sha256, self.services.clock.now()
+            await self.services.audit.add(s, row.actor, "evidence.quarantined" if reason else "evidence.received", f"evidence:{ev.id}",
+                                          dict(received, duplicate=duplicate, reason=reason))
+            evidence_id = ev.id
+        self.completed.labels("quarantined" if reason else ("duplicate" if duplicate else "stored")).inc()
+        if reason:
+            log.warning("upload %s from %s quarantined: %s", row.id, row.device_id, reason)
+            await self.services.alerts.raise_alert("upload_quarantined", person_id=common["person_id"], device_id=row.device_id,
+                                                   message=f"upload {meta.get('filename')!r} quarantined: {reason}",
+                                                   details={"evidence_id": evidence_id, "upload_id": row.id, "sha256": sha256, "reason": reason},
+                                                   key=f"upload_quarantined:{evidence_id}")
+        await self.services.bus.publish(UploadCompleted(evidence_id=evidence_id, device_id=row.device_id, sha256=sha256, size=row.length,
+                                                        quarantined=reason is not None, reason=reason))

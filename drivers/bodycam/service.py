@@ -1,0 +1,354 @@
+"""tus upload sessions: state, streaming to disk with SHA-256 in stream, and
+the hand-over to the completion pipeline.
+
+Hash state across PATCHes is a `hashlib.sha256` object kept per upload in
+memory together with the offset it covers. hashlib state cannot be persisted
+portably, so after a gateway restart the first PATCH re-hashes the bytes
+already on disk once (only then, and only the received prefix); the offset in
+the database is advanced only after the bytes are written and fsynced, and the
+partial file is truncated to that offset before each PATCH, so the two can
+never disagree. Each PATCH hashes into a copy of the state, committed only
+when the chunk is accepted: a chunk with a wrong Upload-Checksum (460) leaves
+neither the file nor the hash changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from drivers.bodycam.tus import (
+    METADATA_KEYS,
+    METADATA_KEYS_REQUIRED,
+    Checksum,
+    TusError,
+    safe_filename,
+)
+from gateway.db.models import Device, UploadRow
+from gateway.events import UploadProgress
+
+if TYPE_CHECKING:
+    from gateway.services import Services
+
+log = logging.getLogger(__name__)
+WRITE_BATCH = 1024 * 1024
+REHASH_CHUNK = 4 * 1024 * 1024
+_IO = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tus-io")
+
+
+class Interrupted(Exception):
+    """The client went away (or stalled) in the middle of a PATCH body."""
+
+
+@dataclass(frozen=True)
+class Uploader:
+    """Who is talking: a body-cam (device_id set) or a user acting for a device."""
+
+    actor: str
+    device_id: str | None
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _hash(data: bytes, hashers: tuple[Any, ...]) -> None:
+    for h in hashers:
+        h.update(data)
+
+
+class _Pipe:
+    """Writes and hashes one batch in two threads while the loop receives the
+    next (hashlib and os.write release the GIL): ingest runs at the speed of
+    the slower of disk and SHA-256, not their sum. Batches stay in order
+    because each waits for the previous one."""
+
+    def __init__(self, fd: int, hashers: tuple[Any, ...]) -> None:
+        self.fd, self.hashers = fd, hashers
+        self.futures: list[concurrent.futures.Future[None]] = []
+
+    async def put(self, data: bytes) -> None:
+        await self.drain()
+        self.futures = [_IO.submit(_write, self.fd, data), _IO.submit(_hash, data, self.hashers)]
+
+    async def drain(self) -> None:
+        futures, self.futures = self.futures, []
+        for f in futures:
+            await asyncio.wrap_future(f)
+
+    def settle(self) -> None:
+        """Before the fd is closed, even on cancellation: a thread may still be writing."""
+        concurrent.futures.wait(self.futures)
+
+
+def _rehash(path: Path, length: int) -> Any:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        remaining = length
+        while remaining:
+            chunk = f.read(min(REHASH_CHUNK, remaining))
+            if not chunk:
+                raise OSError(f"{path} is shorter than its recorded offset {length}")
+            h.update(chunk)
+            remaining -= len(chunk)
+    return h
+
+
+class UploadSessions:
+    def __init__(self, services: "Services", on_complete: Any) -> None:
+        self.services = services
+        self.settings = services.config.uploads
+        self.partial_dir = services.media_dir / "uploads" / "partial"
+        self.on_complete = on_complete  # async (row, sha256_hex, path) -> None
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._hashers: dict[str, tuple[int, Any]] = {}
+        self._last_progress: dict[str, float] = {}
+        m = services.metrics
+        self.rejected = m.counter("gateway_uploads_rejected_total", "tus requests refused, by reason", ["reason"])
+        self.bytes_in = m.counter("gateway_upload_bytes_total", "Bytes accepted by the tus endpoint")
+        self.interrupted = m.counter("gateway_uploads_interrupted_total", "PATCH bodies cut short by the client or a stalled link")
+
+    # -- helpers -------------------------------------------------------------
+    def path_of(self, upload_id: str) -> Path:
+        # ids are generated here (hex) and checked in `_get`, never taken raw from a URL into a path
+        return self.partial_dir / f"{upload_id}.part"
+
+    def lock(self, upload_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(upload_id, asyncio.Lock())
+
+    def _expiry(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.expire_after_s)
+
+    async def _get(self, upload_id: str, who: Uploader) -> UploadRow:
+        if not (len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)):
+            raise TusError(404, "no such upload", "not_found")
+        async with self.services.db.session() as s:
+            row = await s.get(UploadRow, upload_id)
+        if row is None:
+            raise TusError(404, "no such upload", "not_found")
+        if who.device_id is not None and row.device_id != who.device_id:
+            raise TusError(403, "this upload belongs to another device", "foreign_device")
+        if row.state in ("terminated", "expired"):
+            raise TusError(410, f"upload {row.state}", row.state)
+        if row.state == "receiving" and row.expires_at <= self.services.clock.now():
+            raise TusError(410, "upload expired", "expired")
+        return row
+
+    def refuse(self, e: TusError) -> TusError:
+        self.rejected.labels(e.reason).inc()
+        return e
+
+    # -- creation ------------------------------------------------------------
+    async def create(self, who: Uploader, length: int, meta: dict[str, str]) -> UploadRow:
+        missing = [k for k in METADATA_KEYS_REQUIRED if not meta.get(k)]
+        if missing:
+            raise TusError(400, f"Upload-Metadata lacks {', '.join(missing)}", "bad_metadata")
+        unknown = sorted(set(meta) - set(METADATA_KEYS) - {"sha256"})
+        if unknown:
+            raise TusError(400, f"unknown Upload-Metadata keys: {', '.join(unknown)}", "bad_metadata")
+        safe_filename(meta["filename"])
+        try:
+            recorded = datetime.fromisoformat(meta["recorded_at"].replace("Z", "+00:00"))
+        except ValueError:
+            raise TusError(400, "recorded_at must be an ISO 8601 date-time", "bad_metadata") from None
+        meta = dict(meta, recorded_at=(recorded if recorded.tzinfo else recorded.replace(tzinfo=timezone.utc)).isoformat())
+        if "sha256" in meta and (len(meta["sha256"]) != 64 or any(c not in "0123456789abcdef" for c in meta["sha256"].lower())):
+            raise TusError(400, "sha256 metadata must be 64 hex digits", "bad_metadata")
+        if length == 0:
+            raise TusError(400, "a zero-byte file is not a recording", "empty")
+        device_id = meta["device_id"]
+        if who.device_id is not None and device_id != who.device_id:
+            raise TusError(403, f"device_id {device_id!r} is not the authenticated device", "foreign_device")
+        async with self.services.db.session() as s:
+            dev = await s.get(Device, device_id)
+        if dev is None or dev.kind != "bodycam":
+            raise TusError(400, f"device_id {device_id!r} is not a registered body-cam", "unknown_device")
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.partial_dir).free
+        if free < length + self.settings.min_free_bytes:
+            raise TusError(507, f"not enough disk space for {length} bytes", "disk_full")
+        meta.setdefault("person_id", dev.person_id or "")
+        meta.setdefault("officer", str((dev.settings or {}).get("officer") or ""))
+        now = self.services.clock.now()
+        row = UploadRow(id=secrets.token_hex(16), device_id=device_id, actor=who.actor, length=length, offset=0, meta=meta,
+                        state="receiving", created_at=now, updated_at=now, expires_at=self._expiry(now))
+        self.path_of(row.id).touch(exist_ok=False)
+        async with self.services.db.session() as s:
+            s.add(row)
+            await s.commit()
+            await s.refresh(row)
+        self._hashers[row.id] = (0, hashlib.sha256())
+        return row
+
+    async def head(self, upload_id: str, who: Uploader) -> UploadRow:
+        row = await self._get(upload_id, who)
+        lock = self.lock(upload_id)
+        if lock.locked():
+            # A PATCH cut by a dropped link may still be settling; wait briefly so
+            # the client resumes from the offset that PATCH will commit.
+            try:
+                async with asyncio.timeout(2):
+                    async with lock:
+                        pass
+            except TimeoutError:
+                pass
+            row = await self._get(upload_id, who)
+        return row
+
+    # -- PATCH ---------------------------------------------------------------
+    async def patch(self, upload_id: str, who: Uploader, offset: int, checksum: Checksum | None, body: AsyncIterator[bytes]) -> UploadRow:
+        """Append the body at `offset`; returns the row with the new offset."""
+        async with self.lock(upload_id):
+            row = await self._get(upload_id, who)
+            if row.state != "receiving":
+                raise TusError(409 if offset != row.offset else 400, f"upload already complete at offset {row.offset}", "offset_mismatch")
+            if offset != row.offset:
+                raise TusError(409, f"Upload-Offset {offset} does not match the server's offset {row.offset}", "offset_mismatch")
+            path = self.path_of(upload_id)
+            start = row.offset
+            covered = self._hashers.get(upload_id)
+            if covered is None or covered[0] != start:
+                whole = await asyncio.to_thread(_rehash, path, start)
+            else:
+                whole = covered[1]
+            trial = whole.copy()
+            chunk_hash = checksum.new() if checksum else None
+            hashers = (trial, chunk_hash) if chunk_hash else (trial,)
+            fd = os.open(path, os.O_WRONLY)
+            written, interrupted = 0, False
+            pipe = _Pipe(fd, hashers)
+            try:
+                os.ftruncate(fd, start)  # drop bytes a crash left beyond the committed offset
+                os.lseek(fd, start, os.SEEK_SET)
+                buf = bytearray()
+                room = row.length - start
+                try:
+                    async for chunk in body:
+                        if written + len(buf) + len(chunk) > room:
+                            await pipe.drain()
+                            os.ftruncate(fd, start)
+                            raise TusError(413, f"body runs past Upload-Length {row.length}", "past_length")
+                        buf += chunk
+                        if len(buf) >= WRITE_BATCH:
+                            data, buf = bytes(buf), bytearray()
+                            await pipe.put(data)
+                            written += len(data)
+                            self._progress(row, start + written)
+                except Interrupted:
+                    interrupted = True
+                    self.interrupted.inc()
+                if buf:
+                    await pipe.put(bytes(buf))
+                    written += len(buf)
+                await pipe.drain()
+                if chunk_hash is not None and (interrupted or chunk_hash.digest() != checksum.digest):  # type: ignore[union-attr]
+                    os.ftruncate(fd, start)
+                    if interrupted:
+                        raise TusError(400, "body interrupted; a checksummed chunk must arrive whole", "interrupted")
+                    raise TusError(460, f"{checksum.algorithm} checksum mismatch; chunk discarded", "checksum_mismatch")  # type: ignore[union-attr]
+                await asyncio.to_thread(os.fsync, fd)
+            finally:
+                pipe.settle()
+                os.close(fd)
+            new_offset = start + written
+            now = self.services.clock.now()
+            async with self.services.db.session() as s:
+                fresh = await s.get(UploadRow, upload_id)
+                assert fresh is not None
+                fresh.offset, fresh.updated_at, fresh.expires_at = new_offset, now, self._expiry(now)
+                await s.commit()
+                await s.refresh(fresh)
+            self._hashers[upload_id] = (new_offset, trial)
+            self.bytes_in.inc(written)
+            self._progress(fresh, new_offset, force=True)
+            if new_offset == fresh.length:
+                await self.finish(fresh)
+                async with self.services.db.session() as s:
+                    fresh = await s.get(UploadRow, upload_id)  # type: ignore[assignment]
+            assert fresh is not None
+            return fresh
+
+    async def finish(self, row: UploadRow) -> None:
+        entry = self._hashers.pop(row.id, None)
+        whole = entry[1] if entry and entry[0] == row.length else await asyncio.to_thread(_rehash, self.path_of(row.id), row.length)
+        await self.on_complete(row, whole.hexdigest(), self.path_of(row.id))
+        self._locks.pop(row.id, None)
+        self._last_progress.pop(row.id, None)
+
+    def _progress(self, row: UploadRow, offset: int, force: bool = False) -> None:
+        now = self.services.clock.monotonic()
+        last = self._last_progress.get(row.id)
+        if not force and last is not None and now - last < self.settings.progress_interval_s:
+            return
+        self._last_progress[row.id] = now
+        self.services.bus.offer(UploadProgress(upload_id=row.id, device_id=row.device_id, filename=(row.meta or {}).get("filename"),
+                                               offset=offset, length=row.length, state="complete" if offset == row.length else "receiving"))
+
+    # -- termination and expiry ---------------------------------------------
+    async def terminate(self, upload_id: str, who: Uploader) -> None:
+        async with self.lock(upload_id):
+            row = await self._get(upload_id, who)
+            if row.state != "receiving":
+                raise TusError(409, f"upload is {row.state}; only uploads in progress can be terminated", "not_receiving")
+            await self._drop(upload_id, "terminated")
+        await self.services.audit.log(who.actor, "upload.terminated", f"upload:{upload_id}", {"device_id": row.device_id, "offset": row.offset})
+
+    async def _drop(self, upload_id: str, state: str) -> None:
+        async with self.services.db.session() as s:
+            row = await s.get(UploadRow, upload_id)
+            if row is not None:
+                row.state, row.updated_at = state, self.services.clock.now()
+                await s.commit()
+        self.path_of(upload_id).unlink(missing_ok=True)
+        self._hashers.pop(upload_id, None)
+        self._locks.pop(upload_id, None)
+        self._last_progress.pop(upload_id, None)
+        self.services.bus.offer(UploadProgress(upload_id=upload_id, device_id=row.device_id if row else "", filename=None,
+                                               offset=row.offset if row else 0, length=row.length if row else 0, state=state))
+
+    async def sweep(self) -> int:
+        """Remove partial uploads past their Upload-Expires. Returns how many."""
+        now = self.services.clock.now()
+        async with self.services.db.session() as s:
+            stale = (await s.scalars(select(UploadRow.id).where(UploadRow.state == "receiving", UploadRow.expires_at <= now))).all()
+        n = 0
+        for uid in stale:
+            lock = self.lock(uid)
+            if lock.locked():
+                continue  # a PATCH is streaming right now; it renews the expiry
+            async with lock:
+                await self._drop(uid, "expired")
+                n += 1
+        if n:
+            log.info("removed %d expired partial uploads", n)
+        return n
+
+    async def resume_pending(self) -> None:
+        """Uploads whose last byte arrived but whose completion a crash interrupted."""
+        async with self.services.db.session() as s:
+            rows = (await s.scalars(select(UploadRow).where(UploadRow.state == "receiving"))).all()
+        for row in rows:
+            if row.offset == row.length and self.path_of(row.id).is_file():
+                async with self.lock(row.id):
+                    await self.finish(row)
+
+    async def in_flight(self) -> list[dict[str, Any]]:
+        async with self.services.db.session() as s:
+            rows = (await s.scalars(select(UploadRow).where(UploadRow.state == "receiving").order_by(UploadRow.created_at))).all()
+        return [{"id": r.id, "device_id": r.device_id, "filename": (r.meta or {}).get("filename"), "offset": r.offset, "length": r.length,
+                 "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), "expires_at": r.expires_at.isoformat()} for r in rows]

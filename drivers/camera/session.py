@@ -1,0 +1,135 @@
+"""Session: one supervised task per camera: connect, watch, back off, report health.
+
+State is published (CameraHealth + DeviceState) only when it changes; CameraHealth also
+carries fps/bitrate every `health_interval_s` while online. A camera that stops producing
+packets for `stall_s` is torn down by the watchdog and reconnected. Retries after a failed
+connection back off exponentially (wrong credentials start higher and never retry fast).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+
+from drivers.camera.source import Outcome, RtspSource
+from gateway.events import CameraHealth, DeviceState
+
+log = logging.getLogger(__name__)
+
+
+class CameraSession:
+    def __init__(self, camera_id: str, source: RtspSource, bus, metrics, *, stall_s: float = 5.0,  # type: ignore[no-untyped-def]
+                 backoff_min_s: float = 0.5, backoff_max_s: float = 30.0, auth_backoff_s: float = 15.0,
+                 health_interval_s: float = 5.0) -> None:
+        self.camera_id = camera_id
+        self.source = source
+        self.bus = bus
+        self.stall_s = stall_s
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = backoff_max_s
+        self.auth_backoff_s = auth_backoff_s
+        self.health_interval_s = health_interval_s
+        self.state = "offline"
+        self.detail: str | None = None
+        self.fps = 0.0
+        self.bitrate = 0.0
+        self.attempts = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._online = metrics.gauge("gateway_camera_online", "1 while the camera delivers packets", ("camera",))
+        self._fps = metrics.gauge("gateway_camera_fps", "Video frames per second received", ("camera",))
+        self._bitrate = metrics.gauge("gateway_camera_bitrate_bps", "Video bits per second received", ("camera",))
+        self._kf_age = metrics.gauge("gateway_camera_last_keyframe_age_s", "Seconds since the last keyframe", ("camera",))
+        self._connects = metrics.counter("gateway_camera_connects_total", "Connection attempts by outcome", ("camera", "outcome"))
+        self._restarts = metrics.counter("gateway_camera_watchdog_restarts_total", "Stalled cameras restarted by the watchdog", ("camera",))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"camera:{self.camera_id}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.source.stop()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self.source.read_timeout_s + 5)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+
+    async def _run(self) -> None:
+        delay = self.backoff_min_s
+        while not self._stopping:
+            self.source.abort.clear()
+            self.attempts += 1
+            watch = asyncio.create_task(self._watch())
+            try:
+                outcome: Outcome = await asyncio.to_thread(self.source.run_once)
+            finally:
+                watch.cancel()
+            self._connects.labels(self.camera_id, outcome.state).inc()
+            if self._stopping:
+                break
+            if outcome.packets > 0:
+                delay = self.backoff_min_s  # it worked: come back fast
+            await self._set_state(outcome.state if outcome.state != "stopped" else "offline", outcome.detail)
+            wait = max(delay, self.auth_backoff_s) if outcome.state == "auth_failed" else delay
+            log.info("camera %s: %s (%s); retry in %.1fs", self.camera_id, outcome.state, outcome.detail, wait)
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:
+                break
+            delay = min(delay * 2, self.backoff_max_s)
+
+    async def _watch(self) -> None:
+        """While a connection is up: online when packets flow, restart when they stop."""
+        st = self.source.stats
+        started = time.time()
+        last_frames, last_bytes, last_t = st.frames, st.bytes, time.time()
+        next_health = 0.0
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.time()
+            if st.last_packet > started and now - st.last_packet < self.stall_s:
+                if now - last_t >= 2.0:
+                    self.fps = (st.frames - last_frames) / (now - last_t)
+                    self.bitrate = (st.bytes - last_bytes) * 8 / (now - last_t)
+                    last_frames, last_bytes, last_t = st.frames, st.bytes, now
+                    self._fps.labels(self.camera_id).set(self.fps)
+                    self._bitrate.labels(self.camera_id).set(self.bitrate)
+                if st.last_keyframe:
+                    self._kf_age.labels(self.camera_id).set(now - st.last_keyframe)
+                if self.state != "online":
+                    await self._set_state("online", None)
+                elif now >= next_health:
+                    await self._publish_health()
+                if now >= next_health:
+                    next_health = now + self.health_interval_s
+            elif now - max(st.last_packet, started) >= self.stall_s + self.source.open_timeout_s * (st.last_packet <= started):
+                log.warning("camera %s: no packets for %.1fs, restarting", self.camera_id, self.stall_s)
+                self._restarts.labels(self.camera_id).inc()
+                self.source.abort.set()
+                return
+
+    async def _publish_health(self) -> None:
+        kf = self.source.stats.last_keyframe
+        await self.bus.publish(CameraHealth(
+            camera_id=self.camera_id, state=self.state,  # type: ignore[arg-type]
+            fps=round(self.fps, 2) if self.state == "online" else None,
+            bitrate_bps=round(self.bitrate) if self.state == "online" else None,
+            last_keyframe_at=datetime.fromtimestamp(kf, timezone.utc) if kf else None, detail=self.detail))
+
+    async def _set_state(self, state: str, detail: str | None) -> None:
+        if state == self.state and detail == self.detail:
+            return
+        was_online = self.state == "online"
+        self.state, self.detail = state, detail
+        self._online.labels(self.camera_id).set(1 if state == "online" else 0)
+        if state != "online":
+            self.fps = self.bitrate = 0.0
+            self._fps.labels(self.camera_id).set(0)
+            self._bitrate.labels(self.camera_id).set(0)
+        await self._publish_health()
+        if (state == "online") != was_online or self.attempts == 1:
+            await self.bus.publish(DeviceState(device_id=self.camera_id, kind="camera",
+                                               state="online" if state == "online" else "offline", reason=detail))

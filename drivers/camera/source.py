@@ -1,0 +1,145 @@
+"""Transport: one PyAV RTSP connection, demuxed in a thread, packets into a Fanout.
+
+`run_once` blocks until the connection ends and returns why; the session decides when to
+try again. Credentials go into the URL only here, for FFmpeg (which does basic and digest
+auth itself), and are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import av
+
+from streams.fanout import Fanout, MediaPacket, SourceDown, StreamInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    state: str  # "offline" | "auth_failed" | "unreachable" | "stopped"
+    detail: str
+    packets: int
+
+
+@dataclass
+class Stats:
+    """Updated by the demux thread, read by the session (plain attribute writes are atomic)."""
+
+    last_packet: float = 0.0
+    last_keyframe: float = 0.0
+    frames: int = 0
+    bytes: int = 0
+    connected: bool = False
+
+
+def url_with_credentials(url: str, username: str | None, password: str | None) -> str:
+    if not username:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{quote(username, safe='')}:{quote(password or '', safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def classify(err: Exception) -> tuple[str, str]:
+    text = str(err)
+    low = text.lower()
+    if "401" in low or "unauthorized" in low or isinstance(err, PermissionError) or "403" in low or "forbidden" in low:
+        return "auth_failed", "the camera refused the credentials (401)"
+    if isinstance(err, (ConnectionRefusedError, TimeoutError)) or any(
+        s in low for s in ("connection refused", "timed out", "no route", "name or service", "network is unreachable", "immediate exit")
+    ):
+        return "unreachable", text[:200]
+    return "offline", text[:200]
+
+
+class RtspSource:
+    def __init__(self, camera_id: str, url: str, transport: str, fanout: Fanout,
+                 username: str | None = None, password: str | None = None,
+                 open_timeout_s: float = 5.0, read_timeout_s: float = 5.0) -> None:
+        self.camera_id = camera_id
+        self.url = url
+        self._full_url = url_with_credentials(url, username, password)
+        self.transport = transport
+        self.fanout = fanout
+        self.open_timeout_s = open_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.stats = Stats()
+        self.abort = threading.Event()  # set by the watchdog or on stop
+        self.generation = 0
+
+    def run_once(self) -> Outcome:
+        """Connect, demux until the stream ends, stalls or is aborted. Blocking (run in a thread)."""
+        self.generation += 1
+        gen = self.generation
+        packets = 0
+        try:
+            container = av.open(
+                self._full_url,
+                options={"rtsp_transport": self.transport, "timeout": str(int(self.read_timeout_s * 1e6)),
+                         "allowed_media_types": "video+audio", "fflags": "nobuffer"},
+                timeout=(self.open_timeout_s, self.read_timeout_s),
+            )
+        except Exception as e:  # av.error.* for every network/auth failure
+            state, detail = classify(e)
+            return Outcome(state, self._redact(detail), 0)
+        try:
+            if not container.streams.video:
+                return Outcome("offline", "the stream has no video", 0)
+            v = container.streams.video[0]
+            a = container.streams.audio[0] if container.streams.audio else None
+            info = StreamInfo.from_container(container, gen)
+            self.fanout.publish(info)
+            wanted = [v] + ([a] if a is not None and info.audio_template is not None else [])
+            last = {v.index: -1, **({a.index: -1} if a is not None else {})}
+            self.stats.connected = True
+            for p in container.demux(wanted):
+                if self.abort.is_set():
+                    return Outcome("stopped" if self._stopping else "offline", "stopped" if self._stopping else "stalled", packets)
+                if p.size == 0:
+                    continue
+                # RTP gives no pts until RTCP sync and no dts at all: keep them present and increasing.
+                pts = p.pts if p.pts is not None else last[p.stream.index] + 1
+                dts = p.dts if p.dts is not None else pts
+                if dts <= last[p.stream.index]:
+                    dts = last[p.stream.index] + 1
+                pts = max(pts, dts)
+                last[p.stream.index] = dts
+                now = time.time()
+                kind = "video" if p.stream.index == v.index else "audio"
+                mp = MediaPacket(kind, bytes(p), pts, dts, p.time_base, bool(p.is_keyframe), now, gen)
+                if kind == "video":
+                    self.stats.frames += 1
+                    self.stats.bytes += p.size
+                    if p.is_keyframe:
+                        self.stats.last_keyframe = now
+                self.stats.last_packet = now
+                packets += 1
+                self.fanout.publish(mp)
+            return Outcome("offline", "the camera ended the stream", packets)
+        except Exception as e:
+            state, detail = classify(e)
+            return Outcome(state if packets == 0 else "offline", self._redact(detail), packets)
+        finally:
+            self.stats.connected = False
+            self.fanout.publish(SourceDown(time.time(), "disconnected"))
+            try:
+                container.close()
+            except Exception:
+                log.debug("closing %s", self.camera_id, exc_info=True)
+
+    _stopping = False
+
+    def _redact(self, text: str) -> str:
+        """FFmpeg's messages quote the URL: never let the password reach logs or events."""
+        return text.replace(self._full_url, self.url)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.abort.set()

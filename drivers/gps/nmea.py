@@ -1,0 +1,195 @@
+"""Pure NMEA 0183 decoder: bytes from `trackers/{id}/nmea` → fixes.
+
+pynmea2 parses and verifies checksums; this module decides what is a usable
+fix. Accepted: RMC, GGA, GNS, GLL from any talker (GP, GN, GL, GA, GB, BD...).
+Skipped and counted by reason, never raised:
+
+- `checksum`: checksum missing or wrong (a truncated sentence lands here too)
+- `malformed`: pynmea2 cannot parse it, or a field is not a number
+- `garbage`: a line that is not an NMEA sentence at all (binary, JSON...)
+- `proprietary`: `$P...` vendor sentences
+- `void`: the receiver says it has no fix (RMC/GLL status V, GGA quality 0, GNS mode N)
+- `empty`: a valid-looking sentence with empty position or time fields
+- `range`: latitude/longitude outside the earth
+- `other`: well-formed sentences that carry no position (GSV, GSA, VTG...)
+- `too_large`: the whole payload is over MAX_PAYLOAD bytes
+
+Sentences of one epoch (same time of day) in one payload merge into one fix:
+RMC brings date, speed and course; GGA/GNS altitude, satellites and HDOP. A
+GGA, GNS or GLL alone has no date: it takes the date of the device's last RMC
+(rolled over at midnight), else the caller's `today`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+import pynmea2
+
+from drivers.gps.geo import valid_lat_lon
+
+MAX_PAYLOAD = 64 * 1024
+MAX_LINE = 200  # NMEA allows 82; RTK receivers emit longer lines, garbage is longer still
+KNOTS_TO_MPS = 0.514444
+# Accuracy (m) estimated as HDOP x UERE; 5 m is a typical consumer receiver's
+# user equivalent range error. Rules only need a conservative order of magnitude.
+UERE_M = 5.0
+POSITION_TYPES = ("RMC", "GGA", "GNS", "GLL")
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    fix_time: datetime
+    lat: float
+    lon: float
+    alt_m: float | None = None
+    speed_mps: float | None = None
+    course_deg: float | None = None
+    accuracy_m: float | None = None
+    satellites: int | None = None
+
+
+@dataclass
+class NmeaState:
+    """What the decoder remembers per device between payloads."""
+
+    last_date: date | None = None
+    last_rmc_time: time | None = None
+
+
+@dataclass
+class Decoded:
+    fixes: list[Fix] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Epoch:
+    tod: time
+    lat: float
+    lon: float
+    day: date | None = None
+    alt_m: float | None = None
+    speed_mps: float | None = None
+    course_deg: float | None = None
+    hdop: float | None = None
+    satellites: int | None = None
+
+
+def _num(v: str | None) -> float | None:
+    if v is None or v == "":
+        return None
+    x = float(v)
+    return x if math.isfinite(x) else None
+
+
+def _int(v: str | None) -> int | None:
+    x = _num(v)
+    return int(x) if x is not None else None
+
+
+def decode_nmea(payload: bytes, state: NmeaState, today: date) -> Decoded:
+    out = Decoded()
+    if len(payload) > MAX_PAYLOAD:
+        out.skipped["too_large"] += 1
+        return out
+    text = payload.decode("ascii", errors="replace")
+    epochs: dict[time, _Epoch] = {}
+    for raw in text.replace("\r", "\n").split("\n"):
+        line = raw.strip()
+        if not line:
+            continue
+        reason = _sentence(line, epochs)
+        if reason:
+            out.skipped[reason] += 1
+    for ep in epochs.values():
+        day = ep.day
+        if day is None:
+            day = state.last_date or today
+            if state.last_rmc_time is not None and state.last_date is not None and _seconds(ep.tod) < _seconds(state.last_rmc_time) - 12 * 3600:
+                day = day + timedelta(days=1)  # past midnight since that RMC
+        else:
+            state.last_date, state.last_rmc_time = day, ep.tod
+        out.fixes.append(Fix(
+            fix_time=datetime.combine(day, ep.tod.replace(tzinfo=None), tzinfo=UTC),
+            lat=ep.lat, lon=ep.lon, alt_m=ep.alt_m, speed_mps=ep.speed_mps, course_deg=ep.course_deg,
+            accuracy_m=ep.hdop * UERE_M if ep.hdop is not None else None, satellites=ep.satellites,
+        ))
+    return out
+
+
+def _seconds(t: time) -> float:
+    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
+def _sentence(line: str, epochs: dict[time, _Epoch]) -> str | None:
+    """Merge one sentence into `epochs`; return why it was skipped, if it was."""
+    if len(line) > MAX_LINE or line[0] not in "$!" or not line[1:].replace("\ufffd", "\x00").isprintable():
+        return "garbage"
+    if line.startswith("$P"):
+        return "proprietary"
+    try:
+        msg = pynmea2.parse(line, check=True)
+    except pynmea2.ChecksumError:
+        return "checksum"
+    except (pynmea2.ParseError, ValueError, TypeError, AttributeError, IndexError):
+        return "malformed"
+    kind = getattr(msg, "sentence_type", None)
+    if kind not in POSITION_TYPES:
+        return "proprietary" if isinstance(msg, pynmea2.ProprietarySentence) else "other"
+    try:
+        return _position(kind, msg, epochs)
+    except (ValueError, TypeError, AttributeError, IndexError, OverflowError):
+        return "malformed"
+
+
+def _position(kind: str, msg: pynmea2.NMEASentence, epochs: dict[time, _Epoch]) -> str | None:
+    d = msg.data
+    if kind == "RMC":
+        if len(d) < 9:
+            return "malformed"
+        if d[1] != "A":
+            return "void"
+        if len(d) >= 12 and d[11] == "N":  # NMEA 2.3 mode indicator: data not valid
+            return "void"
+    elif kind == "GGA":
+        if len(d) < 9:
+            return "malformed"
+        if d[5] in ("", "0"):
+            return "void"
+    elif kind == "GLL":
+        if len(d) < 6:
+            return "malformed"
+        if d[5] != "A" or (len(d) > 6 and d[6] == "N"):
+            return "void"
+    elif kind == "GNS":
+        if len(d) < 8:
+            return "malformed"
+        if not d[5] or set(d[5]) <= {"N"}:
+            return "void"
+    if not getattr(msg, "lat", "") or not getattr(msg, "lon", "") or getattr(msg, "timestamp", None) is None:
+        return "empty"
+    lat, lon = float(msg.latitude), float(msg.longitude)
+    if not valid_lat_lon(lat, lon):
+        return "range"
+    tod: time = msg.timestamp
+    ep = epochs.get(tod)
+    if ep is None:
+        ep = epochs[tod] = _Epoch(tod=tod, lat=lat, lon=lon)
+    else:
+        ep.lat, ep.lon = lat, lon
+    if kind == "RMC":
+        if not msg.datestamp:
+            return "empty"
+        ep.day = msg.datestamp
+        spd = _num(d[6])
+        ep.speed_mps = spd * KNOTS_TO_MPS if spd is not None else ep.speed_mps
+        ep.course_deg = _num(d[7]) if _num(d[7]) is not None else ep.course_deg
+    elif kind == "GGA":
+        ep.satellites, ep.hdop, ep.alt_m = _int(d[6]), _num(d[7]), _num(d[8])
+    elif kind == "GNS":
+        ep.satellites, ep.hdop, ep.alt_m = _int(d[6]), _num(d[7]), _num(d[8])
+    return None

@@ -1,0 +1,136 @@
+"""Geofence and curfew rules on accepted, in-order fixes (fix time only).
+
+Per (device, zone) a small state machine, with `depth` = how far the fix is
+on the wrong side of the border (inclusion: outside distance; exclusion:
+inside distance), `acc` its accuracy radius and `buffer` the zone's buffer_m:
+
+- violation candidate when depth - acc > buffer: even the most favourable
+  point of the accuracy circle is beyond the buffer (accuracy-aware +
+  hysteresis: a jittering fix near the border never qualifies);
+- the alert is raised once the condition has held for dwell_s of fix time;
+  further violating fixes update the same alert (at most every
+  alert_update_s), never open another;
+- back to normal only when depth <= 0 (the fix itself is on the right side):
+  fixes in the band between keep the current state, so a person standing at
+  the border does not flap.
+
+Kinds: exclusion zone → `exclusion_breach`; inclusion zone with a schedule →
+`curfew` (only inside its windows; a window ending resolves it); inclusion
+zone without schedule → `inclusion_exit`. A scheduled exclusion zone is only
+watched inside its windows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from drivers.gps.geofence import ZoneIndex, ZoneSpec
+from drivers.gps.schedule import window_start
+
+RaiseFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class ZoneState:
+    violating: bool = False
+    pending_since: datetime | None = None
+    last_update: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RuleFix:
+    device_id: str
+    person_id: str
+    fix_time: datetime
+    lat: float
+    lon: float
+    accuracy_m: float
+
+
+def kind_of(z: ZoneSpec) -> str:
+    if z.kind == "exclusion":
+        return "exclusion_breach"
+    return "curfew" if z.schedule else "inclusion_exit"
+
+
+class GeofenceRules:
+    def __init__(self, index: ZoneIndex, raise_alert: RaiseFn, clear: RaiseFn, update_s: float = 30.0) -> None:
+        self.index = index
+        self.raise_alert = raise_alert
+        self.clear = clear
+        self.update_s = update_s
+        self.state: dict[tuple[str, str], ZoneState] = {}
+
+    def set_index(self, index: ZoneIndex) -> None:
+        """New zones: keep state of zones that still exist."""
+        self.index = index
+        self.state = {k: v for k, v in self.state.items() if k[1] in index.by_id}
+
+    async def evaluate(self, fixes: list[RuleFix]) -> None:
+        """All fixes of a batch against all their zones, in one vectorised query."""
+        if not fixes or not self.index.zones:
+            return
+        lat = np.fromiter((f.lat for f in fixes), float, len(fixes))
+        lon = np.fromiter((f.lon for f in fixes), float, len(fixes))
+        acc = np.fromiter((f.accuracy_m for f in fixes), float, len(fixes))
+        margin = acc + self.index.max_buffer_m + 1.0
+        pi, zi, sd = self.index.signed_distances(lat, lon, margin)
+        near: dict[int, dict[int, float]] = {}
+        for p, z, d in zip(pi.tolist(), zi.tolist(), sd.tolist(), strict=True):
+            near.setdefault(p, {})[z] = d
+        for p, f in enumerate(fixes):
+            dists = near.get(p, {})
+            for z in self.index.zones_of(f.person_id):
+                zone = self.index.zones[z]
+                sd = dists.get(z)
+                if sd is None:
+                    # not a candidate: farther than the margin outside the zone. Far
+                    # from an exclusion zone with nothing pending there is nothing to do.
+                    if zone.kind == "exclusion":
+                        st = self.state.get((f.device_id, zone.id))
+                        if st is None or not (st.violating or st.pending_since):
+                            continue
+                    sd = float("inf")
+                await self._step(f, zone, sd)
+
+    async def _step(self, f: RuleFix, z: ZoneSpec, sd: float) -> None:
+        st = self.state.setdefault((f.device_id, z.id), ZoneState())
+        kind = kind_of(z)
+        if z.schedule and window_start(z.schedule, z.timezone, f.fix_time) is None:
+            if st.violating:
+                await self.clear(kind, person_id=f.person_id, device_id=f.device_id, zone_id=z.id, note="schedule window ended", at=f.fix_time)
+            st.violating, st.pending_since = False, None
+            return
+        depth = sd if z.kind == "inclusion" else -sd
+        if depth - f.accuracy_m > z.buffer_m:
+            if not st.violating:
+                st.pending_since = st.pending_since or f.fix_time
+                if (f.fix_time - st.pending_since).total_seconds() < z.dwell_s:
+                    return
+                st.violating = True
+            elif st.last_update is not None and (f.fix_time - st.last_update).total_seconds() < self.update_s:
+                return
+            st.last_update = f.fix_time
+            where = "outside" if z.kind == "inclusion" else "inside"
+            # not a candidate of the index: only known to be farther than the query margin
+            dist = round(depth, 1) if math.isfinite(depth) else None
+            far = f"{depth:.0f} m" if dist is not None else "far"
+            await self.raise_alert(
+                kind, person_id=f.person_id, device_id=f.device_id, zone_id=z.id, level=z.level,
+                lat=f.lat, lon=f.lon, at=f.fix_time,
+                message=f"{f.person_id} {where} zone {z.name or z.id} ({far}, accuracy {f.accuracy_m:.0f} m)",
+                details={"distance_m": dist, "accuracy_m": f.accuracy_m, "fix_time": f.fix_time.isoformat()},
+            )
+        elif depth <= 0:
+            st.pending_since = None
+            if st.violating:
+                st.violating = False
+                await self.clear(kind, person_id=f.person_id, device_id=f.device_id, zone_id=z.id, note="back on the right side of the zone", at=f.fix_time)
+        else:
+            st.pending_since = None

@@ -1,0 +1,105 @@
+"""Alert delivery beyond the console: MQTT topics and webhooks.
+
+Each webhook has its own bounded queue and worker, so a slow or dead
+receiver delays only itself; failed posts are retried with exponential
+backoff and jitter up to max_attempts, then counted as given up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import random
+from typing import Any
+
+import httpx
+
+from config.schema import Webhook
+from gateway.events import AlertChanged, Event
+from gateway.metrics import Metrics
+from gateway.mqtt import MqttLink
+
+log = logging.getLogger(__name__)
+
+
+def alert_topic(prefix: str, alert: dict[str, Any]) -> str:
+    return f"{prefix}/{alert['level']}/{alert['kind']}/{alert.get('person_id') or '-'}"
+
+
+def alert_message(ev: AlertChanged) -> dict[str, Any]:
+    return {"change": ev.change, **ev.alert}
+
+
+class MqttAlertPublisher:
+    def __init__(self, mqtt: MqttLink, prefix: str) -> None:
+        self.mqtt = mqtt
+        self.prefix = prefix
+
+    async def __call__(self, event: Event) -> None:
+        assert isinstance(event, AlertChanged)
+        self.mqtt.publish(alert_topic(self.prefix, event.alert), json.dumps(alert_message(event), ensure_ascii=False), qos=1)
+
+
+class WebhookSender:
+    def __init__(self, hook: Webhook, metrics: Metrics, client: httpx.AsyncClient, base_delay_s: float = 1.0, max_delay_s: float = 300.0) -> None:
+        self.hook = hook
+        self.client = client
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+        self._sent = metrics.counter("gateway_webhook_sent_total", "Webhook deliveries", ("url",))
+        self._failed = metrics.counter("gateway_webhook_failed_total", "Webhook attempts that failed", ("url",))
+        self._gave_up = metrics.counter("gateway_webhook_gave_up_total", "Webhook messages dropped after max_attempts", ("url",))
+        self._dropped = metrics.counter("gateway_webhook_queue_full_total", "Webhook messages dropped because the queue was full", ("url",))
+
+    def wants(self, alert: dict[str, Any]) -> bool:
+        return alert["level"] in self.hook.levels and (self.hook.kinds is None or alert["kind"] in self.hook.kinds)
+
+    async def __call__(self, event: Event) -> None:
+        assert isinstance(event, AlertChanged)
+        if not self.wants(event.alert):
+            return
+        try:
+            self.queue.put_nowait(alert_message(event))
+        except asyncio.QueueFull:
+            self._dropped.labels(self.hook.url).inc()
+
+    async def run(self) -> None:
+        while True:
+            body = await self.queue.get()
+            try:
+                await self._deliver(body)
+            finally:
+                self.queue.task_done()
+
+    async def _deliver(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "supervision-gateway"}
+        if self.hook.secret:
+            sig = hmac.new(self.hook.secret.get_secret_value().encode(), data, hashlib.sha256).hexdigest()
+            headers["X-Gateway-Signature"] = f"sha256={sig}"
+        for attempt in range(1, self.hook.max_attempts + 1):
+            try:
+                r = await self.client.post(self.hook.url, content=data, headers=headers, timeout=self.hook.timeout_s)
+                if r.status_code < 300:
+                    self._sent.labels(self.hook.url).inc()
+                    return
+                # 4xx other than 408/429 will not get better by retrying.
+                if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
+                    log.warning("webhook %s refused alert %s: HTTP %s", self.hook.url, body.get("id"), r.status_code)
+                    self._gave_up.labels(self.hook.url).inc()
+                    return
+                reason = f"HTTP {r.status_code}"
+            except httpx.HTTPError as e:
+                reason = type(e).__name__
+            self._failed.labels(self.hook.url).inc()
+            if attempt == self.hook.max_attempts:
+                break
+            delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+            log.info("webhook %s attempt %d failed (%s); retrying in %.1f s", self.hook.url, attempt, reason, delay)
+            await asyncio.sleep(delay)
+        log.error("webhook %s: gave up on alert %s after %d attempts", self.hook.url, body.get("id"), self.hook.max_attempts)
+        self._gave_up.labels(self.hook.url).inc()

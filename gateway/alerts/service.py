@@ -1,0 +1,240 @@
+"""Alert lifecycle: open → acknowledged → resolved, deduplicated and escalated.
+
+An ongoing condition has one dedup key (by default kind, person, device and
+zone). Raising it again while an alert with that key is open or acknowledged
+updates that alert (count, updated_at, position) instead of opening another.
+`clear` resolves it when the condition ends (the tracker re-entered, contact
+resumed). Every change is audited and published on the bus as AlertChanged,
+which the delivery module turns into WebSocket, MQTT and webhook messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.schema import AlertSettings
+from gateway.audit import Audit
+from gateway.bus import EventBus
+from gateway.clock import Clock
+from gateway.db.models import Alert, AlertNote
+from gateway.events import AlertChanged
+from gateway.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("blue", "yellow", "orange", "red")  # ascending severity
+ONGOING = ("open", "acknowledged")
+
+DEFAULT_LEVELS: dict[str, str] = {
+    "exclusion_breach": "red",
+    "tamper": "red",
+    "sos": "red",
+    "disk_full": "red",
+    "recording_failed": "red",
+    "inclusion_exit": "orange",
+    "curfew": "orange",
+    "camera_offline": "orange",
+    "lost_contact": "yellow",
+    "no_fix": "yellow",
+    "checkin_failed": "yellow",
+    "checkin_missed": "yellow",
+    "kiosk_offline": "yellow",
+    "upload_quarantined": "yellow",
+    "low_battery": "blue",
+}
+
+
+class AlertError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def alert_to_dict(a: Alert) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "kind": a.kind,
+        "level": a.level,
+        "original_level": a.original_level,
+        "state": a.state,
+        "person_id": a.person_id,
+        "device_id": a.device_id,
+        "zone_id": a.zone_id,
+        "message": a.message,
+        "details": a.details or {},
+        "opened_at": a.opened_at.isoformat(),
+        "updated_at": a.updated_at.isoformat(),
+        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+        "resolved_by": a.resolved_by,
+        "escalated_at": a.escalated_at.isoformat() if a.escalated_at else None,
+        "count": a.count,
+        "position": {"lat": a.lat, "lon": a.lon} if a.lat is not None and a.lon is not None else None,
+        "notes": [{"at": n.at.isoformat(), "author": n.author, "action": n.action, "text": n.text} for n in a.notes],
+    }
+
+
+def default_key(kind: str, person_id: str | None, device_id: str | None, zone_id: str | None) -> str:
+    return f"{kind}|{person_id or ''}|{device_id or ''}|{zone_id or ''}"
+
+
+class AlertService:
+    def __init__(self, settings: AlertSettings, audit: Audit, bus: EventBus, clock: Clock, metrics: Metrics) -> None:
+        self.settings = settings
+        self.audit = audit
+        self.bus = bus
+        self.clock = clock
+        self._changes = metrics.counter("gateway_alert_changes_total", "Alert lifecycle changes", ("kind", "change"))
+        self._open = metrics.gauge("gateway_alerts_ongoing", "Open or acknowledged alerts (sampled at escalation checks)", ("level",))
+
+    def level_for(self, kind: str, requested: str | None = None) -> str:
+        level = requested or self.settings.levels.get(kind) or DEFAULT_LEVELS.get(kind, "yellow")
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}")
+        return level
+
+    async def raise_alert(
+        self,
+        kind: str,
+        *,
+        person_id: str | None = None,
+        device_id: str | None = None,
+        zone_id: str | None = None,
+        level: str | None = None,
+        message: str | None = None,
+        details: dict[str, Any] | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        key: str | None = None,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Open an alert, or update the ongoing one with the same key."""
+        at = at or self.clock.now()
+        dedup = key or default_key(kind, person_id, device_id, zone_id)
+        async with self.audit.tx() as s:
+            alert = await self._ongoing(s, dedup)
+            if alert is None:
+                lvl = self.level_for(kind, level)
+                alert = Alert(
+                    kind=kind, level=lvl, original_level=lvl, state="open", dedup_key=dedup,
+                    person_id=person_id, device_id=device_id, zone_id=zone_id, message=message,
+                    details=details or {}, lat=lat, lon=lon, count=1, opened_at=at, updated_at=at, notes=[],
+                )
+                s.add(alert)
+                await s.flush()
+                alert.notes.append(AlertNote(alert_id=alert.id, at=at, author="system", action="opened", text=message))
+                change = "opened"
+            else:
+                alert.count += 1
+                alert.updated_at = at
+                if message:
+                    alert.message = message
+                if details:
+                    alert.details = {**(alert.details or {}), **details}
+                if lat is not None and lon is not None:
+                    alert.lat, alert.lon = lat, lon
+                change = "updated"
+            await self.audit.add(s, "system", f"alert.{change}", f"alert:{alert.id}", {"kind": kind, "level": alert.level, "count": alert.count})
+            payload = alert_to_dict(alert)
+        await self._emit(change, payload)
+        return payload
+
+    async def clear(self, kind: str, *, person_id: str | None = None, device_id: str | None = None, zone_id: str | None = None, key: str | None = None, note: str | None = None, at: datetime | None = None) -> dict[str, Any] | None:
+        """The condition has ended: resolve its ongoing alert, if any."""
+        dedup = key or default_key(kind, person_id, device_id, zone_id)
+        at = at or self.clock.now()
+        async with self.audit.tx() as s:
+            alert = await self._ongoing(s, dedup)
+            if alert is None:
+                return None
+            self._resolve(alert, "system", note or "condition ended", at)
+            await self.audit.add(s, "system", "alert.resolved", f"alert:{alert.id}", {"kind": alert.kind, "note": note})
+            payload = alert_to_dict(alert)
+        await self._emit("resolved", payload)
+        return payload
+
+    async def acknowledge(self, alert_id: int, user: str, note: str | None = None) -> dict[str, Any]:
+        async with self.audit.tx() as s:
+            alert = await self._get(s, alert_id)
+            if alert.state != "open":
+                raise AlertError(409, f"alert {alert_id} is {alert.state}; only open alerts can be acknowledged")
+            now = self.clock.now()
+            alert.state, alert.acknowledged_at, alert.acknowledged_by, alert.updated_at = "acknowledged", now, user, now
+            alert.notes.append(AlertNote(alert_id=alert.id, at=now, author=user, action="acknowledged", text=note))
+            await self.audit.add(s, user, "alert.acknowledged", f"alert:{alert.id}", {"note": note})
+            payload = alert_to_dict(alert)
+        await self._emit("acknowledged", payload)
+        return payload
+
+    async def resolve(self, alert_id: int, user: str, note: str | None = None) -> dict[str, Any]:
+        async with self.audit.tx() as s:
+            alert = await self._get(s, alert_id)
+            if alert.state == "resolved":
+                raise AlertError(409, f"alert {alert_id} is already resolved")
+            self._resolve(alert, user, note, self.clock.now())
+            await self.audit.add(s, user, "alert.resolved", f"alert:{alert.id}", {"note": note})
+            payload = alert_to_dict(alert)
+        await self._emit("resolved", payload)
+        return payload
+
+    async def escalate_due(self) -> int:
+        """Raise unacknowledged alerts one level once they wait past their level's limit."""
+        now = self.clock.now()
+        changed: list[dict[str, Any]] = []
+        async with self.audit.tx() as s:
+            alerts = (await s.scalars(select(Alert).where(Alert.state == "open"))).all()
+            counts = dict.fromkeys(LEVELS, 0)
+            for a in alerts:
+                counts[a.level] += 1
+                rule = self.settings.escalate.get(a.level)  # type: ignore[call-overload]
+                if rule is None or a.level == "red":
+                    continue
+                since = a.escalated_at or a.opened_at
+                if (now - since).total_seconds() < rule.after_s:
+                    continue
+                old = a.level
+                a.level = LEVELS[LEVELS.index(old) + 1]
+                a.escalated_at = a.updated_at = now
+                text_ = f"unacknowledged for {rule.after_s} s: {old} → {a.level}"
+                a.notes.append(AlertNote(alert_id=a.id, at=now, author="system", action="escalated", text=text_))
+                await self.audit.add(s, "system", "alert.escalated", f"alert:{a.id}", {"from": old, "to": a.level})
+                changed.append(alert_to_dict(a))
+        for level, n in counts.items():
+            self._open.labels(level).set(n)
+        for payload in changed:
+            await self._emit("escalated", payload)
+        return len(changed)
+
+    async def run_escalation(self, interval_s: float = 5.0) -> None:
+        while True:
+            try:
+                await self.escalate_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("escalation check failed")
+            await asyncio.sleep(interval_s)
+
+    def _resolve(self, alert: Alert, user: str, note: str | None, at: datetime) -> None:
+        alert.state, alert.resolved_at, alert.resolved_by, alert.updated_at = "resolved", at, user, at
+        alert.notes.append(AlertNote(alert_id=alert.id, at=at, author=user, action="resolved", text=note))
+
+    async def _ongoing(self, s: AsyncSession, dedup: str) -> Alert | None:
+        return (await s.scalars(select(Alert).where(Alert.dedup_key == dedup, Alert.state.in_(ONGOING)).order_by(Alert.id.desc()).limit(1))).first()
+
+    async def _get(self, s: AsyncSession, alert_id: int) -> Alert:
+        alert = await s.get(Alert, alert_id)
+        if alert is None:
+            raise AlertError(404, f"no alert {alert_id}")
+        return alert
+
+    async def _emit(self, change: str, payload: dict[str, Any]) -> None:
+        self._changes.labels(payload["kind"], change).inc()
+        await self.bus.publish(AlertChanged(change=change, alert=payload))  # type: ignore[arg-type]

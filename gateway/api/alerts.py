@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from gateway.alerts import AlertError, alert_to_dict
+from gateway.api.deps import CurrentUser, Principal, Require, ServicesDep, SessionDep
+from gateway.db.models import Alert
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+
+class NoteIn(BaseModel):
+    note: str | None = Field(None, max_length=2000)
+
+
+@router.get("")
+async def list_alerts(
+    _: CurrentUser, s: SessionDep,
+    state: Literal["open", "acknowledged", "resolved", "ongoing"] | None = None,
+    level: Literal["red", "orange", "yellow", "blue"] | None = None,
+    kind: str | None = Query(None, max_length=32),
+    person_id: str | None = Query(None, max_length=64),
+    device_id: str | None = Query(None, max_length=64),
+    since: datetime | None = None,
+    limit: int = Query(200, ge=1, le=2000),
+) -> list[dict[str, Any]]:
+    stmt = select(Alert).order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(limit)
+    if state == "ongoing":
+        stmt = stmt.where(Alert.state.in_(("open", "acknowledged")))
+    elif state:
+        stmt = stmt.where(Alert.state == state)
+    if level:
+        stmt = stmt.where(Alert.level == level)
+    if kind:
+        stmt = stmt.where(Alert.kind == kind)
+    if person_id:
+        stmt = stmt.where(Alert.person_id == person_id)
+    if device_id:
+        stmt = stmt.where(Alert.device_id == device_id)
+    if since:
+        stmt = stmt.where(Alert.updated_at >= since)
+    return [alert_to_dict(a) for a in (await s.scalars(stmt)).all()]
+
+
+@router.get("/{alert_id}")
+async def get_alert(alert_id: int, _: CurrentUser, s: SessionDep) -> dict[str, Any]:
+    a = await s.get(Alert, alert_id)
+    if a is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    return alert_to_dict(a)
+
+
+@router.post("/{alert_id}/ack")
+async def acknowledge(alert_id: int, user: Annotated[Principal, Require("alerts.ack")], services: ServicesDep, body: NoteIn | None = None) -> dict[str, Any]:
+    try:
+        return await services.alerts.acknowledge(alert_id, user.username, body.note if body else None)
+    except AlertError as e:
+        raise HTTPException(e.status, str(e)) from None
+
+
+@router.post("/{alert_id}/resolve")
+async def resolve(alert_id: int, user: Annotated[Principal, Require("alerts.resolve")], services: ServicesDep, body: NoteIn | None = None) -> dict[str, Any]:
+    try:
+        return await services.alerts.resolve(alert_id, user.username, body.note if body else None)
+    except AlertError as e:
+        raise HTTPException(e.status, str(e)) from None

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from gateway.api.deps import Principal, Require, SessionDep
+from gateway.db.models import AuditEntry
+
+router = APIRouter(prefix="/api/audit", tags=["audit"])
+
+
+@router.get("")
+async def list_audit(
+    _: Annotated[Principal, Require("audit.read")], s: SessionDep,
+    actor: str | None = Query(None, max_length=64), action: str | None = Query(None, max_length=64),
+    since: datetime | None = None, before_id: int | None = None, limit: int = Query(200, ge=1, le=2000),
+) -> list[dict[str, Any]]:
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if action:
+        stmt = stmt.where(AuditEntry.action.startswith(action))
+    if since:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if before_id:
+        stmt = stmt.where(AuditEntry.id < before_id)
+    return [
+        {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target, "details": e.details, "hash": e.hash}
+        for e in (await s.scalars(stmt)).all()
+    ]

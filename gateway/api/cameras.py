@@ -1,0 +1,83 @@
+"""Cameras: list with live state, snapshots, and WHEP live view (RFC 9725)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from gateway.api.deps import Principal, Require, ServicesDep
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+Viewer = Annotated[Principal, Require("live.view")]
+
+
+def _area(services: Any) -> Any:
+    area = services.extras.get("cameras")
+    if area is None:
+        raise HTTPException(503, "the cameras area is not running")
+    return area
+
+
+@router.get("")
+async def list_cameras(services: ServicesDep, user: Viewer) -> list[dict[str, Any]]:
+    area = _area(services)
+    out = []
+    for cam in area.cameras.values():
+        info = cam.fanout.info
+        s = cam.session
+        out.append({"id": cam.id, "name": cam.cfg.name, "room": cam.cfg.room, "room_kind": cam.cfg.room_kind,
+                    "state": s.state, "detail": s.detail, "fps": round(s.fps, 2), "bitrate_bps": round(s.bitrate),
+                    "codec": info.codec if info else None, "profile": info.profile if info else None,
+                    "width": info.width if info else None, "height": info.height if info else None,
+                    "recording": bool(cam.recorder and cam.recorder.open_segment)})
+    return out
+
+
+@router.get("/{camera_id}/snapshot.jpg", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+async def snapshot(camera_id: str, services: ServicesDep, user: Viewer) -> Response:
+    from streams.snapshots import NoPicture
+
+    area = _area(services)
+    try:
+        jpg = await area.snapshots.jpeg(camera_id)
+    except KeyError:
+        raise HTTPException(404, "no such camera") from None
+    except NoPicture as e:
+        raise HTTPException(503, f"no picture yet: {e}") from None
+    return Response(jpg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/{camera_id}/whep", status_code=201, response_class=Response,
+             openapi_extra={"requestBody": {"content": {"application/sdp": {"schema": {"type": "string"}}}, "required": True}})
+async def whep(camera_id: str, request: Request, services: ServicesDep, user: Viewer) -> Response:
+    area = _area(services)
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/sdp":
+        raise HTTPException(415, "WHEP offers must be application/sdp")
+    offer = (await request.body()).decode("utf-8", "replace")
+    if not offer.startswith("v=0"):
+        raise HTTPException(400, "the body is not an SDP offer")
+    try:
+        sid, answer = await area.live.answer(camera_id, offer)
+    except KeyError:
+        raise HTTPException(404, "no such camera") from None
+    except LookupError as e:
+        raise HTTPException(503, str(e)) from None
+    except ValueError as e:
+        raise HTTPException(400, str(e)) from None
+    await services.audit.log(user.username, "live.view", f"camera:{camera_id}", {"session": sid})
+    return Response(answer, status_code=201, media_type="application/sdp",
+                    headers={"Location": f"/api/cameras/{camera_id}/whep/{sid}", "ETag": f'"{sid}"'})
+
+
+@router.delete("/{camera_id}/whep/{session_id}", status_code=200)
+async def whep_delete(camera_id: str, session_id: str, services: ServicesDep, user: Viewer) -> dict[str, bool]:
+    if not await _area(services).live.close(session_id):
+        raise HTTPException(404, "no such session")
+    return {"closed": True}
+
+
+@router.patch("/{camera_id}/whep/{session_id}", status_code=405)
+async def whep_patch(camera_id: str, session_id: str, user: Viewer) -> Response:
+    # aiortc gathers all candidates before answering, so trickle ICE is not needed
+    return Response(status_code=405, headers={"Allow": "DELETE"})

@@ -1,0 +1,128 @@
+"""Dependencies shared by every router.
+
+    async def route(user: CurrentUser, s: SessionDep, services: ServicesDep): ...
+    @router.post(..., dependencies=[Require("zones.write")])
+    async def route(user: Annotated[Principal, Require("zones.write")]): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, WebSocket, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth.roles import allowed
+from gateway.auth.tokens import DEVICE_KEY_PREFIX, device_key_matches, hash_device_key
+from gateway.db.models import Device, User
+from gateway.services import Services
+
+COOKIE = "gw_session"
+CSRF_HEADER = "x-requested-with"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: int
+    username: str
+    role: str
+
+
+@dataclass(frozen=True)
+class DevicePrincipal:
+    id: str
+    kind: str
+    person_id: str | None
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with services.db.session() as s:
+        yield s
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+_UNAUTHORIZED = HTTPException(status.HTTP_401_UNAUTHORIZED, "authentication required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _bearer(header: str | None) -> str | None:
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+async def principal_from_token(services: Services, token: str) -> Principal | None:
+    claims = services.signer.verify(token)
+    if claims is None:
+        return None
+    async with services.db.session() as s:
+        user = await s.get(User, claims.user_id)
+    if user is None or user.disabled or user.token_version != claims.version:
+        return None
+    return Principal(user.id, user.username, user.role)
+
+
+async def current_user(request: Request, services: ServicesDep) -> Principal:
+    token = _bearer(request.headers.get("authorization"))
+    via_cookie = False
+    if token is None:
+        token = request.cookies.get(COOKIE)
+        via_cookie = token is not None
+    if token is None or token.startswith(DEVICE_KEY_PREFIX):
+        raise _UNAUTHORIZED
+    p = await principal_from_token(services, token)
+    if p is None:
+        raise _UNAUTHORIZED
+    # A cookie is sent by the browser on its own; unsafe requests must also
+    # carry a header that only our own scripts set (other origins cannot set
+    # it without a CORS preflight, which we never grant).
+    if via_cookie and request.method in UNSAFE and request.headers.get(CSRF_HEADER) != "gateway-console":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing X-Requested-With: gateway-console on a cookie-authenticated request")
+    return p
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def Require(permission: str):  # noqa: N802 - reads like a type in signatures
+    async def check(user: CurrentUser) -> Principal:
+        if not allowed(user.role, permission):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role} may not {permission}")
+        return user
+
+    check.permission = permission  # type: ignore[attr-defined]  # read by the role-matrix test
+    return Depends(check)
+
+
+async def websocket_user(ws: WebSocket, services: Services) -> Principal | None:
+    token = _bearer(ws.headers.get("authorization")) or ws.query_params.get("token") or ws.cookies.get(COOKIE)
+    if not token:
+        return None
+    return await principal_from_token(services, token)
+
+
+async def current_device(request: Request, services: ServicesDep) -> DevicePrincipal:
+    """Kiosks and body-cams: `X-Device-Key: dk_...` or `Authorization: Bearer dk_...`."""
+    key = request.headers.get("x-device-key") or _bearer(request.headers.get("authorization"))
+    if not key or not key.startswith(DEVICE_KEY_PREFIX):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "device key required", headers={"WWW-Authenticate": "Bearer"})
+    from sqlalchemy import select
+
+    async with services.db.session() as s:
+        dev = (await s.scalars(select(Device).where(Device.key_hash == hash_device_key(key)))).first()
+    if dev is None or not device_key_matches(dev.key_hash, key) or not dev.enabled:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or disabled device key", headers={"WWW-Authenticate": "Bearer"})
+    return DevicePrincipal(dev.id, dev.kind, dev.person_id)
+
+
+CurrentDevice = Annotated[DevicePrincipal, Depends(current_device)]

@@ -1,0 +1,164 @@
+"""Faces: enrollment photos, 1:1 verification, 1:N identification, the check-in
+log and who was seen in each room. Photos and thumbnails are served only to
+authenticated users, from paths stored by the server (never from the request)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from gateway.api.deps import CurrentUser, Principal, Require, ServicesDep, SessionDep
+from gateway.db.models import CheckInRow, FaceEncoding, FaceMatch, Person
+from gateway.evidence import confined
+from recognition.service import FaceInputError, Recognition
+
+router = APIRouter(tags=["faces"])
+Enroller = Annotated[Principal, Require("faces.enroll")]
+Checker = Annotated[Principal, Require("faces.check")]
+
+
+def recognition(services: Any) -> Recognition:
+    r = services.extras.get("recognition")
+    if r is None:
+        raise HTTPException(503, "face recognition is not running")
+    return r  # type: ignore[no-any-return]
+
+
+async def read_upload(f: UploadFile, what: str = "file") -> bytes:
+    data = await f.read()
+    if not data:
+        raise FaceInputError(422, f"{what} is empty")
+    return data
+
+
+async def refused(services: Any, actor: str, action: str, target: str, e: FaceInputError) -> HTTPException:
+    """Bad input leaves only an audit entry behind."""
+    await services.audit.log(actor, action, target, {"status": e.status, "reason": str(e)})
+    return HTTPException(e.status, str(e))
+
+
+def photo_public(row: FaceEncoding) -> dict[str, Any]:
+    q = dict(row.quality or {})
+    return {"id": row.id, "person_id": row.person_id, "created_at": row.created_at.isoformat(), "quality": q, "url": f"/api/persons/{row.person_id}/photos/{row.id}/image"}
+
+
+@router.post("/api/persons/{person_id}/photos", summary="Enroll a photo: quality verdict and stored encoding", status_code=201)
+async def add_photo(person_id: str, user: Enroller, services: ServicesDep, file: UploadFile = File(...)) -> dict[str, Any]:
+    rec = recognition(services)
+    try:
+        verdict = await rec.enroll(person_id, await read_upload(file), user.username)
+    except FaceInputError as e:
+        raise await refused(services, user.username, "face.enroll_bad_input", f"person:{person_id}", e) from None
+    if not verdict.accepted:
+        raise HTTPException(422, {"message": "photo refused: " + "; ".join(verdict.reasons), "verdict": verdict.to_dict()})
+    return verdict.to_dict()
+
+
+@router.get("/api/persons/{person_id}/photos", summary="Enrollment photos with their quality verdicts")
+async def list_photos(person_id: str, _: CurrentUser, s: SessionDep) -> list[dict[str, Any]]:
+    if await s.get(Person, person_id) is None:
+        raise HTTPException(404, f"no person {person_id}")
+    rows = (await s.scalars(select(FaceEncoding).where(FaceEncoding.person_id == person_id).order_by(FaceEncoding.id))).all()
+    return [photo_public(r) for r in rows]
+
+
+@router.get("/api/persons/{person_id}/photos/{photo_id}/image", summary="The enrollment photo itself", response_class=FileResponse)
+async def photo_image(person_id: str, photo_id: int, user: Enroller, s: SessionDep, services: ServicesDep) -> FileResponse:
+    row = await s.get(FaceEncoding, photo_id)
+    if row is None or row.person_id != person_id:
+        raise HTTPException(404, f"no photo {photo_id} for person {person_id}")
+    path = confined(services.media_dir, row.photo_path)
+    if not path.is_file():
+        raise HTTPException(404, "photo file missing")
+    await services.audit.log(user.username, "face.photo_viewed", f"person:{person_id}", {"photo_id": photo_id})
+    return FileResponse(path, headers={"Cache-Control": "private, no-store"})
+
+
+@router.delete("/api/persons/{person_id}/photos/{photo_id}", status_code=204)
+async def delete_photo(person_id: str, photo_id: int, user: Enroller, services: ServicesDep) -> None:
+    if not await recognition(services).delete_photo(person_id, photo_id, user.username):
+        raise HTTPException(404, f"no photo {photo_id} for person {person_id}")
+
+
+@router.post("/api/faces/verify", summary="1:1: is this photo the enrolled person?")
+async def verify(user: Checker, services: ServicesDep, person_id: str = Form(...), file: UploadFile = File(...)) -> dict[str, Any]:
+    rec = recognition(services)
+    try:
+        d = await rec.verify(person_id, [await read_upload(file)], source=f"user:{user.username}"[:64], actor=user.username, liveness=False)
+    except FaceInputError as e:
+        raise await refused(services, user.username, "face.verify_bad_input", f"person:{person_id}", e) from None
+    return d.to_dict()
+
+
+@router.post("/api/faces/identify", summary="1:N: candidate persons for each face in the photo")
+async def identify(user: Checker, services: ServicesDep, file: UploadFile = File(...), k: int = Query(5, ge=1, le=50)) -> dict[str, Any]:
+    rec = recognition(services)
+    try:
+        out = await rec.identify(await read_upload(file), k)
+    except FaceInputError as e:
+        raise await refused(services, user.username, "face.identify_bad_input", "faces", e) from None
+    await services.audit.log(user.username, "face.identify", "faces", {"faces": len(out["faces"]), "persons": [f["person_id"] for f in out["faces"]]})
+    return out
+
+
+@router.get("/api/checkins", summary="Check-in log, newest first")
+async def list_checkins(
+    _: CurrentUser, s: SessionDep, person_id: str | None = None, kiosk_id: str | None = None, result: str | None = None,
+    since: datetime | None = None, limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    stmt = select(CheckInRow).order_by(CheckInRow.at.desc(), CheckInRow.id.desc()).limit(limit)
+    if person_id:
+        stmt = stmt.where(CheckInRow.person_id == person_id)
+    if kiosk_id:
+        stmt = stmt.where(CheckInRow.kiosk_id == kiosk_id)
+    if result:
+        stmt = stmt.where(CheckInRow.result == result)
+    if since:
+        stmt = stmt.where(CheckInRow.at >= since)
+    return [
+        {"id": c.id, "at": c.at.isoformat(), "kiosk_id": c.kiosk_id, "person_id": c.person_id, "result": c.result, "distance": c.distance,
+         "threshold": c.threshold, "reason": c.reason, "liveness": c.liveness, "thumbnail": f"/api/checkins/{c.id}/thumbnail.jpg" if c.thumbnail else None}
+        for c in (await s.scalars(stmt)).all()
+    ]
+
+
+@router.get("/api/checkins/{checkin_id}/thumbnail.jpg", response_class=FileResponse)
+async def checkin_thumbnail(checkin_id: int, _: CurrentUser, s: SessionDep, services: ServicesDep) -> FileResponse:
+    c = await s.get(CheckInRow, checkin_id)
+    if c is None or not c.thumbnail:
+        raise HTTPException(404, f"no thumbnail for check-in {checkin_id}")
+    path = confined(services.media_dir, c.thumbnail)
+    if not path.is_file():
+        raise HTTPException(404, "thumbnail file missing")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/api/faces/seen", summary="Who was seen in each room: latest sighting per camera and person")
+async def seen(_: CurrentUser, s: SessionDep, services: ServicesDep, camera_id: str | None = None, minutes: int = Query(60, ge=1, le=7 * 24 * 60)) -> dict[str, Any]:
+    since = services.clock.now() - timedelta(minutes=minutes)
+    stmt = select(FaceMatch).where(FaceMatch.at >= since).order_by(FaceMatch.at.desc()).limit(5000)
+    if camera_id:
+        stmt = stmt.where(FaceMatch.camera_id == camera_id)
+    cams: dict[str, dict[str, dict[str, Any]]] = {}
+    for m in (await s.scalars(stmt)).all():
+        per = cams.setdefault(m.camera_id, {})
+        key = m.person_id or f"unknown:{m.id}"
+        if key not in per:
+            per[key] = {"person_id": m.person_id, "last_seen": m.at.isoformat(), "distance": m.distance, "match_id": m.id,
+                        "snapshot": f"/api/faces/matches/{m.id}/snapshot.jpg" if m.snapshot else None}
+    return {"since": since.isoformat(), "cameras": {c: list(v.values()) for c, v in cams.items()}}
+
+
+@router.get("/api/faces/matches/{match_id}/snapshot.jpg", response_class=FileResponse)
+async def match_snapshot(match_id: int, _: CurrentUser, s: SessionDep, services: ServicesDep) -> FileResponse:
+    m = await s.get(FaceMatch, match_id)
+    if m is None or not m.snapshot:
+        raise HTTPException(404, f"no snapshot for face match {match_id}")
+    path = confined(services.media_dir, m.snapshot)
+    if not path.is_file():
+        raise HTTPException(404, "snapshot file missing")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from gateway.alerts import alert_to_dict
+from gateway.api.deps import CurrentUser, Principal, Require, ServicesDep, SessionDep
+from gateway.db.models import Alert, CheckInRow, FaceMatch, Person, PositionRow, Proceeding
+
+router = APIRouter(prefix="/api/persons", tags=["persons"])
+Writer = Annotated[Principal, Require("persons.write")]
+
+
+class PersonBase(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    category: str | None = Field(None, max_length=64)
+    notes: str | None = Field(None, max_length=10_000)
+    active: bool = True
+
+
+class PersonCreate(PersonBase):
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Chosen id; generated when absent.")
+
+
+class PersonUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    category: str | None = None
+    notes: str | None = None
+    active: bool | None = None
+
+
+class PersonPublic(PersonBase):
+    id: str
+    source: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _public(p: Person) -> PersonPublic:
+    return PersonPublic(id=p.id, name=p.name, category=p.category, notes=p.notes, active=p.active, source=p.source, created_at=p.created_at, updated_at=p.updated_at)
+
+
+@router.get("", response_model=list[PersonPublic])
+async def list_persons(_: CurrentUser, s: SessionDep, q: str | None = Query(None, max_length=100)) -> list[PersonPublic]:
+    stmt = select(Person).order_by(Person.name)
+    if q:
+        stmt = stmt.where(Person.name.contains(q) | Person.id.contains(q))
+    return [_public(p) for p in (await s.scalars(stmt)).all()]
+
+
+@router.post("", response_model=PersonPublic, status_code=201)
+async def create_person(body: PersonCreate, user: Writer, services: ServicesDep) -> PersonPublic:
+    pid = body.id or f"p-{uuid.uuid4().hex[:10]}"
+    async with services.audit.tx() as s:
+        if await s.get(Person, pid):
+            raise HTTPException(409, f"person {pid} exists")
+        p = Person(id=pid, name=body.name, category=body.category, notes=body.notes, active=body.active, source="api")
+        s.add(p)
+        await s.flush()
+        await services.audit.add(s, user.username, "person.created", f"person:{pid}", {"name": body.name})
+    return _public(p)
+
+
+@router.get("/{person_id}", response_model=PersonPublic)
+async def get_person(person_id: str, _: CurrentUser, s: SessionDep) -> PersonPublic:
+    p = await s.get(Person, person_id)
+    if p is None:
+        raise HTTPException(404, f"no person {person_id}")
+    return _public(p)
+
+
+@router.patch("/{person_id}", response_model=PersonPublic)
+async def update_person(person_id: str, body: PersonUpdate, user: Writer, services: ServicesDep) -> PersonPublic:
+    async with services.audit.tx() as s:
+        p = await s.get(Person, person_id)
+        if p is None:
+            raise HTTPException(404, f"no person {person_id}")
+        changes = body.model_dump(exclude_unset=True)
+        for k, v in changes.items():
+            setattr(p, k, v)
+        await services.audit.add(s, user.username, "person.updated", f"person:{person_id}", changes)
+    return _public(p)
+
+
+@router.delete("/{person_id}", status_code=204)
+async def delete_person(person_id: str, user: Writer, services: ServicesDep) -> None:
+    """Marks the person inactive: their positions, alerts and evidence stay."""
+    async with services.audit.tx() as s:
+        p = await s.get(Person, person_id)
+        if p is None:
+            raise HTTPException(404, f"no person {person_id}")
+        p.active = False
+        await services.audit.add(s, user.username, "person.deactivated", f"person:{person_id}")
+
+
+@router.get("/{person_id}/timeline", summary="Positions, alerts, check-ins, face matches and proceedings in time order")
+async def timeline(
+    person_id: str, _: CurrentUser, s: SessionDep,
+    since: datetime | None = None, until: datetime | None = None,
+    limit: int = Query(500, ge=1, le=5000),
+) -> dict[str, Any]:
+    if await s.get(Person, person_id) is None:
+        raise HTTPException(404, f"no person {person_id}")
+    items: list[dict[str, Any]] = []
+
+    def window(col):  # type: ignore[no-untyped-def]
+        conds = []
+        if since:
+            conds.append(col >= since)
+        if until:
+            conds.append(col <= until)
+        return conds
+
+    for pos in (await s.scalars(select(PositionRow).where(PositionRow.person_id == person_id, *window(PositionRow.fix_time)).order_by(PositionRow.fix_time.desc()).limit(limit))).all():
+        items.append({"type": "position", "at": pos.fix_time, "device_id": pos.device_id, "lat": pos.lat, "lon": pos.lon, "accuracy_m": pos.accuracy_m})
+    for a in (await s.scalars(select(Alert).where(Alert.person_id == person_id, *window(Alert.opened_at)).order_by(Alert.opened_at.desc()).limit(limit))).all():
+        items.append({"type": "alert", "at": a.opened_at, "alert": alert_to_dict(a)})
+    for c in (await s.scalars(select(CheckInRow).where(CheckInRow.person_id == person_id, *window(CheckInRow.at)).order_by(CheckInRow.at.desc()).limit(limit))).all():
+        items.append({"type": "checkin", "at": c.at, "id": c.id, "kiosk_id": c.kiosk_id, "result": c.result, "distance": c.distance, "threshold": c.threshold, "reason": c.reason})
+    for m in (await s.scalars(select(FaceMatch).where(FaceMatch.person_id == person_id, *window(FaceMatch.at)).order_by(FaceMatch.at.desc()).limit(limit))).all():
+        items.append({"type": "face_match", "at": m.at, "id": m.id, "camera_id": m.camera_id, "distance": m.distance})
+    for pr in (await s.scalars(select(Proceeding).where(Proceeding.person_id == person_id, *window(Proceeding.started_at)).order_by(Proceeding.started_at.desc()).limit(limit))).all():
+        items.append({"type": "proceeding", "at": pr.started_at, "id": pr.id, "kind": pr.kind, "case_ref": pr.case_ref, "state": pr.state, "stopped_at": pr.stopped_at, "camera_ids": pr.camera_ids})
+    items.sort(key=lambda i: i["at"])
+    items = items[-limit:]
+    for i in items:
+        i["at"] = i["at"].isoformat()
+        if isinstance(i.get("stopped_at"), datetime):
+            i["stopped_at"] = i["stopped_at"].isoformat()
+    return {"person_id": person_id, "items": items}

@@ -1,0 +1,90 @@
+"""Proceedings: start/stop with pre-roll, sealed manifest, export (MP4 per camera + manifest)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, Field
+
+from gateway.api.deps import Principal, Require, ServicesDep, SessionDep
+from gateway.db.models import Proceeding
+
+router = APIRouter(prefix="/api/proceedings", tags=["proceedings"])
+Writer = Annotated[Principal, Require("proceedings.write")]
+Reader = Annotated[Principal, Require("read")]
+Exporter = Annotated[Principal, Require("evidence.export")]
+
+
+class ProceedingStart(BaseModel):
+    model_config = {"extra": "forbid"}
+    camera_ids: list[str] = Field(min_length=1, max_length=32)
+    person_id: str | None = Field(None, max_length=64)
+    kind: Literal["reception", "announcement", "warning", "talk", "mediation", "education"]
+    case_ref: str | None = Field(None, max_length=100)
+
+
+def _svc(services: Any) -> Any:
+    area = services.extras.get("cameras")
+    if area is None or area.proceedings is None:
+        raise HTTPException(503, "the cameras area is not running")
+    return area.proceedings
+
+
+@router.post("", status_code=201)
+async def start(body: ProceedingStart, services: ServicesDep, user: Writer) -> dict[str, Any]:
+    from streams.proceedings import ProceedingError, public
+
+    try:
+        row = await _svc(services).start(body.camera_ids, body.person_id, body.kind, body.case_ref, user.username)
+    except ProceedingError as e:
+        raise HTTPException(e.status, str(e)) from None
+    return public(row)
+
+
+@router.post("/{proceeding_id}/stop")
+async def stop(proceeding_id: int, services: ServicesDep, user: Writer) -> dict[str, Any]:
+    from streams.proceedings import ProceedingError, public
+
+    try:
+        row = await _svc(services).stop(proceeding_id, user.username)
+    except ProceedingError as e:
+        raise HTTPException(e.status, str(e)) from None
+    return public(row)
+
+
+@router.get("")
+async def list_proceedings(s: SessionDep, user: Reader, person_id: str | None = None) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from streams.proceedings import public
+
+    q = select(Proceeding).order_by(Proceeding.id.desc()).limit(500)
+    if person_id:
+        q = q.where(Proceeding.person_id == person_id)
+    return [public(r) for r in (await s.scalars(q)).all()]
+
+
+@router.get("/{proceeding_id}")
+async def get_one(proceeding_id: int, s: SessionDep, user: Reader) -> dict[str, Any]:
+    from streams.proceedings import public
+
+    row = await s.get(Proceeding, proceeding_id)
+    if row is None:
+        raise HTTPException(404, "no such proceeding")
+    return public(row)
+
+
+@router.get("/{proceeding_id}/export", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
+async def export(proceeding_id: int, s: SessionDep, services: ServicesDep, user: Exporter) -> Response:
+    from streams.proceedings import export_zip
+
+    row = await s.get(Proceeding, proceeding_id)
+    if row is None:
+        raise HTTPException(404, "no such proceeding")
+    if row.state != "sealed" or not row.manifest:
+        raise HTTPException(409, "stop the proceeding before exporting it")
+    data = await export_zip(services, row)
+    await services.audit.log(user.username, "proceeding.exported", f"proceeding:{row.id}", {"manifest_sha256": row.manifest_sha256})
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="proceeding-{row.id}.zip"'})

@@ -1,0 +1,45 @@
+"""Health (public), metrics, and the OpenAPI docs behind auth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import text
+
+from gateway import __version__
+from gateway.api.deps import CurrentUser, ServicesDep
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", summary="Liveness and readiness; no auth")
+async def healthz(services: ServicesDep) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    try:
+        async with services.db.session() as s:
+            await s.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        checks["database"] = f"error: {type(e).__name__}"
+    if services.mqtt is not None:
+        checks["mqtt"] = "ok" if services.mqtt.connected.is_set() else "disconnected"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "degraded", "version": __version__, "checks": checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus text format")
+async def metrics(_: CurrentUser, services: ServicesDep) -> Response:
+    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(_: CurrentUser, request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs(_: CurrentUser) -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="Supervision gateway API")

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from gateway.api.deps import Principal, Require, ServicesDep, SessionDep
+from gateway.auth.passwords import hash_password
+from gateway.db.models import User
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+Admin = Annotated[Principal, Require("users.write")]
+
+
+class UserCreate(BaseModel):
+    username: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    password: str = Field(min_length=8, max_length=200)
+    role: Literal["admin", "monitor", "officer"]
+
+
+class UserUpdate(BaseModel):
+    password: str | None = Field(None, min_length=8, max_length=200)
+    role: Literal["admin", "monitor", "officer"] | None = None
+    disabled: bool | None = None
+
+
+class UserPublic(BaseModel):
+    id: int
+    username: str
+    role: str
+    disabled: bool
+
+
+def _public(u: User) -> UserPublic:
+    return UserPublic(id=u.id, username=u.username, role=u.role, disabled=u.disabled)
+
+
+@router.get("", response_model=list[UserPublic])
+async def list_users(_: Admin, s: SessionDep) -> list[UserPublic]:
+    return [_public(u) for u in (await s.scalars(select(User).order_by(User.id))).all()]
+
+
+@router.post("", response_model=UserPublic, status_code=201)
+async def create_user(body: UserCreate, admin: Admin, services: ServicesDep) -> UserPublic:
+    async with services.audit.tx() as s:
+        if (await s.scalars(select(User).where(User.username == body.username))).first():
+            raise HTTPException(409, f"user {body.username} exists")
+        u = User(username=body.username, password_hash=hash_password(body.password), role=body.role)
+        s.add(u)
+        await s.flush()
+        await services.audit.add(s, admin.username, "user.created", f"user:{u.username}", {"role": u.role})
+    return _public(u)
+
+
+@router.patch("/{user_id}", response_model=UserPublic)
+async def update_user(user_id: int, body: UserUpdate, admin: Admin, services: ServicesDep) -> UserPublic:
+    async with services.audit.tx() as s:
+        u = await s.get(User, user_id)
+        if u is None:
+            raise HTTPException(404, f"no user {user_id}")
+        changed = body.model_dump(exclude_none=True, exclude={"password"})
+        if body.password is not None:
+            u.password_hash = hash_password(body.password)
+            changed["password"] = "changed"
+        if body.role is not None:
+            u.role = body.role
+        if body.disabled is not None:
+            u.disabled = body.disabled
+        if changed:
+            u.token_version += 1  # a new password, role or disabling revokes the user's tokens
+        await services.audit.add(s, admin.username, "user.updated", f"user:{u.username}", changed)
+    return _public(u)

@@ -1,0 +1,179 @@
+"""Zones: inclusion/exclusion areas assigned to persons (`/api/zones`).
+
+Geometry may be entered in GCJ-02 (`datum: gcj02`, what Chinese map tiles
+show); it is converted to WGS-84 on input and stored in WGS-84, with what was
+entered kept as `geometry_input`. `GET ...?datum=gcj02` returns geometry
+converted for display on GCJ-02 tiles. Zones from the config file
+(`source: config`) may be edited here but the file wins at the next start.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+
+from config.zones import ScheduleWindow
+from drivers.gps.geo import convert_geometry
+from drivers.gps.zonestore import zone_fields
+from gateway.api.deps import CurrentUser, Principal, Require, ServicesDep, SessionDep
+from gateway.db.models import Person, Zone, ZonePerson
+
+router = APIRouter(prefix="/api/zones", tags=["zones"])
+Writer = Annotated[Principal, Require("zones.write")]
+Level = Literal["red", "orange", "yellow", "blue"]
+
+
+class ZoneBody(BaseModel):
+    name: str | None = Field(None, max_length=200)
+    kind: Literal["inclusion", "exclusion"]
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, or Point with radius_m ([lon, lat] order).")
+    radius_m: float | None = Field(None, gt=0, le=100_000)
+    datum: Literal["wgs84", "gcj02"] = "wgs84"
+    schedule: list[ScheduleWindow] | None = Field(None, description='e.g. [{"days":[1,2,3,4,5,6,7],"start":"22:00","end":"06:00"}]: an inclusion zone with a schedule is a curfew.')
+    timezone: str = "Asia/Shanghai"
+    buffer_m: float = Field(30.0, ge=0, le=10_000)
+    dwell_s: float = Field(60.0, ge=0, le=86_400)
+    level: Level | None = None
+    person_ids: list[str] = Field(default_factory=list, description="Persons the zone applies to; empty: everyone.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+class ZoneCreate(ZoneBody):
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class ZoneUpdate(BaseModel):
+    name: str | None = None
+    kind: Literal["inclusion", "exclusion"] | None = None
+    geometry: dict[str, Any] | None = None
+    radius_m: float | None = Field(None, gt=0, le=100_000)
+    datum: Literal["wgs84", "gcj02"] | None = None
+    schedule: list[ScheduleWindow] | None = None
+    timezone: str | None = None
+    buffer_m: float | None = Field(None, ge=0, le=10_000)
+    dwell_s: float | None = Field(None, ge=0, le=86_400)
+    level: Level | None = None
+    person_ids: list[str] | None = None
+
+
+def public(z: Zone, datum: str = "wgs84") -> dict[str, Any]:
+    geometry = convert_geometry(z.geometry, to_wgs84=False) if datum == "gcj02" else z.geometry
+    return {
+        "id": z.id, "name": z.name, "kind": z.kind, "geometry": geometry, "radius_m": z.radius_m, "datum": z.datum,
+        "geometry_datum": datum, "geometry_input": z.geometry_input, "schedule": z.schedule, "timezone": z.timezone,
+        "buffer_m": z.buffer_m, "dwell_s": z.dwell_s, "level": z.level,
+        "person_ids": sorted(p.person_id for p in z.persons), "source": z.source,
+        "created_at": z.created_at.isoformat(), "updated_at": z.updated_at.isoformat(),
+    }
+
+
+def _fields(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return zone_fields(data)
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        raise HTTPException(422, str(e)) from None
+
+
+async def _check_persons(s: Any, ids: list[str]) -> None:
+    for pid in ids:
+        if await s.get(Person, pid) is None:
+            raise HTTPException(422, f"no person {pid}")
+
+
+async def _reload(services: Any) -> None:
+    gps = services.extras.get("gps")
+    if gps is not None:
+        await gps.reload_zones()
+
+
+@router.get("")
+async def list_zones(_: CurrentUser, s: SessionDep, person_id: str | None = None, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> list[dict[str, Any]]:
+    stmt = select(Zone).order_by(Zone.id)
+    rows = (await s.scalars(stmt)).all()
+    if person_id:
+        rows = [z for z in rows if not z.persons or any(p.person_id == person_id for p in z.persons)]
+    return [public(z, datum) for z in rows]
+
+
+@router.post("", status_code=201)
+async def create_zone(body: ZoneCreate, user: Writer, services: ServicesDep) -> dict[str, Any]:
+    zid = body.id or f"z-{uuid.uuid4().hex[:10]}"
+    data = body.model_dump(mode="json")
+    data["id"] = zid
+    fields = _fields(data)
+    async with services.audit.tx() as s:
+        if await s.get(Zone, zid):
+            raise HTTPException(409, f"zone {zid} exists")
+        await _check_persons(s, body.person_ids)
+        z = Zone(id=zid, source="api", persons=[ZonePerson(zone_id=zid, person_id=p) for p in body.person_ids], **fields)
+        s.add(z)
+        await s.flush()
+        await services.audit.add(s, user.username, "zone.created", f"zone:{zid}", {"kind": body.kind, "datum": body.datum})
+        out = public(z)
+    await _reload(services)
+    return out
+
+
+@router.get("/{zone_id}")
+async def get_zone(zone_id: str, _: CurrentUser, s: SessionDep, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> dict[str, Any]:
+    z = await s.get(Zone, zone_id)
+    if z is None:
+        raise HTTPException(404, f"no zone {zone_id}")
+    return public(z, datum)
+
+
+@router.patch("/{zone_id}")
+async def update_zone(zone_id: str, body: ZoneUpdate, user: Writer, services: ServicesDep) -> dict[str, Any]:
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    async with services.audit.tx() as s:
+        z = await s.get(Zone, zone_id)
+        if z is None:
+            raise HTTPException(404, f"no zone {zone_id}")
+        current = public(z)
+        if "geometry" in changes:
+            current["geometry"] = changes["geometry"]
+            current["datum"] = changes.get("datum", "wgs84")
+        elif z.geometry_input is not None:
+            current["geometry"], current["datum"] = z.geometry_input, z.datum
+        merged = {**current, **{k: v for k, v in changes.items() if k != "geometry"}}
+        try:
+            ZoneBody.model_validate({k: merged[k] for k in ZoneBody.model_fields})
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+        fields = _fields({**merged, "id": zone_id})
+        for k, v in fields.items():
+            setattr(z, k, v)
+        if body.person_ids is not None:
+            await _check_persons(s, body.person_ids)
+            z.persons = [ZonePerson(zone_id=zone_id, person_id=p) for p in body.person_ids]
+        z.updated_at = datetime.now(z.created_at.tzinfo)
+        await services.audit.add(s, user.username, "zone.updated", f"zone:{zone_id}", {"fields": sorted(changes)})
+        await s.flush()
+        out = public(z)
+    await _reload(services)
+    return out
+
+
+@router.delete("/{zone_id}", status_code=204)
+async def delete_zone(zone_id: str, user: Writer, services: ServicesDep) -> None:
+    async with services.audit.tx() as s:
+        z = await s.get(Zone, zone_id)
+        if z is None:
+            raise HTTPException(404, f"no zone {zone_id}")
+        await s.delete(z)
+        await services.audit.add(s, user.username, "zone.deleted", f"zone:{zone_id}")
+    await _reload(services)

@@ -1,0 +1,124 @@
+"""`create_app(config, services)`: the FastAPI app, built on demand, never at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from config.schema import GatewayConfig
+from gateway import __version__
+from gateway.services import Services
+
+log = logging.getLogger(__name__)
+
+# Paths whose bodies may exceed gateway.max_body_bytes (they stream to disk).
+LARGE_BODY_PREFIXES = ("/api/uploads",)
+
+
+def create_app(config: GatewayConfig, services: Services | None = None, *, manage_services: bool = True) -> FastAPI:
+    """Build the app. With `manage_services` the lifespan starts and stops the services."""
+    services = services or Services.create(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_services:
+            await services.start()
+        try:
+            yield
+        finally:
+            if manage_services:
+                await services.stop()
+
+    app = FastAPI(
+        title="Supervision gateway", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_url=None,  # served behind auth in api/system.py
+    )
+    app.state.services = services
+    app.state.config = config
+
+    from gateway.api import (
+        alerts,
+        audit,
+        auth,
+        cameras,
+        devices,
+        events,
+        evidence,
+        faces,
+        kiosk,
+        persons,
+        proceedings,
+        recordings,
+        system,
+        tracks,
+        uploads,
+        users,
+        zones,
+    )
+    from gateway.web.routes import router as console
+
+    for module in (system, auth, users, persons, devices, alerts, audit, events, zones, tracks, cameras, recordings, proceedings, faces, kiosk, uploads, evidence):
+        app.include_router(module.router)
+    app.include_router(console)
+
+    app.add_middleware(BodyLimit, limit=config.gateway.max_body_bytes)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return JSONResponse({"detail": f"{where}: {first['msg']}" if where else str(first["msg"]), "errors": errors}, status_code=422)
+
+    return app
+
+
+class BodyLimit:
+    """413 for bodies over the limit, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(LARGE_BODY_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _reject(send, self.limit)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    raise HTTPException(413, f"request body over {self.limit} bytes")
+            return msg
+
+        await self.app(scope, limited, send)
+
+
+async def _reject(send: Send, limit: int) -> None:
+    body = f'{{"detail":"request body over {limit} bytes"}}'.encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

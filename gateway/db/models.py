@@ -1,0 +1,310 @@
+"""Storage models. API models are separate (gateway/api/schemas.py): stored
+fields such as password and key hashes are never returned by the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from gateway.clock import utcnow
+from gateway.db.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped to revoke every token issued before.
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Person(Base):
+    __tablename__ = "persons"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(64))
+    notes: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")  # config | api
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    key_hash: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16), default="unknown")
+    state_reason: Mapped[str | None] = mapped_column(String(200))
+    last_seen_at: Mapped[datetime | None]
+    battery: Mapped[int | None] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ZonePerson(Base):
+    __tablename__ = "zone_persons"
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Zone(Base):
+    __tablename__ = "zones"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # inclusion | exclusion
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)  # GeoJSON, always WGS-84
+    radius_m: Mapped[float | None] = mapped_column(Float)
+    datum: Mapped[str] = mapped_column(String(8), default="wgs84")  # as entered
+    geometry_input: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # as entered, before conversion
+    schedule: Mapped[list[Any] | None] = mapped_column(JSON)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    buffer_m: Mapped[float] = mapped_column(Float, default=30.0)
+    dwell_s: Mapped[float] = mapped_column(Float, default=60.0)
+    level: Mapped[str | None] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    persons: Mapped[list[ZonePerson]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class PositionRow(Base):
+    __tablename__ = "positions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str | None] = mapped_column(String(64))
+    fix_time: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    alt_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    course_deg: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    satellites: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16), default="nmea")
+    in_order: Mapped[bool] = mapped_column(Boolean, default=True)
+    __table_args__ = (
+        Index("ix_positions_device_time", "device_id", "fix_time"),
+        Index("ix_positions_person_time", "person_id", "fix_time"),
+    )
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    level: Mapped[str] = mapped_column(String(8))
+    original_level: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    dedup_key: Mapped[str] = mapped_column(String(200), index=True)
+    person_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    zone_id: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    escalated_at: Mapped[datetime | None]
+    notes: Mapped[list[AlertNote]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="AlertNote.id")
+
+
+class AlertNote(Base):
+    __tablename__ = "alert_notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    author: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # opened | updated | acknowledged | resolved | escalated | note
+    text: Mapped[str | None] = mapped_column(Text)
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8), default="segment")  # segment | gap
+    path: Mapped[str | None] = mapped_column(String(500))  # relative to media_dir
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    codec: Mapped[str | None] = mapped_column(String(32))
+    has_audio: Mapped[bool] = mapped_column(Boolean, default=False)
+    hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_recordings_camera_time", "camera_id", "started_at"),)
+
+
+class Proceeding(Base):
+    __tablename__ = "proceedings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    person_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_ref: Mapped[str | None] = mapped_column(String(100))
+    camera_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(16), default="recording")  # recording | sealed
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None]
+    started_by: Mapped[str | None] = mapped_column(String(64))
+    stopped_by: Mapped[str | None] = mapped_column(String(64))
+    pre_roll_s: Mapped[int] = mapped_column(Integer, default=10)
+    manifest: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+    prev_manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+    attendance: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # upload | proceeding
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(String(500))  # relative to media_dir
+    filename: Mapped[str | None] = mapped_column(String(255))
+    device_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    officer: Mapped[str | None] = mapped_column(String(64))
+    person_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_ref: Mapped[str | None] = mapped_column(String(100), index=True)
+    proceeding_id: Mapped[int | None] = mapped_column(ForeignKey("proceedings.id"))
+    recorded_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    media: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    thumbnail: Mapped[str | None] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(16), default="stored")  # stored | quarantined
+    quarantine_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Custody(Base):
+    __tablename__ = "custody"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(16))  # received | verified | viewed | exported
+    actor: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FaceEncoding(Base):
+    __tablename__ = "face_encodings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    photo_path: Mapped[str] = mapped_column(String(500))
+    encoding: Mapped[bytes] = mapped_column(LargeBinary)  # 128 float64, little-endian
+    quality: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CheckInRow(Base):
+    __tablename__ = "checkins"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kiosk_id: Mapped[str] = mapped_column(String(64), index=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    result: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    thumbnail: Mapped[str | None] = mapped_column(String(500))
+    liveness: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FaceMatch(Base):
+    __tablename__ = "face_matches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64), index=True)
+    person_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    distance: Mapped[float | None] = mapped_column(Float)
+    snapshot: Mapped[str | None] = mapped_column(String(500))
+
+
+class KioskEventRow(Base):
+    __tablename__ = "kiosk_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kiosk_id: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    __table_args__ = (UniqueConstraint("kiosk_id", "event_id", name="uq_kiosk_event"),)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The last entry's id and hash, updated with every append, so deleting
+    the newest rows is detected as well as editing or deleting older ones."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class UploadRow(Base):
+    """tus upload state (uploads area). The partial file lives at
+    media_dir/uploads/partial/{id}.part; `offset` is only advanced after the
+    bytes are on disk, so a restart resumes from what the file really holds."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="receiving", index=True)  # receiving | completed | terminated | expired | failed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    evidence_id: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))

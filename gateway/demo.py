@@ -1,0 +1,112 @@
+"""`gateway demo`: the gateway on embedded defaults plus every simulator.
+
+SQLite and media under --data-dir, an embedded MQTT broker (amqtt) unless
+GATEWAY_MQTT__URL names one, demo users whose password is generated once and
+printed, and the bundled demo scenario played in a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from config import load_config
+from gateway.broker import EmbeddedBroker
+from gateway.logs import setup_logging
+from gateway.runner import make_server
+from gateway.services import Services
+
+log = logging.getLogger(__name__)
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
+DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "simulators" / "scenarios" / "demo.yaml"
+DEMO_USERS = (("admin", "admin"), ("officer", "officer"), ("monitor", "monitor"))
+
+
+def demo_password(data_dir: Path) -> str:
+    path = data_dir / "demo-password.txt"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pw = secrets.token_urlsafe(9)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(pw + "\n")
+    return pw
+
+
+async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulators: bool = True, scenario: Path = DEMO_SCENARIO) -> int:
+    setup_logging("INFO")
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    broker = None
+    if not env.get("GATEWAY_MQTT__URL"):
+        broker = EmbeddedBroker(int(env.get("GATEWAY_DEMO_MQTT_PORT", "1883")))
+        await broker.start()
+        env["GATEWAY_MQTT__URL"] = broker.url
+    env.setdefault("GATEWAY_GATEWAY__PORT", str(port))
+    env.setdefault("GATEWAY_GATEWAY__DATA_DIR", str(data_dir))
+    cfg = load_config(DEMO_CONFIG, env=env)
+
+    password = demo_password(data_dir)
+    from gateway.users import add_user
+
+    for name, role in DEMO_USERS:
+        with contextlib.suppress(ValueError):  # exists from an earlier run
+            await add_user(cfg, name, role, password, actor="demo")
+
+    services = Services.create(cfg)
+    server = make_server(cfg, services)
+    serve = asyncio.create_task(server.serve(), name="http")
+    while not server.started and not serve.done():
+        await asyncio.sleep(0.05)
+    if serve.done():
+        await serve
+        return 1
+    url = f"http://{cfg.gateway.host}:{cfg.gateway.port}"
+    print(
+        f"\n  Supervision gateway demo\n  console:  {url}\n  users:    admin / officer / monitor\n"
+        f"  password: {password}   (kept in {data_dir / 'demo-password.txt'})\n  MQTT:     {cfg.mqtt.url}\n  Ctrl-C stops.\n",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    sims = asyncio.create_task(_play_forever(cfg, services, url, password, scenario, stop), name="simulators") if simulators else None
+    await serve  # until SIGINT/SIGTERM
+    stop.set()
+    if sims:
+        sims.cancel()
+        await asyncio.gather(sims, return_exceptions=True)
+    if broker:
+        await broker.stop()
+    return 0
+
+
+async def _play_forever(cfg, services: Services, url: str, password: str, scenario_path: Path, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from simulators.scenario import ScenarioContext, load_scenario, run_scenario
+
+    scenario = load_scenario(scenario_path)
+    if not scenario.get("devices"):
+        log.info("demo scenario has no devices yet")
+        return
+    async with httpx.AsyncClient(base_url=url) as c:
+        token = (await c.post("/api/auth/token", data={"username": "admin", "password": password})).json()["access_token"]
+        keys = {}
+        for d in cfg.devices:
+            if d.kind in ("kiosk", "bodycam"):
+                r = await c.post(f"/api/devices/{d.id}/key", headers={"Authorization": f"Bearer {token}"})
+                keys[d.id] = r.json()["key"]
+    rnd = 0
+    while not stop.is_set():
+        ctx = ScenarioContext(url, cfg.mqtt.url, float(scenario.get("speed", 1)), int(scenario.get("seed", 0)) + rnd, token, keys)
+        outcomes = await run_scenario(scenario, ctx)
+        for o in outcomes:
+            log.info("demo scenario: %s %s (%s)", "PASS" if o.ok else "FAIL", o.description, o.detail)
+        if not scenario.get("loop"):
+            return
+        rnd += 1

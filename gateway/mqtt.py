@@ -1,0 +1,246 @@
+"""The gateway's one MQTT connection (paho-mqtt), and the one adapter that
+hands paho's messages to asyncio.
+
+paho runs its network loop on its own thread. `on_message` only appends to a
+deque and wakes one drain task on the event loop; the drain task hands each
+subscription its messages in batches, in arrival order. With
+`ack="after_handler"` (the default) a QoS 1 message is acknowledged to the
+broker only after its handler has returned, so a message whose handler did
+not finish (crash, shutdown) is redelivered from the persistent session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from config.schema import MqttSettings
+from gateway.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+    received: float = field(default_factory=time.monotonic)
+
+
+BatchHandler = Callable[[list[Message]], Awaitable[None]]
+
+
+@dataclass
+class _Subscription:
+    filter: str
+    handler: BatchHandler
+    qos: int
+    shared: bool
+    ack: Literal["after_handler", "immediate"]
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_url(url: str) -> BrokerAddress:
+    u = urlsplit(url)
+    if u.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {u.scheme or 'nothing'}")
+    tls = u.scheme in ("mqtts", "ssl")
+    if not u.hostname:
+        raise ValueError("MQTT URL has no host")
+    return BrokerAddress(u.hostname, u.port or (8883 if tls else 1883), tls, unquote(u.username) if u.username else None, unquote(u.password) if u.password else None)
+
+
+class MqttLink:
+    """Connect, reconnect with backoff, publish, subscribe with batched hand-off."""
+
+    def __init__(self, settings: MqttSettings, node_id: str, metrics: Metrics, batch_max: int = 500) -> None:
+        if not settings.url:
+            raise ValueError("no MQTT URL configured")
+        self.settings = settings
+        self.address = parse_url(settings.url)
+        self.node_id = node_id
+        self.batch_max = batch_max
+        self.state_topic = f"gateway/nodes/{node_id}/state"
+        self._subs: list[_Subscription] = []
+        self._inbox: deque[Message] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._drainer: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self._v5 = settings.protocol == "5"
+        self._received = metrics.counter("gateway_mqtt_received_total", "MQTT messages received")
+        self._published = metrics.counter("gateway_mqtt_published_total", "MQTT messages published")
+        self._connects = metrics.counter("gateway_mqtt_connects_total", "MQTT (re)connections")
+        self._up = metrics.gauge("gateway_mqtt_connected", "1 while connected to the broker")
+        self._handler_errors = metrics.counter("gateway_mqtt_handler_errors_total", "Exceptions in MQTT batch handlers", ("filter",))
+        self.client = self._make_client()
+
+    def _make_client(self) -> paho.Client:
+        s = self.settings
+        client_id = s.client_id or f"gateway-{self.node_id}"
+        if self._v5:
+            c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5, manual_ack=True)
+        else:
+            c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, protocol=paho.MQTTv311, manual_ack=True)
+        user = s.username or self.address.username
+        password = s.password.get_secret_value() if s.password else self.address.password
+        if user:
+            c.username_pw_set(user, password)
+        if self.address.tls:
+            ctx = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+            c.tls_set_context(ctx)
+        c.will_set(self.state_topic, "offline", qos=1, retain=True)
+        c.reconnect_delay_set(min_delay=max(1, int(s.reconnect_min_s)), max_delay=max(1, int(s.reconnect_max_s)))
+        c.max_queued_messages_set(100_000)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        return c
+
+    # --- lifecycle -------------------------------------------------------
+
+    async def start(self, wait_s: float = 5.0) -> None:
+        """Start connecting; returns once connected or after wait_s (paho keeps retrying)."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._drainer = self._loop.create_task(self._drain(), name="mqtt-drain")
+        props = None
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 7 * 24 * 3600
+        kw = {"clean_start": False, "properties": props} if self._v5 else {}
+        self.client.connect_async(self.address.host, self.address.port, keepalive=self.settings.keepalive_s, **kw)
+        self.client.loop_start()
+        try:
+            await asyncio.wait_for(self.connected.wait(), wait_s)
+        except TimeoutError:
+            log.warning("MQTT broker %s:%s not reachable yet; retrying in the background", self.address.host, self.address.port)
+
+    async def stop(self) -> None:
+        if self.client.is_connected():
+            info = self.client.publish(self.state_topic, "offline", qos=1, retain=True)
+            await asyncio.to_thread(info.wait_for_publish, 2.0)
+        if self._drainer:
+            # Let messages already handed over finish (they get acked), then stop.
+            await self._flush(timeout=2.0)
+            self._drainer.cancel()
+            await asyncio.gather(self._drainer, return_exceptions=True)
+        self.client.disconnect()
+        await asyncio.to_thread(self.client.loop_stop)
+        self._up.set(0)
+
+    # --- publish / subscribe --------------------------------------------
+
+    def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> paho.MQTTMessageInfo:
+        """Thread-safe; queued by paho while disconnected (up to its queue limit)."""
+        self._published.inc()
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    def subscribe(self, topic_filter: str, handler: BatchHandler, qos: int = 1, shared: bool = False, ack: Literal["after_handler", "immediate"] = "after_handler") -> None:
+        """Register before or after start; re-subscribed on every reconnect."""
+        sub = _Subscription(topic_filter, handler, qos, shared, ack)
+        self._subs.append(sub)
+        if self.client.is_connected():
+            self.client.subscribe(self._wire_filter(sub), qos=qos)
+
+    def _wire_filter(self, sub: _Subscription) -> str:
+        if sub.shared and self.settings.shared_group:
+            return f"$share/{self.settings.shared_group}/{sub.filter}"
+        return sub.filter
+
+    # --- paho thread -----------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        if reason_code.is_failure:
+            log.error("MQTT connection refused: %s", reason_code)
+            return
+        self._connects.inc()
+        self._up.set(1)
+        log.info("MQTT connected to %s:%s (session present: %s)", self.address.host, self.address.port, getattr(flags, "session_present", None))
+        client.publish(self.state_topic, "online", qos=1, retain=True)
+        for sub in self._subs:
+            client.subscribe(self._wire_filter(sub), qos=sub.qos)
+        if self._loop:
+            self._loop.call_soon_threadsafe(self.connected.set)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        self._up.set(0)
+        if self._loop:
+            self._loop.call_soon_threadsafe(self.connected.clear)
+        log.warning("MQTT disconnected: %s", reason_code)
+
+    def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:  # type: ignore[no-untyped-def]
+        self._inbox.append(Message(msg.topic, msg.payload, msg.qos, bool(msg.retain), msg.mid))
+        self._received.inc()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and len(self._inbox) == 1:
+            loop.call_soon_threadsafe(wake.set)
+
+    # --- event loop ------------------------------------------------------
+
+    async def _drain(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._inbox:
+                batch: list[Message] = []
+                while self._inbox and len(batch) < self.batch_max:
+                    batch.append(self._inbox.popleft())
+                await self._dispatch(batch)
+
+    async def _dispatch(self, batch: list[Message]) -> None:
+        acked: set[int] = set()
+        for sub in self._subs:
+            mine = [m for m in batch if paho.topic_matches_sub(sub.filter, m.topic)]
+            if not mine:
+                continue
+            if sub.ack == "immediate":
+                self._ack([m for m in mine if id(m) not in acked])
+                acked.update(id(m) for m in mine)
+            try:
+                await sub.handler(mine)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._handler_errors.labels(sub.filter).inc()
+                log.exception("MQTT handler for %s failed on a batch of %d", sub.filter, len(mine))
+        # Acked only now, after every handler returned, and even after a handler
+        # error: the handler counted and logged what it rejected, and
+        # redelivering a poison message forever would block the session. A crash
+        # before this line means no ack, so the broker redelivers. Messages no
+        # subscription wants (stale persistent subscriptions) are acked too.
+        self._ack([m for m in batch if id(m) not in acked])
+
+    def _ack(self, msgs: list[Message]) -> None:
+        for m in msgs:
+            if m.qos > 0:
+                self.client.ack(m.mid, m.qos)
+
+    async def _flush(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._inbox and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)

@@ -1,0 +1,53 @@
+"""WebSocket push to consoles: one bounded queue per client, newest kept.
+
+A console that cannot keep up loses the oldest messages (counted), never
+slows the bus or other consoles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from gateway.events import Event
+from gateway.metrics import Metrics
+
+PUSHED_TOPICS = ("alert", "device.state", "position", "checkin", "face.seen", "camera.health", "upload.completed", "device.status", "kiosk.event", "recording.gap", "proceeding", "upload.progress")
+
+
+class PushClient:
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+        self.topics: set[str] | None = None
+
+
+class PushHub:
+    def __init__(self, metrics: Metrics, per_client: int = 500) -> None:
+        self.clients: set[PushClient] = set()
+        self.per_client = per_client
+        self._dropped = metrics.counter("gateway_push_dropped_total", "Console messages dropped for slow clients")
+        self._gauge = metrics.gauge("gateway_push_clients", "Connected console WebSockets")
+
+    def connect(self) -> PushClient:
+        c = PushClient(self.per_client)
+        self.clients.add(c)
+        self._gauge.set(len(self.clients))
+        return c
+
+    def disconnect(self, c: PushClient) -> None:
+        self.clients.discard(c)
+        self._gauge.set(len(self.clients))
+
+    async def __call__(self, event: Event) -> None:
+        self.send(event.topic, event.to_dict())
+
+    def send(self, topic: str, message: dict[str, Any]) -> None:
+        text = json.dumps(message, ensure_ascii=False, default=str)
+        for c in list(self.clients):
+            if c.topics is not None and topic not in c.topics:
+                continue
+            if c.queue.full():
+                c.queue.get_nowait()
+                self._dropped.inc()
+            c.queue.put_nowait(text)

@@ -1,0 +1,47 @@
+"""Run the gateway: services + HTTP server in one event loop, clean shutdown on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from config.schema import GatewayConfig
+from gateway.app import create_app
+from gateway.logs import setup_logging
+from gateway.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its shutdown, so the process would end
+    'killed by signal' even after a clean stop; we handle signals ourselves."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_exit)
+        yield
+
+    def request_exit(self) -> None:
+        log.info("stopping")
+        self.should_exit = True
+
+
+def make_server(cfg: GatewayConfig, services: Services) -> Server:
+    app = create_app(cfg, services)
+    return Server(uvicorn.Config(app, host=cfg.gateway.host, port=cfg.gateway.port, log_config=None, access_log=False))
+
+
+async def run_gateway(cfg: GatewayConfig, services: Services | None = None) -> int:
+    setup_logging(cfg.gateway.log_level, cfg.gateway.log_format)
+    server = make_server(cfg, services or Services.create(cfg))
+    await server.serve()
+    return 0

@@ -1,0 +1,70 @@
+"""Offline operations the CLI performs on the database (no server running)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from config.schema import GatewayConfig
+from gateway.audit import Audit
+from gateway.auth.passwords import hash_password
+from gateway.auth.tokens import hash_device_key, new_device_key
+from gateway.clock import Clock
+from gateway.db.engine import Database, upgrade
+from gateway.db.models import AuditEntry, Device, User
+from gateway.evidence import verify_all
+
+
+async def _open(cfg: GatewayConfig) -> tuple[Database, Audit]:
+    import asyncio
+
+    await asyncio.to_thread(upgrade, cfg.database_url)
+    db = Database(cfg.database_url)
+    return db, Audit(db, Clock())
+
+
+async def add_user(cfg: GatewayConfig, name: str, role: str, password: str, actor: str) -> None:
+    db, audit = await _open(cfg)
+    try:
+        async with audit.tx() as s:
+            if (await s.scalars(select(User).where(User.username == name))).first():
+                raise ValueError(f"user {name} already exists")
+            s.add(User(username=name, password_hash=hash_password(password), role=role))
+            await audit.add(s, actor, "user.created", f"user:{name}", {"role": role})
+    finally:
+        await db.close()
+
+
+async def issue_device_key(cfg: GatewayConfig, device_id: str, actor: str) -> str:
+    db, audit = await _open(cfg)
+    key = new_device_key()
+    try:
+        async with audit.tx() as s:
+            d = await s.get(Device, device_id)
+            if d is None:
+                raise ValueError(f"no device {device_id} (start the gateway once so configured devices are registered)")
+            if d.kind not in ("kiosk", "bodycam"):
+                raise ValueError(f"{d.kind} devices do not use keys")
+            d.key_hash = hash_device_key(key)
+            await audit.add(s, actor, "device.key_issued", f"device:{device_id}")
+    finally:
+        await db.close()
+    return key
+
+
+async def verify_audit(cfg: GatewayConfig) -> tuple[int, list[str]]:
+    db, audit = await _open(cfg)
+    try:
+        problems = await audit.verify()
+        async with db.session() as s:
+            count = await s.scalar(select(func.count()).select_from(AuditEntry))
+        return int(count or 0), problems
+    finally:
+        await db.close()
+
+
+async def verify_evidence(cfg: GatewayConfig) -> tuple[int, list[str]]:
+    db, _ = await _open(cfg)
+    try:
+        return await verify_all(db, cfg.media_dir)
+    finally:
+        await db.close()

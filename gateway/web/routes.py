@@ -1,0 +1,131 @@
+"""The console: two HTML shells, the app's own static files and vendor files from npm.
+
+Public: `/login` and everything under `/static/` (code and styles, no data).
+Every other page needs the session cookie; without it the browser is sent to
+`/login?next=...`. Data only ever comes from the authenticated `/api/...`
+routes, so the shells themselves carry nothing secret.
+See docs/console.md for how pages plug in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from gateway.api.deps import COOKIE, principal_from_token
+from gateway.auth.roles import PERMISSIONS
+
+WEB = Path(__file__).resolve().parent
+STATIC = WEB / "static"
+SHELLS = WEB / "pages"
+NODE_MODULES = WEB / "node_modules"  # filled by `npm ci` in gateway/web (package-lock.json)
+
+# URL name -> folder inside node_modules. Only these folders are served, so
+# nothing else an npm package ships (sources, READMEs, scripts) is reachable.
+VENDOR = {
+    "leaflet": "leaflet/dist",
+}
+
+DEFAULT_PAGE = "/console/alerts"
+
+# Tiles for the map may come from a configured tile server (img-src http/https);
+# WebRTC media arrives as blob/MediaStream. Scripts only from this origin.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob: http: https:; media-src 'self' blob:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+HTML_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+class ConsoleStatic(StaticFiles):
+    """Static files that the browser revalidates (ETag) on every load.
+
+    Modules are plain files without hashed names, so after an upgrade a
+    cached old module must not linger next to new ones.
+    """
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.setdefault("Cache-Control", "no-cache")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+
+@router.get("/static/roles.js")
+async def roles_module() -> Response:
+    """The permission table of gateway/auth/roles.py for the browser, so the console
+    hides what the server would refuse without keeping a second copy in sync."""
+    table = {perm: sorted(roles) for perm, roles in PERMISSIONS.items()}
+    body = f"// Generated from gateway/auth/roles.py.\nexport const PERMISSIONS = {json.dumps(table, sort_keys=True)};\n"
+    return Response(body, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+
+# Mounts after the route above: the first match wins.
+for _name, _folder in VENDOR.items():
+    # check_dir=False: the gateway still starts before `npm ci` ran; vendor files then 404.
+    router.mount(f"/static/vendor/{_name}", ConsoleStatic(directory=NODE_MODULES / _folder, check_dir=False), name=f"vendor-{_name}")
+router.mount("/static", ConsoleStatic(directory=STATIC), name="static")
+
+
+async def _signed_in(request: Request) -> bool:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return False
+    return await principal_from_token(request.app.state.services, token) is not None
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local console paths: an open redirect would help phishing."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and not target.startswith("/login"):
+        return target
+    return DEFAULT_PAGE
+
+
+def _shell(name: str) -> FileResponse:
+    return FileResponse(SHELLS / name, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(here, safe='')}", status_code=303)
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None) -> Response:
+    if await _signed_in(request):
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _shell("login.html")
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    if not await _signed_in(request):
+        return _to_login(request)
+    return RedirectResponse(DEFAULT_PAGE, status_code=303)
+
+
+@router.get("/console")
+async def console_root(request: Request) -> Response:
+    return await home(request)
+
+
+@router.get("/console/{page:path}")
+async def console(request: Request, page: str) -> Response:
+    # One shell for every page: the browser-side router loads static/pages/<page>.js.
+    if not await _signed_in(request):
+        return _to_login(request)
+    return _shell("console.html")

@@ -1,0 +1,51 @@
+// Building DOM without innerHTML: every value from the server becomes text,
+// so a person's name or an alert message can never inject markup.
+
+/**
+ * h("button", {class: "btn", onclick: fn, dataset: {id: 3}}, "Label", child...)
+ * Props: `class`, `dataset`, `style` (object), `on<event>` handlers, boolean
+ * attributes (true sets, false/null/undefined omits), anything else as an attribute.
+ * Children: nodes, strings, numbers, arrays (flattened), null/false (skipped).
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = Array.isArray(v) ? v.filter(Boolean).join(" ") : v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "style" && typeof v === "object") Object.assign(el.style, v);
+    else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "value" || k === "checked" || k === "selected") el[k] = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else el.append(c instanceof Node ? c : String(c));
+  }
+}
+
+/** Replace all children of `el`. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** A panel with a title and text, for empty, error and "not available" states. */
+export function notice(kind, title, text, ...extra) {
+  return h("div", { class: ["notice", `notice-${kind}`], role: kind === "error" ? "alert" : "status" },
+    h("h2", {}, title), text ? h("p", {}, text) : null, ...extra);
+}
+
+/** A <select> from [[value, label], ...]. */
+export function select(options, value, props = {}) {
+  const el = h("select", props, options.map(([v, label]) => h("option", { value: v }, label)));
+  el.value = value;
+  return el;
+}

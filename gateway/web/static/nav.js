@@ -1,0 +1,24 @@
+// Every page of the console, in menu order. A page is the module
+// static/pages/<name>.js (see docs/console.md). `perm`: the permission
+// (gateway/auth/roles.py) a user needs to see the entry and open the page.
+// `hidden`: reached by links from other pages, not listed in the menu;
+// `parent`: the menu entry highlighted while it is shown.
+
+export const NAV = [
+  { name: "alerts" },
+  { name: "live", perm: "live.view" },
+  { name: "map" },
+  { name: "persons" },
+  { name: "checkins" },
+  { name: "recordings" },
+  { name: "evidence", perm: "evidence.read" },
+  { name: "devices" },
+  { name: "audit", perm: "audit.read" },
+  { name: "person", hidden: true, parent: "persons" },
+];
+
+export const DEFAULT_PAGE = "alerts";
+
+export function pageInfo(name) {
+  return NAV.find((p) => p.name === name) || null;
+}

@@ -1,0 +1,160 @@
+// The map: zones, the latest position of every tracker, a person's track over
+// a chosen period, and live positions and alerts from the event socket.
+// Works with no tile server reachable (vector layers still draw). When the
+// configured tiles are GCJ-02 (Chinese providers), coordinates are converted
+// for display: the server does it for what it returns (?datum=gcj02), this
+// module for live positions (eviltransform forward formula).
+import * as L from "/static/vendor/leaflet/leaflet-src.esm.js";
+import { h, replace } from "../dom.js";
+
+export const strings = {
+  en: {
+    title: "Map", person: "Person", since: "From", until: "To", show: "Show track", all: "All persons",
+    feed: "Live alerts", none: "No alerts yet.", zones: "{n} zones", positions: "{n} trackers",
+    points: "{n} positions in track", inclusion: "inclusion", exclusion: "exclusion", acc: "accuracy {m} m",
+  },
+  "zh-CN": {
+    title: "地图", person: "人员", since: "开始", until: "结束", show: "显示轨迹", all: "全部人员",
+    feed: "实时告警", none: "暂无告警。", zones: "{n} 个区域", positions: "{n} 个定位器",
+    points: "轨迹共 {n} 个点", inclusion: "限定区域", exclusion: "禁入区域", acc: "精度 {m} 米",
+  },
+};
+
+const LEVEL_COLOUR = { red: "#c62828", orange: "#ef6c00", yellow: "#f9a825", blue: "#1565c0" };
+let map = null;
+
+function outOfChina(lat, lon) { return !(lon >= 72.004 && lon <= 137.8347 && lat >= 0.8293 && lat <= 55.8271); }
+
+export function wgs84ToGcj02(lat, lon) {
+  if (outOfChina(lat, lon)) return [lat, lon];
+  const a = 6378245.0, ee = 0.00669342162296594323, PI = Math.PI;
+  const x = lon - 105.0, y = lat - 35.0;
+  const common = (20 * Math.sin(6 * x * PI) + 20 * Math.sin(2 * x * PI)) * 2 / 3;
+  let dLat = -100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x)) + common;
+  dLat += (20 * Math.sin(y * PI) + 40 * Math.sin(y / 3 * PI)) * 2 / 3;
+  dLat += (160 * Math.sin(y / 12 * PI) + 320 * Math.sin(y * PI / 30)) * 2 / 3;
+  let dLon = 300 + x + 2 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x)) + common;
+  dLon += (20 * Math.sin(x * PI) + 40 * Math.sin(x / 3 * PI)) * 2 / 3;
+  dLon += (150 * Math.sin(x / 12 * PI) + 300 * Math.sin(x / 30 * PI)) * 2 / 3;
+  const rad = lat / 180 * PI;
+  const magic = 1 - ee * Math.sin(rad) ** 2, sq = Math.sqrt(magic);
+  dLat = dLat * 180 / ((a * (1 - ee)) / (magic * sq) * PI);
+  dLon = dLon * 180 / (a / sq * Math.cos(rad) * PI);
+  return [lat + dLat, lon + dLon];
+}
+
+function localInput(d) {
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+export async function render(root, ctx) {
+  const settings = await ctx.api("/api/map/settings");
+  const gcj = settings.tile_datum === "gcj02";
+  const q = gcj ? "datum=gcj02" : "datum=wgs84";
+  const show = (lat, lon) => (gcj ? wgs84ToGcj02(lat, lon) : [lat, lon]);
+
+  const persons = await ctx.api("/api/persons");
+  const personSel = h("select", { name: "person", dataset: { role: "person" } },
+    h("option", { value: "" }, ctx.t("all")),
+    ...persons.map((p) => h("option", { value: p.id }, `${p.name} (${p.id})`)));
+  if (ctx.params.person) personSel.value = ctx.params.person;
+  const now = new Date();
+  const since = h("input", { type: "datetime-local", name: "since", value: localInput(new Date(now - 24 * 3600e3)) });
+  const until = h("input", { type: "datetime-local", name: "until", value: localInput(new Date(now.getTime() + 3600e3)) });
+  const showBtn = h("button", { type: "button" }, ctx.t("show"));
+  const info = h("p", { class: "muted", dataset: { role: "map-info" } });
+  const mapDiv = h("div", { id: "gw-map", style: "height: 65vh; min-height: 360px;" });
+  const feed = h("ul", { class: "feed", dataset: { role: "alert-feed" } }, h("li", { class: "muted" }, ctx.t("none")));
+  replace(root,
+    h("link", { rel: "stylesheet", href: "/static/vendor/leaflet/leaflet.css" }),
+    h("div", { class: "toolbar" }, h("label", {}, ctx.t("person"), " ", personSel), " ",
+      h("label", {}, ctx.t("since"), " ", since), " ", h("label", {}, ctx.t("until"), " ", until), " ", showBtn),
+    info,
+    h("div", { style: "display: flex; gap: 1rem; align-items: flex-start;" },
+      h("div", { style: "flex: 3;" }, mapDiv),
+      h("div", { style: "flex: 1; max-height: 65vh; overflow: auto;" }, h("h3", {}, ctx.t("feed")), feed)));
+
+  map = L.map(mapDiv, { preferCanvas: false }).setView(show(settings.center[0], settings.center[1]), 13);
+  L.tileLayer(settings.tile_url, { attribution: settings.attribution, maxZoom: 19 }).addTo(map);
+  const zoneLayer = L.featureGroup().addTo(map);
+  const trackLayer = L.featureGroup().addTo(map);
+  const markers = new Map();
+
+  const zones = await ctx.api(`/api/zones?${q}`);
+  for (const z of zones) {
+    const colour = z.kind === "exclusion" ? "#c62828" : "#2e7d32";
+    const label = `${z.name || z.id} (${ctx.t(z.kind)})`;
+    const style = { color: colour, weight: 2, fillOpacity: 0.12, className: `zone zone-${z.kind}` };
+    let layer;
+    if (z.geometry.type === "Point") {
+      layer = L.circle([z.geometry.coordinates[1], z.geometry.coordinates[0]], { ...style, radius: z.radius_m });
+    } else {
+      layer = L.geoJSON(z.geometry, { style: () => style });
+    }
+    layer.bindTooltip(label).addTo(zoneLayer);
+  }
+
+  function placeMarker(p) {
+    const [lat, lon] = p.shown || show(p.lat, p.lon);
+    let m = markers.get(p.device_id);
+    const tip = `${p.device_id}${p.person_id ? " · " + p.person_id : ""} · ${ctx.fmt.time(p.fix_time)}` +
+      (p.accuracy_m != null ? ` · ${ctx.t("acc", { m: Math.round(p.accuracy_m) })}` : "");
+    if (!m) {
+      m = L.circleMarker([lat, lon], { radius: 7, color: "#1565c0", fillOpacity: 0.9, className: "tracker" }).addTo(map);
+      markers.set(p.device_id, m);
+    } else {
+      m.setLatLng([lat, lon]);
+    }
+    m.bindTooltip(tip);
+    mapDiv.dataset.positions = String(markers.size);
+  }
+
+  const latest = await ctx.api(`/api/positions/latest?${q}`);
+  for (const f of latest.features) {
+    const [lon, lat] = f.geometry.coordinates;
+    placeMarker({ ...f.properties, shown: [lat, lon] });
+  }
+
+  async function loadTrack() {
+    trackLayer.clearLayers();
+    const pid = personSel.value;
+    if (!pid) { info.textContent = `${ctx.t("zones", { n: zones.length })} · ${ctx.t("positions", { n: markers.size })}`; return; }
+    const params = new URLSearchParams({ since: new Date(since.value).toISOString(), until: new Date(until.value).toISOString() });
+    const track = await ctx.api(`/api/persons/${encodeURIComponent(pid)}/track?${params}&${q}`);
+    const pts = track.features.filter((f) => f.geometry.type === "Point");
+    L.geoJSON(track, {
+      style: () => ({ color: "#6a1b9a", weight: 3 }),
+      pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 3, color: "#6a1b9a", className: "track-point" }),
+    }).addTo(trackLayer);
+    info.textContent = ctx.t("points", { n: pts.length });
+    mapDiv.dataset.trackPoints = String(pts.length);
+    if (pts.length) map.fitBounds(trackLayer.getBounds(), { maxZoom: 17 });
+  }
+  showBtn.addEventListener("click", () => loadTrack().catch((e) => { if (e.name !== "AbortError") info.textContent = e.message; }));
+  await loadTrack();
+  if (!personSel.value && zones.length) map.fitBounds(zoneLayer.getBounds(), { maxZoom: 16 });
+
+  ctx.on("position", (p) => { if (p.in_order !== false) placeMarker(p); });
+  ctx.on("alert", (msg) => {
+    const a = msg.alert;
+    if (!a) return;
+    if (feed.firstChild && feed.firstChild.classList.contains("muted")) feed.firstChild.remove();
+    const text = `${ctx.fmt.time(a.updated_at)} · ${ctx.t("kind." + a.kind)} · ${a.person_id || a.device_id || ""} · ${ctx.t("state." + a.state)}`;
+    let li = feed.querySelector(`li[data-id="${a.id}"]`);
+    if (!li) { li = h("li", { dataset: { id: String(a.id) } }); feed.prepend(li); }
+    li.dataset.level = a.level; li.dataset.state = a.state; li.dataset.kind = a.kind;
+    li.className = `level-${a.level}`;
+    li.textContent = text;
+    if (a.position) {
+      const [lat, lon] = show(a.position.lat, a.position.lon);
+      L.circleMarker([lat, lon], { radius: 10, color: LEVEL_COLOUR[a.level] || "#000", weight: 3, fill: false, className: `alert-marker level-${a.level}` })
+        .bindTooltip(text).addTo(map);
+      mapDiv.dataset.alerts = String((Number(mapDiv.dataset.alerts) || 0) + 1);
+    }
+  });
+}
+
+export function dispose() {
+  if (map) { map.remove(); map = null; }
+}

@@ -1,0 +1,86 @@
+// Supervised persons: GET /api/persons with a search box; a row opens the
+// person's own page (`person`, params {id}).
+
+import { h, replace } from "../dom.js";
+
+export const strings = {
+  en: {
+    "search": "Search by name or ID",
+    "col.name": "Name",
+    "col.id": "ID",
+    "col.category": "Category",
+    "col.active": "Status",
+    "col.updated": "Updated",
+    "active": "Active",
+    "inactive": "Inactive",
+    "count": "{n} persons",
+    "none": "No persons found.",
+  },
+  "zh-CN": {
+    "search": "按姓名或编号搜索",
+    "col.name": "姓名",
+    "col.id": "编号",
+    "col.category": "类别",
+    "col.active": "状态",
+    "col.updated": "更新时间",
+    "active": "在矫",
+    "inactive": "已解除",
+    "count": "共 {n} 人",
+    "none": "未找到人员。",
+  },
+};
+
+let timer = null;
+
+export function dispose() {
+  clearTimeout(timer);
+}
+
+export async function render(root, ctx) {
+  const { t } = ctx;
+  const tbody = h("tbody");
+  const count = h("span", { class: "muted" });
+  const search = h("input", { type: "search", name: "q", value: ctx.params.q || "", placeholder: t("search"), "aria-label": t("search"), maxlength: 100 });
+  let seq = 0;
+
+  replace(root,
+    h("div", { class: "toolbar" }, search, h("span", { class: "spacer" }), count),
+    h("div", { class: "table-wrap" },
+      h("table", { class: "data persons" },
+        h("thead", {}, h("tr", {},
+          h("th", {}, t("col.name")), h("th", {}, t("col.id")), h("th", {}, t("col.category")),
+          h("th", {}, t("col.active")), h("th", {}, t("col.updated")))),
+        tbody)));
+
+  async function load() {
+    const mine = ++seq;
+    const q = search.value.trim();
+    const list = await ctx.api(`/api/persons${q ? `?${new URLSearchParams({ q })}` : ""}`);
+    if (mine !== seq) return;  // a later search already answered
+    count.textContent = t("count", { n: list.length });
+    replace(tbody, list.length === 0
+      ? h("tr", { class: "empty" }, h("td", { colspan: 5, class: "muted" }, t("none")))
+      : list.map((p) => h("tr", {
+        class: "clickable", dataset: { id: p.id }, tabindex: 0,
+        onclick: (ev) => { if (!ev.target.closest("a")) ctx.navigate("person", { id: p.id }); },
+        onkeydown: (ev) => { if (ev.key === "Enter") ctx.navigate("person", { id: p.id }); },
+      },
+      h("td", {}, ctx.link("person", { id: p.id }, p.name)),
+      h("td", { class: "mono" }, p.id),
+      h("td", {}, p.category || h("span", { class: "muted" }, "—")),
+      h("td", {}, p.active ? t("active") : h("span", { class: "muted" }, t("inactive"))),
+      h("td", { class: "nowrap" }, ctx.fmt.time(p.updated_at)))));
+  }
+
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    // Wait for a pause in typing rather than querying on every key.
+    timer = setTimeout(() => {
+      const q = search.value.trim();
+      history.replaceState({}, "", `${location.pathname}${q ? `?${new URLSearchParams({ q })}` : ""}`);
+      load().catch((e) => { if (e.name !== "AbortError") count.textContent = t("error", { detail: e.message }); });
+    }, 250);
+  });
+
+  await load();
+}

@@ -1,0 +1,289 @@
+"""Enrollment, 1:1 verification (kiosk check-ins) and 1:N identification,
+with storage and audit. One instance per gateway: `services.extras["recognition"]`.
+
+Pixels are handled in `FaceWorkers` processes; distances against the index are
+numpy in a thread; the event loop only awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from sqlalchemy import select
+
+from gateway.db.models import CheckInRow, FaceEncoding, Person
+from gateway.events import CheckIn
+from gateway.evidence import confined
+from recognition.faces import Analysis, Params
+from recognition.images import BadImage, decode
+from recognition.index import FaceIndex
+from recognition.liveness import LivenessResult, judge
+from recognition.worker import FaceWorkers
+
+if TYPE_CHECKING:
+    from gateway.services import Services
+
+log = logging.getLogger(__name__)
+Result = Literal["accepted", "rejected", "retry"]
+
+
+class FaceInputError(ValueError):
+    """Bad input from the caller (HTTP 4xx): `status` and a clear message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Verdict:
+    """Quality verdict for one enrollment photo."""
+
+    accepted: bool
+    reasons: list[str]
+    metrics: dict[str, Any]
+    encoding_id: int | None = None
+    duplicate_of: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "reasons": self.reasons, "metrics": self.metrics, "encoding_id": self.encoding_id, "duplicate_of": self.duplicate_of}
+
+
+@dataclass
+class Decision:
+    result: Result
+    reason: str
+    distance: float | None
+    threshold: float
+    checkin_id: int | None = None
+    liveness: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def match(self) -> bool:
+        return self.result == "accepted"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"result": self.result, "match": self.match, "distance": self.distance, "threshold": self.threshold, "reason": self.reason, "checkin_id": self.checkin_id, "liveness": self.liveness}
+
+
+def sniff_ext(data: bytes) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return "bmp"
+
+
+class Recognition:
+    name = "recognition"
+
+    def __init__(self, services: "Services") -> None:
+        self.services = services
+        self.settings = services.config.thresholds.faces
+        self.workers = FaceWorkers(self.settings.workers)
+        self.index = FaceIndex()
+        m = services.metrics
+        self.m_decisions = m.counter("gateway_face_decisions_total", "1:1 face decisions", ("source", "result"))
+        self.m_bad = m.counter("gateway_face_bad_input_total", "Face requests refused as bad input", ("reason",))
+        self.m_enroll = m.counter("gateway_face_enrollments_total", "Enrollment photos by verdict", ("verdict",))
+        self.m_latency = m.histogram("gateway_face_verify_seconds", "1:1 verification time", buckets=(0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5))
+
+    # -- lifecycle -------------------------------------------------------
+    async def start(self) -> None:
+        await self.reload()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.workers.close)
+
+    async def reload(self) -> None:
+        async with self.services.db.session() as s:
+            rows = (await s.execute(select(FaceEncoding.id, FaceEncoding.person_id, FaceEncoding.encoding))).all()
+        self.index.load([(r[0], r[1], np.frombuffer(r[2], dtype="<f8")) for r in rows])
+
+    # -- helpers ---------------------------------------------------------
+    def params(self, **kw: Any) -> Params:
+        s = self.settings
+        return Params(max_pixels=s.max_image_pixels, detect_max_side=s.detect_max_side, upsample=s.detect_upsample, **kw)
+
+    def bad(self, status: int, reason_key: str, message: str) -> FaceInputError:
+        self.m_bad.labels(reason_key).inc()
+        return FaceInputError(status, message)
+
+    def _store(self, folder: str, name: str, data: bytes) -> str:
+        rel = f"faces/{folder}/{name}"
+        path = confined(self.services.media_dir, rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return rel
+
+    def classify(self, distance: float) -> tuple[Result, str]:
+        thr, margin = self.settings.match_threshold, self.settings.retry_margin
+        if distance <= thr - margin:
+            return "accepted", f"same person (distance {distance:.3f} <= {thr - margin:.3f})"
+        if distance <= thr + margin:
+            return "retry", f"uncertain (distance {distance:.3f} within {margin:.2f} of the threshold {thr:.2f}): look straight at the camera and try again"
+        return "rejected", f"face does not match the enrolled person (distance {distance:.3f} > {thr + margin:.3f})"
+
+    async def _person(self, person_id: str) -> Person:
+        async with self.services.db.session() as s:
+            p = await s.get(Person, person_id)
+        if p is None:
+            raise self.bad(404, "unknown_person", f"no person {person_id}")
+        return p
+
+    async def _analyse_checked(self, data: bytes, p: Params) -> Analysis:
+        a = await self.workers.analyse_bytes(data, p)
+        if a.error:
+            raise self.bad(422 if "MP" not in a.error else 413, "image", a.error)
+        return a
+
+    # -- enrollment ------------------------------------------------------
+    async def enroll(self, person_id: str, data: bytes, actor: str) -> Verdict:
+        await self._person(person_id)
+        a = await self._analyse_checked(data, self.params())
+        s = self.settings
+        reasons: list[str] = []
+        metrics: dict[str, Any] = {"width": a.width, "height": a.height, "faces": len(a.faces)}
+        dup: str | None = None
+        if not a.faces:
+            reasons.append("no face found")
+        elif len(a.faces) > 1:
+            reasons.append(f"{len(a.faces)} faces found; an enrollment photo must show exactly one")
+        else:
+            f = a.faces[0]
+            metrics.update(face_px=f.size_px, sharpness=round(f.sharpness, 1), brightness=round(f.brightness, 1))
+            if f.size_px < s.min_face_px:
+                reasons.append(f"face too small ({f.size_px} px, at least {s.min_face_px} px)")
+            if f.sharpness < s.min_sharpness:
+                reasons.append(f"too blurred (sharpness {f.sharpness:.0f}, at least {s.min_sharpness:.0f})")
+            if f.brightness < s.min_brightness:
+                reasons.append(f"too dark (brightness {f.brightness:.0f}, at least {s.min_brightness:.0f})")
+            if f.encoding is not None:
+                near = await asyncio.to_thread(self.index.nearest, f.encoding, 1, person_id)
+                limit = s.duplicate_threshold or s.match_threshold
+                if near and near[0][1] <= limit:
+                    dup = near[0][0]
+                    metrics["duplicate_distance"] = round(near[0][1], 4)
+                    reasons.append(f"duplicate: this face matches person {dup} (distance {near[0][1]:.3f}); flagged for review")
+        verdict = Verdict(not reasons, reasons, metrics, duplicate_of=dup)
+        self.m_enroll.labels("accepted" if verdict.accepted else "refused").inc()
+        audit = self.services.audit
+        if not verdict.accepted:
+            await audit.log(actor, "face.enroll_refused", f"person:{person_id}", {"reasons": reasons, "duplicate_of": dup, **metrics})
+            return verdict
+        enc = a.faces[0].encoding
+        assert enc is not None
+        digest = hashlib.sha256(data).hexdigest()
+        rel = await asyncio.to_thread(self._store, f"photos/{digest[:2]}", f"{digest}.{sniff_ext(data)}", data)
+        async with audit.tx() as sess:
+            row = FaceEncoding(person_id=person_id, photo_path=rel, encoding=enc.astype("<f8").tobytes(), quality={"verdict": "accepted", "reasons": [], "sha256": digest, **metrics})
+            sess.add(row)
+            await sess.flush()
+            await audit.add(sess, actor, "face.enrolled", f"person:{person_id}", {"encoding_id": row.id, "sha256": digest, **metrics})
+        self.index.add(row.id, person_id, enc)
+        verdict.encoding_id = row.id
+        return verdict
+
+    async def delete_photo(self, person_id: str, encoding_id: int, actor: str) -> bool:
+        async with self.services.audit.tx() as s:
+            row = await s.get(FaceEncoding, encoding_id)
+            if row is None or row.person_id != person_id:
+                return False
+            rel = row.photo_path
+            await s.delete(row)
+            await self.services.audit.add(s, actor, "face.photo_deleted", f"person:{person_id}", {"encoding_id": encoding_id})
+            await s.flush()
+            # Files are named by content hash: keep the file while another row still uses it.
+            shared = (await s.scalars(select(FaceEncoding.id).where(FaceEncoding.photo_path == rel).limit(1))).first()
+        self.index.remove(encoding_id)
+        if shared is None:
+            confined(self.services.media_dir, rel).unlink(missing_ok=True)
+        return True
+
+    # -- 1:1 ---------------------------------------------------------------
+    async def verify(self, person_id: str, photos: list[bytes], *, source: str, actor: str, liveness: bool, clip: bytes | None = None) -> Decision:
+        """One decision, stored with its distance, threshold and a thumbnail, published as a CheckIn.
+        `photos` is a burst of frames, or `clip` a short video from which frames are taken."""
+        t0 = self.services.clock.monotonic()
+        s = self.settings
+        if clip is not None and photos:
+            raise self.bad(422, "both", "send frames or a clip, not both")
+        if not photos and not clip:
+            raise self.bad(422, "empty_burst", "no photo or frames in the request")
+        if len(photos) > s.max_photos:
+            raise self.bad(413, "too_many", f"{len(photos)} photos; at most {s.max_photos} per check-in")
+        await self._person(person_id)
+        known = self.index.of_person(person_id)
+        if len(known) == 0:
+            raise self.bad(409, "not_enrolled", f"person {person_id} has no enrolled face photos")
+        if clip is None and liveness and len(photos) < s.liveness.min_frames:
+            raise self.bad(422, "short_burst", f"a kiosk check-in needs a burst of at least {s.liveness.min_frames} frames for the liveness check, got {len(photos)}")
+        if clip is not None:
+            frames = await self.workers.analyse_clip(clip, max(s.liveness.min_frames, 5), self.params(landmarks=liveness))
+        else:
+            frames = await self.workers.analyse_many(photos[: s.liveness.max_frames], self.params(landmarks=liveness))
+        for i, a in enumerate(frames):
+            if a.error:
+                raise self.bad(413 if "MP" in a.error else 422, "image", f"frame {i}: {a.error}" if len(frames) > 1 else a.error)
+        live: LivenessResult | None = judge(frames, s.liveness) if liveness else None
+        dists = [float(np.min(np.linalg.norm(known - a.faces[0].encoding, axis=1))) for a in frames if len(a.faces) == 1 and a.faces[0].encoding is not None]
+        several = sum(1 for a in frames if len(a.faces) > 1)
+        distance: float | None = None
+        if several and several * 2 >= len(frames):
+            result, reason = "rejected", f"several faces in front of the camera ({max(len(a.faces) for a in frames)}); one person at a time"
+        elif not dists:
+            result, reason = "rejected", "no face found"
+        else:
+            distance = round(float(np.median(dists)), 4)
+            result, reason = self.classify(distance)
+            if result == "accepted" and max(dists) > s.match_threshold + s.retry_margin:
+                result, reason = "rejected", f"the face changed during the burst (frame distances {min(dists):.3f}..{max(dists):.3f})"
+        if live is not None and not live.live and result != "rejected":
+            result, reason = "rejected", f"liveness: {live.reason}"
+        thumb_src = next((a for a in frames if len(a.faces) == 1), frames[0])
+        thumb = None
+        if thumb_src.thumbnail:
+            thumb = await asyncio.to_thread(self._store, f"checkins/{self.services.clock.now():%Y-%m-%d}", f"{uuid.uuid4().hex}.jpg", thumb_src.thumbnail)
+        details = live.details | {"live": live.live, "reason": live.reason} if live else {}
+        decision = Decision(result, reason, distance, s.match_threshold, liveness=details)
+        kiosk_id = source
+        async with self.services.audit.tx() as sess:
+            row = CheckInRow(kiosk_id=kiosk_id, person_id=person_id, at=self.services.clock.now(), result=result, distance=distance, threshold=s.match_threshold, reason=reason, thumbnail=thumb, liveness=details)
+            sess.add(row)
+            await sess.flush()
+            decision.checkin_id = row.id
+            await self.services.audit.add(sess, actor, "face.checkin", f"person:{person_id}", {"checkin_id": row.id, "result": result, "distance": distance, "source": source})
+        self.m_decisions.labels("kiosk" if liveness else "api", result).inc()
+        self.m_latency.observe(self.services.clock.monotonic() - t0)
+        await self.services.bus.publish(CheckIn(checkin_id=row.id, kiosk_id=kiosk_id, person_id=person_id, result=result, distance=distance, reason=reason, at=row.at))
+        return decision
+
+    # -- 1:N ---------------------------------------------------------------
+    async def identify(self, data: bytes, k: int = 5) -> dict[str, Any]:
+        a = await self._analyse_checked(data, self.params(thumbnail=False))
+        faces = []
+        for f in a.faces:
+            assert f.encoding is not None
+            faces.append({"box": list(f.box), **self.match_encoding(f.encoding, k)})
+        return {"faces": faces, "threshold": self.settings.match_threshold}
+
+    def match_encoding(self, encoding: np.ndarray, k: int = 5) -> dict[str, Any]:
+        """Candidates nearest first; `person_id` only when the best is clearly inside the threshold (never forced)."""
+        cands = self.index.nearest(encoding, k)
+        best = cands[0] if cands else None
+        person = best[0] if best and self.classify(best[1])[0] == "accepted" else None
+        return {"person_id": person, "distance": round(best[1], 4) if best else None, "candidates": [{"person_id": p, "distance": round(d, 4)} for p, d in cands]}
+
+    def decode_or_raise(self, data: bytes) -> np.ndarray:
+        try:
+            return decode(data, self.settings.max_image_pixels)
+        except BadImage as e:
+            raise self.bad(422, "image", str(e)) from None

@@ -1,0 +1,1 @@
+"""Device simulators and the scenario runner (gateway-sim)."""

@@ -1,0 +1,1 @@
+"""Media work on camera packets: recorder, live relay, sampler."""

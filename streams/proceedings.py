@@ -1,0 +1,183 @@
+"""Proceedings: a named span over the recorded segments of some cameras, sealed as evidence.
+
+Start stores who/what/when. Stop closes each camera's open segment (at its next keyframe),
+collects every segment overlapping [start - pre_roll, stop], puts them under hold (retention
+never deletes them) and seals a manifest: segments with their SHA-256, start/stop, who, and
+`prev_manifest_sha256`, the hash of the previously sealed manifest. `manifest["seq"]` is the
+seal order, which `gateway.evidence.verify_all` follows (proceedings can overlap, so seal
+order is not id order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import av
+from sqlalchemy import or_, select
+
+from gateway.db.models import Proceeding, Recording
+from gateway.events import ProceedingChanged
+from gateway.evidence import canonical_json, confined, manifest_hash
+
+log = logging.getLogger(__name__)
+
+KINDS = ("reception", "announcement", "warning", "talk", "mediation", "education")
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def naive(dt: datetime) -> datetime:
+    """Aware UTC, as the database layer requires."""
+    return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+class ProceedingError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Proceedings:
+    def __init__(self, area: Any, services: Any) -> None:
+        self.area = area
+        self.services = services
+        self._seal_lock = asyncio.Lock()
+
+    async def start(self, camera_ids: list[str], person_id: str | None, kind: str, case_ref: str | None, user: str) -> Proceeding:
+        if kind not in KINDS:
+            raise ProceedingError(422, f"kind must be one of {', '.join(KINDS)}")
+        if not camera_ids:
+            raise ProceedingError(422, "camera_ids must name at least one camera")
+        unknown = [c for c in camera_ids if c not in self.area.cameras]
+        if unknown:
+            raise ProceedingError(404, f"unknown camera(s): {', '.join(unknown)}")
+        norec = [c for c in camera_ids if self.area.cameras[c].recorder is None]
+        if norec:
+            raise ProceedingError(409, f"camera(s) not recording: {', '.join(norec)}")
+        now = self.services.clock.now()
+        row = Proceeding(kind=kind, person_id=person_id, case_ref=case_ref, camera_ids=list(camera_ids), state="recording",
+                         started_at=naive(now), started_by=user, pre_roll_s=self.services.config.recording.pre_roll_s)
+        async with self.services.audit.tx() as s:
+            s.add(row)
+            await s.flush()
+            await self.services.audit.add(s, user, "proceeding.started", f"proceeding:{row.id}",
+                                          {"kind": kind, "person_id": person_id, "case_ref": case_ref, "camera_ids": camera_ids})
+        await self.services.bus.publish(ProceedingChanged(proceeding_id=row.id, state="recording", person_id=person_id, kind=kind, camera_ids=list(camera_ids)))
+        return row
+
+    async def stop(self, proceeding_id: int, user: str) -> Proceeding:
+        async with self.services.db.session() as s:
+            row = await s.get(Proceeding, proceeding_id)
+        if row is None:
+            raise ProceedingError(404, "no such proceeding")
+        if row.state != "recording":
+            raise ProceedingError(409, "the proceeding is already sealed")
+        stopped = naive(self.services.clock.now())
+        # the open segments hold the last seconds: close them so they can be hashed
+        await asyncio.gather(*(self.area.cameras[c].recorder.rotate_now() for c in row.camera_ids
+                               if c in self.area.cameras and self.area.cameras[c].recorder))
+        async with self._seal_lock, self.services.audit.tx() as s:
+            row = await s.get(Proceeding, proceeding_id)
+            if row is None or row.state != "recording":
+                raise ProceedingError(409, "the proceeding is already sealed")
+            begin = row.started_at - timedelta(seconds=row.pre_roll_s)
+            segs = (await s.scalars(select(Recording).where(
+                Recording.camera_id.in_(row.camera_ids), Recording.started_at <= stopped,
+                or_(Recording.ended_at.is_(None), Recording.ended_at >= begin)).order_by(Recording.camera_id, Recording.started_at))).all()
+            items, gaps = [], []
+            for r in segs:
+                if r.kind == "gap":
+                    gaps.append({"camera_id": r.camera_id, "started_at": iso(r.started_at), "ended_at": iso(r.ended_at), "duration_s": r.duration_s})
+                    continue
+                if r.sha256 is None:
+                    continue  # still open (the camera produced no keyframe in time): not sealable
+                r.hold = True
+                items.append({"recording_id": r.id, "camera_id": r.camera_id, "path": r.path, "sha256": r.sha256, "size": r.size,
+                              "started_at": iso(r.started_at), "ended_at": iso(r.ended_at)})
+            prev_rows = (await s.scalars(select(Proceeding).where(Proceeding.manifest.is_not(None)))).all()
+            last = max(prev_rows, key=lambda p: ((p.manifest or {}).get("seq", 0), p.id), default=None)
+            manifest = {
+                "proceeding_id": row.id, "seq": ((last.manifest or {}).get("seq", 0) + 1) if last else 1,
+                "kind": row.kind, "person_id": row.person_id, "case_ref": row.case_ref, "camera_ids": row.camera_ids,
+                "started_at": iso(row.started_at), "stopped_at": iso(stopped), "pre_roll_s": row.pre_roll_s,
+                "started_by": row.started_by, "stopped_by": user, "segments": items, "gaps": gaps,
+                "prev_manifest_sha256": last.manifest_sha256 if last else None,
+            }
+            row.manifest = manifest
+            row.manifest_sha256 = manifest_hash(manifest)
+            row.prev_manifest_sha256 = manifest["prev_manifest_sha256"]
+            row.stopped_at, row.stopped_by, row.state = stopped, user, "sealed"
+            await s.flush()
+            await self.services.audit.add(s, user, "proceeding.sealed", f"proceeding:{row.id}",
+                                          {"manifest_sha256": row.manifest_sha256, "segments": len(items)})
+        await self.services.bus.publish(ProceedingChanged(proceeding_id=row.id, state="sealed", person_id=row.person_id, kind=row.kind, camera_ids=list(row.camera_ids)))
+        return row
+
+
+def concat_segments(media_dir: Path, paths: list[str], out_path: Path) -> None:
+    """Join segments into one MP4 by stream copy, timestamps made continuous."""
+    out = av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"})
+    streams: dict[str, Any] = {}
+    offset_s = 0.0
+    try:
+        for rel in paths:
+            with av.open(str(confined(media_dir, rel))) as src:
+                wanted = [s for s in src.streams if s.type in ("video", "audio")]
+                end_s = offset_s
+                for st in wanted:
+                    if st.type not in streams:
+                        streams[st.type] = out.add_stream_from_template(st)
+                for p in src.demux(wanted):
+                    if p.dts is None:
+                        continue
+                    off = round(offset_s / p.time_base)
+                    end_s = max(end_s, float((p.dts + (p.duration or 0)) * p.time_base) + offset_s)
+                    p.dts += off
+                    p.pts = (p.pts if p.pts is not None else p.dts - off) + off
+                    p.stream = streams[p.stream.type]
+                    out.mux(p)
+                offset_s = end_s
+    finally:
+        out.close()
+
+
+async def export_zip(services: Any, row: Proceeding) -> bytes:
+    """A zip with one MP4 per camera and the sealed manifest (+ its hash)."""
+    manifest = row.manifest or {}
+    buf = io.BytesIO()
+    tmp = services.media_dir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+        z.writestr("manifest.canonical.json", canonical_json(manifest))
+        z.writestr("manifest.sha256", f"{row.manifest_sha256}  manifest.canonical.json\n")
+        for cam in manifest.get("camera_ids", []):
+            paths = [seg["path"] for seg in manifest.get("segments", []) if seg["camera_id"] == cam]
+            if not paths:
+                continue
+            out = tmp / f"export-{row.id}-{cam}.mp4"
+            try:
+                await asyncio.to_thread(concat_segments, services.media_dir, paths, out)
+                z.write(out, f"proceeding-{row.id}-{cam}.mp4")
+            finally:
+                out.unlink(missing_ok=True)
+    return buf.getvalue()
+
+
+def public(row: Proceeding) -> dict[str, Any]:
+    return {"id": row.id, "kind": row.kind, "person_id": row.person_id, "case_ref": row.case_ref, "camera_ids": row.camera_ids,
+            "state": row.state, "started_at": iso(row.started_at), "stopped_at": iso(row.stopped_at), "started_by": row.started_by,
+            "stopped_by": row.stopped_by, "pre_roll_s": row.pre_roll_s, "manifest": row.manifest, "manifest_sha256": row.manifest_sha256,
+            # who the 1:N sampler saw on the proceeding's cameras during it
+            "attendance": row.attendance or []}

@@ -1,0 +1,176 @@
+"""Alert lifecycle, deduplication, escalation and delivery (WebSocket, MQTT, webhooks)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import paho.mqtt.client as paho
+from aiohttp import web
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.clock import FakeClock
+from tests.conftest import free_port, running
+
+
+async def test_ongoing_condition_updates_one_alert_then_clears(make_config) -> None:
+    async with running(make_config(persons=[{"id": "p1", "name": "A"}])) as gw:
+        alerts = gw.services.alerts
+        first = await alerts.raise_alert("inclusion_exit", person_id="p1", device_id="t1", zone_id="z1", lat=31.2, lon=121.4)
+        again = await alerts.raise_alert("inclusion_exit", person_id="p1", device_id="t1", zone_id="z1", lat=31.3, lon=121.5)
+        assert again["id"] == first["id"] and again["count"] == 2 and again["level"] == "orange"
+        assert again["position"] == {"lat": 31.3, "lon": 121.5}
+        other_zone = await alerts.raise_alert("inclusion_exit", person_id="p1", device_id="t1", zone_id="z2")
+        assert other_zone["id"] != first["id"]
+        cleared = await alerts.clear("inclusion_exit", person_id="p1", device_id="t1", zone_id="z1", note="back inside")
+        assert cleared and cleared["state"] == "resolved" and cleared["resolved_by"] == "system"
+        assert await alerts.clear("inclusion_exit", person_id="p1", device_id="t1", zone_id="z1") is None
+        reopened = await alerts.raise_alert("inclusion_exit", person_id="p1", device_id="t1", zone_id="z1")
+        assert reopened["id"] not in (first["id"], other_zone["id"]) and reopened["count"] == 1
+
+
+async def test_default_and_configured_levels(make_config) -> None:
+    async with running(make_config(alerts={"levels": {"lost_contact": "orange"}})) as gw:
+        a = gw.services.alerts
+        assert (await a.raise_alert("tamper", device_id="t1"))["level"] == "red"
+        assert (await a.raise_alert("exclusion_breach", device_id="t1"))["level"] == "red"
+        assert (await a.raise_alert("curfew", device_id="t1"))["level"] == "orange"
+        assert (await a.raise_alert("no_fix", device_id="t1"))["level"] == "yellow"
+        assert (await a.raise_alert("low_battery", device_id="t1"))["level"] == "blue"
+        assert (await a.raise_alert("lost_contact", device_id="t1"))["level"] == "orange"
+
+
+async def test_api_lifecycle_with_notes_and_who(make_config) -> None:
+    async with running(make_config()) as gw:
+        officer = await gw.login("li", "officer")
+        monitor = await gw.login("wang", "monitor")
+        alert = await gw.services.alerts.raise_alert("tamper", device_id="t9", message="strap cut")
+        r = await gw.client.post(f"/api/alerts/{alert['id']}/ack", headers=monitor, json={"note": "calling officer"})
+        assert r.status_code == 200 and r.json()["state"] == "acknowledged" and r.json()["acknowledged_by"] == "wang"
+        assert (await gw.client.post(f"/api/alerts/{alert['id']}/ack", headers=monitor)).status_code == 409
+        assert (await gw.client.post(f"/api/alerts/{alert['id']}/resolve", headers=monitor)).status_code == 403
+        r = await gw.client.post(f"/api/alerts/{alert['id']}/resolve", headers=officer, json={"note": "strap replaced"})
+        body = r.json()
+        assert r.status_code == 200 and body["state"] == "resolved" and body["resolved_by"] == "li"
+        assert [(n["action"], n["author"], n["text"]) for n in body["notes"]] == [
+            ("opened", "system", "strap cut"), ("acknowledged", "wang", "calling officer"), ("resolved", "li", "strap replaced")]
+        assert (await gw.client.post(f"/api/alerts/{alert['id']}/resolve", headers=officer)).status_code == 409
+        assert (await gw.client.post("/api/alerts/999/ack", headers=officer)).status_code == 404
+        listed = (await gw.client.get("/api/alerts?state=resolved&level=red&kind=tamper", headers=monitor)).json()
+        assert [a["id"] for a in listed] == [alert["id"]]
+        assert (await gw.client.get("/api/alerts?state=open", headers=monitor)).json() == []
+
+
+async def test_unacknowledged_alerts_escalate(make_config) -> None:
+    clock = FakeClock()
+    cfg = make_config(alerts={"escalate": {"yellow": {"after_s": 60}, "orange": {"after_s": 120}}})
+    async with running(cfg, clock=clock) as gw:
+        a = gw.services.alerts
+        lost = await a.raise_alert("lost_contact", device_id="t1", at=clock.now())
+        acked = await a.raise_alert("no_fix", device_id="t2", at=clock.now())
+        await a.acknowledge(acked["id"], "wang")
+        clock.advance(59)
+        assert await a.escalate_due() == 0
+        clock.advance(2)
+        assert await a.escalate_due() == 1
+        now = (await gw.client.get(f"/api/alerts/{lost['id']}", headers=await gw.login())).json()
+        assert now["level"] == "orange" and now["original_level"] == "yellow" and now["notes"][-1]["action"] == "escalated"
+        clock.advance(119)
+        assert await a.escalate_due() == 0
+        clock.advance(2)
+        assert await a.escalate_due() == 1
+        clock.advance(10_000)
+        assert await a.escalate_due() == 0  # red is the top
+        final = (await gw.client.get(f"/api/alerts/{lost['id']}", headers=await gw.login())).json()
+        assert final["level"] == "red"
+        assert (await gw.client.get(f"/api/alerts/{acked['id']}", headers=await gw.login())).json()["level"] == "yellow"
+
+
+async def test_alerts_published_on_mqtt(make_config, mqtt_url) -> None:
+    node = f"t{uuid.uuid4().hex[:8]}"
+    received: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{node}")
+    subscribed = asyncio.Event()
+    sub.on_message = lambda c, u, m: loop.call_soon_threadsafe(received.put_nowait, (m.topic, json.loads(m.payload)))
+    sub.on_subscribe = lambda *a: loop.call_soon_threadsafe(subscribed.set)
+    prefix = f"test-{node}/alerts"
+    sub.on_connect = lambda c, *a: c.subscribe(f"{prefix}/#", qos=1)
+    sub.connect("127.0.0.1", 1883)
+    sub.loop_start()
+    try:
+        await asyncio.wait_for(subscribed.wait(), 10)
+        cfg = make_config(mqtt={"url": mqtt_url, "client_id": f"gw-{node}"}, gateway={"node_id": node}, alerts={"mqtt_topic_prefix": prefix})
+        async with running(cfg) as gw:
+            a = await gw.services.alerts.raise_alert("exclusion_breach", person_id="p7", device_id="t7", zone_id="school")
+            topic, body = await asyncio.wait_for(received.get(), 10)
+            assert topic == f"{prefix}/red/exclusion_breach/p7"
+            assert body["change"] == "opened" and body["id"] == a["id"] and body["state"] == "open"
+            await gw.services.alerts.acknowledge(a["id"], "wang")
+            topic, body = await asyncio.wait_for(received.get(), 10)
+            assert body["change"] == "acknowledged" and body["acknowledged_by"] == "wang"
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+
+
+async def test_webhook_retries_with_backoff_until_delivered(make_config) -> None:
+    """A real HTTP receiver that fails twice, then accepts; the signature verifies."""
+    import hashlib
+    import hmac
+
+    hits: list[tuple[int, bytes, str]] = []
+    delivered = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        hits.append((len(hits), body, request.headers.get("X-Gateway-Signature", "")))
+        if len(hits) < 3:
+            return web.Response(status=503)
+        delivered.set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        cfg = make_config(alerts={"webhooks": [{"url": f"http://127.0.0.1:{port}/hook", "secret": "s3cret", "levels": ["red"], "max_attempts": 5}]})
+        async with running(cfg) as gw:
+            for sender in gw.services._webhooks:
+                sender.base_delay_s = 0.05
+            await gw.services.alerts.raise_alert("low_battery", device_id="t1")  # blue: filtered out
+            await gw.services.alerts.raise_alert("tamper", device_id="t1")
+            await asyncio.wait_for(delivered.wait(), 10)
+        assert len(hits) == 3
+        body = hits[-1][1]
+        assert json.loads(body)["kind"] == "tamper"
+        expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        assert hits[-1][2] == expected
+    finally:
+        await runner.cleanup()
+
+
+def test_websocket_pushes_alert_changes(live_gateway) -> None:
+    from websockets.sync.client import connect
+
+    live_gateway.add_user("m1", "monitor")
+    token = live_gateway.token("m1")
+    ws_url = live_gateway.url.replace("http", "ws") + f"/api/events?token={token}"
+    with connect(ws_url) as ws:
+        hello = json.loads(ws.recv(timeout=10))
+        assert hello["type"] == "hello" and hello["role"] == "monitor"
+        ws.send(json.dumps({"subscribe": ["alert"]}))
+        # The subscription message races the alert; wait until the server has it.
+        import time
+
+        deadline = time.monotonic() + 10
+        while not any(c.topics == {"alert"} for c in live_gateway.services.push.clients):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        live_gateway.call(live_gateway.services.alerts.raise_alert, "sos", person_id="p1", device_id="t1")
+        msg = json.loads(ws.recv(timeout=10))
+        assert msg["type"] == "alert" and msg["change"] == "opened" and msg["alert"]["kind"] == "sos" and msg["alert"]["level"] == "red"

@@ -1,0 +1,150 @@
+"""NMEA decoder: real receiver captures, hand-checked sentences, bad input, properties."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drivers.gps.nmea import MAX_PAYLOAD, NmeaState, decode_nmea
+from simulators.tracker import nmea_fix, sentence
+
+TODAY = date(2026, 11, 22)
+
+
+def decode_file(path: Path) -> tuple[list, dict]:
+    state, fixes, skipped = NmeaState(), [], {}
+    for raw in path.read_bytes().splitlines():
+        if raw.startswith(b"#"):
+            continue
+        d = decode_nmea(raw, state, TODAY)
+        fixes.extend(d.fixes)
+        for k, v in d.skipped.items():
+            skipped[k] = skipped.get(k, 0) + v
+    return fixes, skipped
+
+
+def test_every_capture_decodes_without_exception(shared_data: Path) -> None:
+    files = sorted((shared_data / "nmea").glob("*.log"))
+    assert len(files) >= 9
+    for f in files:
+        fixes, skipped = decode_file(f)
+        assert fixes, f"{f.name}: no fix decoded"
+        for x in fixes:
+            assert -90 <= x.lat <= 90 and -180 <= x.lon <= 180 and not (x.lat == 0 and x.lon == 0), f.name
+
+
+@pytest.mark.parametrize(("name", "lat", "lon", "first"), [
+    # first valid fix of each capture, read off the sentence by hand
+    ("ublox-neo-m9n-nmea.log", 38 + 6.62964 / 60, -(122 + 37.61382 / 60), datetime(2020, 7, 11, 22, 37, 45, tzinfo=UTC)),
+    ("nmea-rtk.log", 41 + 34.49795459 / 60, -(93 + 45.03431408 / 60), datetime(2020, 3, 18, 13, 28, 19, 600000, tzinfo=UTC)),
+    ("sirfstarv-nmea.log", 44 + 4.1351 / 60, -(121 + 18.8556 / 60), None),
+])
+def test_positions_match_the_sentences(shared_data: Path, name: str, lat: float, lon: float, first: datetime | None) -> None:
+    fixes, _ = decode_file(shared_data / "nmea" / name)
+    assert fixes[0].lat == pytest.approx(lat, abs=1e-9) and fixes[0].lon == pytest.approx(lon, abs=1e-9)
+    if first is not None:
+        # GGA comes first in nmea-rtk: its date is the RMC's of the same second, applied from then on
+        dated = [x for x in fixes if x.fix_time.year != TODAY.year]
+        assert dated and dated[0].fix_time.date() == first.date()
+
+
+def test_captures_skip_what_they_should(shared_data: Path) -> None:
+    _, telit = decode_file(shared_data / "nmea" / "telit-he910.log")
+    assert telit.get("void", 0) > 0  # the receiver starts without a fix
+    _, beidou = decode_file(shared_data / "nmea" / "beidou-bd.log")
+    assert beidou.get("proprietary", 0) > 0  # $PSRF... sentences
+    fixes, _ = decode_file(shared_data / "nmea" / "beidou-bd.log")
+    assert all(30 < f.lat < 32 and 121 < f.lon < 122 for f in fixes)  # Shanghai
+
+
+def test_rmc_gga_merge_into_one_fix() -> None:
+    t = datetime(2026, 11, 22, 15, 4, 5, tzinfo=UTC)
+    d = decode_nmea(nmea_fix(t, 31.2304, 121.4737, accuracy_m=15, speed_mps=2.0).encode(), NmeaState(), TODAY)
+    assert len(d.fixes) == 1
+    f = d.fixes[0]
+    assert f.fix_time == t and f.lat == pytest.approx(31.2304, abs=1e-6) and f.lon == pytest.approx(121.4737, abs=1e-6)
+    assert f.accuracy_m == pytest.approx(15) and f.speed_mps == pytest.approx(2.0, abs=0.01) and f.satellites == 9 and f.alt_m == 30.0
+
+
+@pytest.mark.parametrize("talker", ["GP", "GN", "GL", "GA", "GB", "BD"])
+def test_every_talker(talker: str) -> None:
+    t = datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC)
+    d = decode_nmea(nmea_fix(t, -33.5, 151.25, talker=talker).encode(), NmeaState(), TODAY)
+    assert [(f.lat, f.lon) for f in d.fixes] == [(pytest.approx(-33.5), pytest.approx(151.25))]
+
+
+def test_gns_and_gll() -> None:
+    gns = sentence("GNGNS,014035.00,4332.69262,S,17235.48549,E,RR,13,0.9,25.63,11.24,,")
+    gll = sentence("GPGLL,4916.45,N,12311.12,W,225444,A,A")
+    d = decode_nmea(f"{gns}\r\n{gll}\r\n".encode(), NmeaState(), TODAY)
+    assert [(round(f.lat, 5), round(f.lon, 5)) for f in d.fixes] == [(-43.54488, 172.59142), (49.27417, -123.18533)]
+    assert d.fixes[0].satellites == 13 and d.fixes[0].accuracy_m == pytest.approx(4.5)
+
+
+def test_gga_takes_date_of_last_rmc_and_rolls_over_midnight() -> None:
+    state = NmeaState()
+    decode_nmea(nmea_fix(datetime(2024, 2, 29, 23, 59, 58, tzinfo=UTC), 10, 20).encode(), state, TODAY)
+    gga = sentence("GPGGA,000001.00,1000.000,N,02000.000,E,1,08,1.0,5.0,M,0.0,M,,")
+    d = decode_nmea(gga.encode(), state, TODAY)
+    assert d.fixes[0].fix_time == datetime(2024, 3, 1, 0, 0, 1, tzinfo=UTC)
+    same_day = decode_nmea(sentence("GPGGA,235959.00,1000.000,N,02000.000,E,1,08,1.0,5.0,M,0.0,M,,").encode(), state, TODAY)
+    assert same_day.fixes[0].fix_time == datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC)
+    # no RMC ever: the caller's date
+    assert decode_nmea(gga.encode(), NmeaState(), TODAY).fixes[0].fix_time.date() == TODAY
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6B", "checksum"),
+    (b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W", "checksum"),
+    (b"$GPRMC,123519,A,4807.0", "checksum"),
+    (b"\x00\xff\xfe\x81garbage\x02", "garbage"),
+    (b'{"lat": 1}', "garbage"),
+    (sentence("PSRF151,01").encode(), "proprietary"),
+    (sentence("GPRMC,123519,V,4807.038,N,01131.000,E,0,0,230394,,").encode(), "void"),
+    (sentence("GPGGA,123519,4807.038,N,01131.000,E,0,08,0.9,545.4,M,46.9,M,,").encode(), "void"),
+    (sentence("GPRMC,,A,,,,,,,,,,A").encode(), "empty"),
+    (sentence("GPRMC,123519,A,9507.038,N,01131.000,E,0,0,230394,,").encode(), "range"),
+    (sentence("GPGSV,1,1,00").encode(), "other"),
+    (b"$" + b"A" * (MAX_PAYLOAD + 1), "too_large"),
+])
+def test_bad_input_is_counted_never_raised(payload: bytes, reason: str) -> None:
+    d = decode_nmea(payload, NmeaState(), TODAY)
+    assert d.fixes == [] and d.skipped[reason] == 1, d.skipped
+
+
+def test_bad_sentence_does_not_lose_good_one_beside_it() -> None:
+    good = nmea_fix(datetime(2026, 11, 22, 1, 0, tzinfo=UTC), 31.0, 121.0)
+    d = decode_nmea(b"$GPRMC,garbage*00\r\n\xff\xfe\r\n" + good.encode(), NmeaState(), TODAY)
+    assert len(d.fixes) == 1 and sum(d.skipped.values()) == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000))
+def test_property_arbitrary_bytes(payload: bytes) -> None:
+    d = decode_nmea(payload, NmeaState(), TODAY)
+    for f in d.fixes:
+        assert -90 <= f.lat <= 90 and -180 <= f.lon <= 180
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="$GPRMCGAN,.*0123456789ABCDEFNSWEV\r\n", max_size=120), max_size=10))
+def test_property_nmea_like_text(lines: list[str]) -> None:
+    d = decode_nmea("\r\n".join(lines).encode(), NmeaState(), TODAY)
+    assert all(-90 <= f.lat <= 90 and -180 <= f.lon <= 180 for f in d.fixes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-89.9999, 89.9999), st.floats(-179.9999, 179.9999), st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2068, 12, 31)))  # RMC has a 2-digit year
+def test_property_roundtrip(lat: float, lon: float, t: datetime) -> None:
+    t = t.replace(microsecond=(t.microsecond // 10000) * 10000, tzinfo=UTC)
+    d = decode_nmea(nmea_fix(t, lat, lon).encode(), NmeaState(), TODAY)
+    if lat == 0 and lon == 0:
+        return
+    assert len(d.fixes) == 1
+    f = d.fixes[0]
+    assert f.fix_time == t
+    assert f.lat == pytest.approx(lat, abs=2e-7) and f.lon == pytest.approx(lon, abs=2e-7)
