@@ -39,10 +39,14 @@ def http_date(dt: datetime) -> str:
     return format_datetime(dt, usegmt=True)
 
 
+# ASCII digits only: str.isdigit() also accepts '¹' and other characters int() refuses
+_DIGITS = re.compile(r"[0-9]{1,20}")
+
+
 def parse_length(value: str | None, header: str, max_size: int) -> int:
     if value is None:
         raise TusError(400, f"{header} is required (creation-defer-length is not supported)", "missing_length")
-    if not value.isdigit() or len(value) > 20:
+    if not _DIGITS.fullmatch(value):
         raise TusError(400, f"{header} must be a non-negative integer, got {value[:30]!r}", "bad_length")
     n = int(value)
     if n > max_size:
@@ -51,7 +55,7 @@ def parse_length(value: str | None, header: str, max_size: int) -> int:
 
 
 def parse_offset(value: str | None) -> int:
-    if value is None or not value.isdigit() or len(value) > 20:
+    if value is None or not _DIGITS.fullmatch(value):
         raise TusError(400, "Upload-Offset must be a non-negative integer", "bad_offset")
     return int(value)
 

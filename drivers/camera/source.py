@@ -94,6 +94,10 @@ class RtspSource:
                 return Outcome("offline", "the stream has no video", 0)
             v = container.streams.video[0]
             a = container.streams.audio[0] if container.streams.audio else None
+            if not (v.codec_context.width and v.codec_context.height):
+                # FFmpeg's probe saw no frame (a camera that accepts the session but sends
+                # nothing yet): with 0x0 no muxer accepts the stream, so try again instead.
+                return Outcome("offline", "the camera sent no picture", 0)
             info = StreamInfo.from_container(container, gen)
             self.fanout.publish(info)
             wanted = [v] + ([a] if a is not None and info.audio_template is not None else [])
