@@ -50,7 +50,8 @@ async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulat
         env["GATEWAY_MQTT__URL"] = broker.url
     env.setdefault("GATEWAY_GATEWAY__PORT", str(port))
     env.setdefault("GATEWAY_GATEWAY__DATA_DIR", str(data_dir))
-    cfg = load_config(DEMO_CONFIG, env=env)
+    rtsp_port = int(env.get("GATEWAY_DEMO_RTSP_PORT", "8554"))
+    cfg = load_config(_demo_config(data_dir, rtsp_port), env=env)
 
     password = demo_password(data_dir)
     from gateway.users import add_user
@@ -74,7 +75,7 @@ async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulat
         flush=True,
     )
     stop = asyncio.Event()
-    sims = asyncio.create_task(_play_forever(cfg, services, url, password, scenario, stop), name="simulators") if simulators else None
+    sims = asyncio.create_task(_play_forever(cfg, url, password, scenario, rtsp_port, stop), name="simulators") if simulators else None
     await serve  # until SIGINT/SIGTERM
     stop.set()
     if sims:
@@ -85,7 +86,17 @@ async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulat
     return 0
 
 
-async def _play_forever(cfg, services: Services, url: str, password: str, scenario_path: Path, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+def _demo_config(data_dir: Path, rtsp_port: int) -> Path:
+    """config/demo.yaml with its cameras on the simulator's RTSP port (same lines, so
+    config errors still point at the right place)."""
+    if rtsp_port == 8554:
+        return DEMO_CONFIG
+    path = data_dir / "demo-config.yaml"
+    path.write_text(DEMO_CONFIG.read_text(encoding="utf-8").replace("rtsp://127.0.0.1:8554/", f"rtsp://127.0.0.1:{rtsp_port}/"), encoding="utf-8")
+    return path
+
+
+async def _play_forever(cfg, url: str, password: str, scenario_path: Path, rtsp_port: int, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
     from simulators.scenario import ScenarioContext, load_scenario, run_scenario
@@ -103,7 +114,7 @@ async def _play_forever(cfg, services: Services, url: str, password: str, scenar
                 keys[d.id] = r.json()["key"]
     rnd = 0
     while not stop.is_set():
-        ctx = ScenarioContext(url, cfg.mqtt.url, float(scenario.get("speed", 1)), int(scenario.get("seed", 0)) + rnd, token, keys)
+        ctx = ScenarioContext(url, cfg.mqtt.url, float(scenario.get("speed", 1)), int(scenario.get("seed", 0)) + rnd, token, keys, rtsp_port)
         outcomes = await run_scenario(scenario, ctx)
         for o in outcomes:
             log.info("demo scenario: %s %s (%s)", "PASS" if o.ok else "FAIL", o.description, o.detail)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import multiprocessing as mp
+import signal
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,10 @@ from recognition.faces import Analysis, Params, analyse, analyse_bytes, analyse_
 
 
 def _warm() -> None:
+    # Ctrl-C and SIGTERM reach the whole process group: workers leave stopping to the
+    # gateway, which shuts the pool down after the work that still needs it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Loads the dlib models once per worker, not on the first real request.
     import face_recognition
 
@@ -29,14 +34,21 @@ def _analyse_many(items: list[bytes], p: Params) -> list[Analysis]:
     return [analyse_bytes(b, p) for b in items]
 
 
+class WorkersStopped(RuntimeError):
+    """A request came after the gateway began stopping."""
+
+
 class FaceWorkers:
     """`await workers.analyse_bytes(data, params)`; started lazily, stopped with the gateway."""
 
     def __init__(self, processes: int = 1) -> None:
         self.processes = processes
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._closed = False
 
     def _get(self) -> cf.ProcessPoolExecutor:
+        if self._closed:
+            raise WorkersStopped("face workers are stopped")
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"), initializer=_warm)
         return self._pool
@@ -63,6 +75,7 @@ class FaceWorkers:
         return await self._run(analyse, rgb, p)  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

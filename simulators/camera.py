@@ -57,6 +57,8 @@ async def play(spec: dict[str, Any], ctx: Any) -> None:
                 ([(float(params["drop_at_s"]), "drop")] if "drop_at_s" in params else [])
             for at, what in sorted(events):
                 await ctx.sleep_scenario(max(0.0, at - (ctx.scenario_time() - t0)))
+                if ctx.stop.is_set():
+                    return
                 if what == "stall":
                     server.stall(name, float(params.get("stall_for_s", 10)) / ctx.speed)
                 else:

@@ -224,6 +224,7 @@ def register(sub: Any) -> None:
     p.add_argument("--user", default=os.environ.get("GATEWAY_SIM_USER"), help="console user for checking expectations (or $GATEWAY_SIM_USER)")
     p.add_argument("--password-env", default="GATEWAY_SIM_PASSWORD", help="environment variable holding the password")
     p.add_argument("--speed", type=float, help="override the scenario's speed")
+    p.add_argument("--rtsp-port", type=int, default=8554, help="port the scenario's cameras are served on (rtsp://127.0.0.1:PORT/<id>)")
     p.add_argument("--key", action="append", default=[], metavar="DEVICE=KEY", help="device key for a kiosk or body-cam (repeatable)")
     p.set_defaults(func=_cmd)
 
@@ -243,6 +244,6 @@ def _cmd(args: argparse.Namespace) -> int:
             return 2
         token = r.json()["access_token"]
     keys = dict(k.split("=", 1) for k in args.key)
-    ctx = ScenarioContext(args.gateway, args.mqtt, float(args.speed or scenario.get("speed", 1)), int(scenario.get("seed", 0)), token, keys)
+    ctx = ScenarioContext(args.gateway, args.mqtt, float(args.speed or scenario.get("speed", 1)), int(scenario.get("seed", 0)), token, keys, args.rtsp_port)
     outcomes = asyncio.run(run_scenario(scenario, ctx))
     return report(outcomes)

@@ -162,7 +162,10 @@ class FaceSampler:
                 if sighting is not None:
                     await self._report(cam_id, rgb, f.box, sighting, datetime.fromtimestamp(at, UTC))
         except Exception:
-            log.exception("sampler %s: frame failed", cam_id)
+            if self._stop.is_set():
+                log.debug("sampler %s: frame dropped while stopping", cam_id, exc_info=True)
+            else:
+                log.exception("sampler %s: frame failed", cam_id)
         finally:
             self._busy.discard(cam_id)
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from drivers.bodycam.probe import NotPlayable, Probe, probe
 from gateway.db.models import Custody, Evidence, UploadRow
-from gateway.events import UploadCompleted
+from gateway.events import DeviceState, UploadCompleted
 
 if TYPE_CHECKING:
     from gateway.services import Services
@@ -125,3 +125,5 @@ class Pipeline:
                                                    key=f"upload_quarantined:{evidence_id}")
         await self.services.bus.publish(UploadCompleted(evidence_id=evidence_id, device_id=row.device_id, sha256=sha256, size=row.length,
                                                         quarantined=reason is not None, reason=reason))
+        # A body-cam is only reachable while it uploads: its last upload is its last sign of life.
+        await self.services.bus.publish(DeviceState(device_id=row.device_id, kind="bodycam", state="online", reason="upload received"))

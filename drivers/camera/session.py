@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 from drivers.camera.source import Outcome, RtspSource
 from gateway.events import CameraHealth, DeviceState
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class CameraSession:
@@ -64,7 +68,7 @@ class CameraSession:
             self.attempts += 1
             watch = asyncio.create_task(self._watch())
             try:
-                outcome: Outcome = await asyncio.to_thread(self.source.run_once)
+                outcome: Outcome = await in_own_thread(self.source.run_once, f"rtsp:{self.camera_id}")
             finally:
                 watch.cancel()
             self._connects.labels(self.camera_id, outcome.state).inc()
@@ -133,3 +137,33 @@ class CameraSession:
         if (state == "online") != was_online or self.attempts == 1:
             await self.bus.publish(DeviceState(device_id=self.camera_id, kind="camera",
                                                state="online" if state == "online" else "offline", reason=detail))
+
+
+async def in_own_thread(fn: Callable[[], T], name: str) -> T:
+    """Run a blocking call in a thread of its own. A camera connection blocks for as long
+    as it lasts (hours): in asyncio's default executor (CPU count + 4 threads) a few
+    cameras would starve every other `to_thread` user of the gateway."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if fut.done():
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(value)
+
+    def target() -> None:
+        value, error = None, None
+        try:
+            value = fn()
+        except BaseException as e:  # handed to the awaiting task
+            error = e
+        try:
+            loop.call_soon_threadsafe(settle, value, error)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is waiting any more
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return await fut

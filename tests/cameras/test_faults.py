@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,7 +70,15 @@ async def test_wrong_credentials_clear_state_and_no_tight_retry(make_config: Any
 
 
 async def test_unreachable_host_is_reported(make_config: Any) -> None:
-    cfg = camera_config(make_config, {"cam1": f"rtsp://127.0.0.1:{free_port()}/none"})
+    # A port held bound but not listening refuses connections, and nothing else can take it.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    cfg = camera_config(make_config, {"cam1": f"rtsp://127.0.0.1:{closed.getsockname()[1]}/none"})
+    with closed:
+        await _expect_unreachable(cfg)
+
+
+async def _expect_unreachable(cfg: Any) -> None:
     async with running(cfg) as r:
         cam = r.services.extras["cameras"].cameras["cam1"]
         await wait_for(lambda: cam.session.state == "unreachable", 15, "unreachable state")

@@ -10,10 +10,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import av
 import pytest
+import yaml
 from sqlalchemy import select
 
 from gateway.db.models import Recording

@@ -1,6 +1,6 @@
 """`gateway demo` (the README's first command, minus the install) serves the
 console; a person logs in through Chromium with the printed password and sees
-the demo site's devices come online as the simulators report."""
+every device of the demo site come online as the simulators report."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "GATEWAY_DEMO_MQTT_PORT": str(free_port())}
+    env = {**os.environ, "GATEWAY_DEMO_MQTT_PORT": str(free_port()), "GATEWAY_DEMO_RTSP_PORT": str(free_port())}
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
@@ -50,8 +50,20 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path) -> 
         page.goto("/console/devices")
         page.wait_for_selector("#page[data-ready]")
         # The demo site's devices, as configured in config/demo.yaml.
-        for device in ("trk-0001", "kiosk-hall", "bwc-017"):
+        for device in ("trk-0001", "kiosk-hall", "bwc-017", "cam-mediation"):
             page.wait_for_selector(f"text={device}")
+        # Every simulator of the bundled scenario reaches the gateway: trackers over MQTT,
+        # cameras over RTSP, the kiosk over HTTP, the body-cam by a tus upload (at 30 s).
+        token = httpx.post(f"{url}/api/auth/token", data={"username": "admin", "password": password}).json()["access_token"]
+        want = {"trk-0001", "trk-0002", "trk-0003", "cam-mediation", "cam-announce", "kiosk-hall", "bwc-017"}
+        deadline = time.monotonic() + 120
+        while True:
+            devices = httpx.get(f"{url}/api/devices", headers={"Authorization": f"Bearer {token}"}).json()
+            online = {d["id"] for d in devices if d["state"] == "online"}
+            if want <= online:
+                break
+            assert time.monotonic() < deadline, f"not online after 120 s: {sorted(want - online)}"
+            time.sleep(1)
     finally:
         proc.terminate()
         try:

@@ -4,6 +4,7 @@ are catalogued with their metadata and a custody log."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,12 @@ def test_whole_upload_is_bit_exact_and_catalogued(live, clip: Path) -> None:
     assert ev["custody"][0]["actor"] == "device:bc-1"
     thumb = httpx.get(f"{live.url}/api/evidence/{ev['id']}/thumbnail.jpg", headers=live.admin)
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+    # the upload is the body-cam's sign of life: the devices page shows when it was last heard from
+    deadline = time.monotonic() + 10
+    while (dev := httpx.get(f"{live.url}/api/devices/bc-1", headers=live.admin).json())["state"] != "online":
+        assert time.monotonic() < deadline, dev
+        time.sleep(0.1)
+    assert dev["last_seen_at"] is not None
 
 
 def test_chunked_upload_with_sha1_checksums(live, big_clip: Path) -> None:
