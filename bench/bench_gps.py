@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import multiprocessing as mp
 import tempfile
 import threading
 import time
@@ -133,19 +134,55 @@ def _forget(client_id: str) -> None:
 
 WINDOW = 400  # well below Mosquitto's default max_queued_messages (1000): beyond it the broker drops QoS 1 messages
 
+# The trackers publish from a process of their own, as devices do: in the measuring
+# process their paho client would compete for the GIL with the subscriber measured.
+_MP = mp.get_context("spawn")
 
-def windowed_publish(pub: "Publisher", payloads: list[tuple[str, bytes]], delivered: Any) -> None:
-    """Publish as fast as the consumer keeps up, never more than WINDOW ahead of it."""
+
+def _publish_window(tag: str, payloads: list[tuple[str, bytes]], delivered: Any) -> None:
+    """Child process: publish as fast as the consumer keeps up, never more than WINDOW ahead."""
+    pub = Publisher(tag)
     for j, (topic, p) in enumerate(payloads):
-        while j - delivered() >= WINDOW:
+        while j - delivered.value >= WINDOW:
             time.sleep(0.0005)
         pub.c.publish(topic, p, qos=1)
+    while delivered.value < len(payloads):
+        time.sleep(0.01)
+    pub.close()
+
+
+def _publish_paced(client_tag: str, tag: str, n_dev: int, k0: int, t0: datetime, rate: int, seconds: int, delivered: Any, out: Any) -> None:
+    """Child process: `rate` positions/s; about every 100th is a tracker leaving the home zone
+    (97: coprime with the number of trackers, so different trackers leave). Reports when
+    each leaving fix was published (perf_counter is system-wide monotonic on Linux)."""
+    pub = Publisher(client_tag)
+    sent_at: dict[str, float] = {}
+    published, total, chunk = 0, rate * seconds, 50
+    begin = time.perf_counter()
+    for j in range(0, total, chunk):
+        for q in range(j, min(j + chunk, total)):
+            i, k = q % n_dev, k0 + q // n_dev
+            dev = f"bt{i}-{tag}"
+            outside = q % 97 == 0 and dev not in sent_at
+            payload = _fix(i, k, t0, outside=outside)
+            while published - delivered.value >= WINDOW:
+                time.sleep(0.0005)  # the gateway is behind: never let the broker drop
+            if outside:
+                sent_at[dev] = time.perf_counter()
+            pub.c.publish(f"trackers/{dev}/nmea", payload, qos=1)
+            published += 1
+        delay = begin + (j + chunk) / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    out.put((sent_at, published / (time.perf_counter() - begin)))
+    time.sleep(0.5)
+    pub.close()
 
 
 def raw_rate(tag: str, payloads: list[tuple[str, bytes]]) -> float:
     """Baseline: a plain paho subscriber (QoS 1) counting the same payloads."""
     got = threading.Event()
-    count = [0]
+    delivered = _MP.Value("q", 0, lock=False)
     # Same payloads under a topic the gateway does not subscribe to, so it stays idle meanwhile.
     prefix = f"benchraw-{tag}/"
     payloads = [(t.replace("trackers/", prefix, 1), p) for t, p in payloads]
@@ -153,8 +190,8 @@ def raw_rate(tag: str, payloads: list[tuple[str, bytes]]) -> float:
 
     def on_message(c, u, m):  # type: ignore[no-untyped-def]
         if m.topic.startswith(prefix):
-            count[0] += 1
-            if count[0] == n:
+            delivered.value += 1
+            if delivered.value == n:
                 got.set()
 
     sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{tag}", clean_session=True)
@@ -163,15 +200,24 @@ def raw_rate(tag: str, payloads: list[tuple[str, bytes]]) -> float:
     sub.subscribe(f"{prefix}+/nmea", qos=1)
     sub.loop_start()
     time.sleep(0.5)
-    pub = Publisher(tag + "r")
-    t = time.perf_counter()
-    windowed_publish(pub, payloads, lambda: count[0])
+    proc = _MP.Process(target=_publish_window, args=(tag + "r", payloads, delivered), daemon=True)
+    proc.start()
+    while delivered.value == 0 and proc.is_alive():
+        time.sleep(0.0005)
+    t = time.perf_counter()  # from the first delivery: process start-up is not the subscriber's
     got.wait(120)
-    rate = count[0] / (time.perf_counter() - t)
-    pub.close()
+    rate = (delivered.value - 1) / (time.perf_counter() - t)
+    proc.join(10)
     sub.disconnect()
     sub.loop_stop()
     return rate
+
+
+async def _mirror(counter: Any, base: float, shared: Any, stop: asyncio.Event) -> None:
+    """Keep the child's view of how many positions the gateway stored current."""
+    while not stop.is_set():
+        shared.value = int(counter._value.get() - base)
+        await asyncio.sleep(0.001)
 
 
 async def gateway_runs(quick: bool) -> None:
@@ -192,24 +238,27 @@ async def gateway_runs(quick: bool) -> None:
             # --- throughput ---
             stored = driver.m_stored
             base = stored._value.get()
-            pub = Publisher(tag)
-            start = time.perf_counter()
-
-            def publish_all() -> None:
-                windowed_publish(pub, payloads, lambda: stored._value.get() - base)
-
-            threading.Thread(target=publish_all, daemon=True).start()
+            delivered = _MP.Value("q", 0, lock=False)
+            stop = asyncio.Event()
+            mirror = asyncio.create_task(_mirror(stored, base, delivered, stop))
+            proc = _MP.Process(target=_publish_window, args=(tag, payloads, delivered), daemon=True)
+            proc.start()
+            while stored._value.get() == base and proc.is_alive():
+                await asyncio.sleep(0.0005)
+            start, first = time.perf_counter(), stored._value.get()
             last, still = -1.0, time.perf_counter()
             while stored._value.get() - base < len(payloads) and time.perf_counter() - still < 10:
                 if stored._value.get() != last:
                     last, still = stored._value.get(), time.perf_counter()
                 await asyncio.sleep(0.01)
             done = stored._value.get() - base
-            gw_rate = done / (still - start)  # up to the last stored position, not the stall wait
+            gw_rate = (stored._value.get() - first) / (still - start)  # up to the last stored position, not the stall wait
+            stop.set()
+            await mirror
+            await asyncio.to_thread(proc.join, 10)
             if done < len(payloads):
                 print(f"WARNING: only {done:,.0f} of {len(payloads):,} positions stored (see gateway_gps_rejected_total)", flush=True)
                 print("\n".join(x for x in svc.metrics.render().decode().splitlines() if x.startswith(("gateway_gps_rejected_total", "gateway_mqtt_received_total"))), flush=True)
-            pub.close()
             raw = await asyncio.to_thread(raw_rate, tag, payloads)
             print(f"end-to-end through Mosquitto, {len(payloads):,} positions from {n_dev} trackers: gateway {gw_rate:,.0f} positions/s stored"
                   f" vs raw paho subscriber {raw:,.0f} msg/s = {gw_rate / raw:.2f}x (goal >= 0.5x: {'met' if gw_rate / raw >= 0.5 else 'NOT met'})")
@@ -222,46 +271,20 @@ async def gateway_runs(quick: bool) -> None:
                     opened.setdefault(ev.alert["device_id"], time.perf_counter())
 
             svc.bus.subscribe("bench-latency", on_alert, topics=("alert",), maxsize=100_000)
-            sent_at: dict[str, float] = {}
             rate, seconds = 5000, (3 if quick else 8)
-            pub = Publisher(tag + "l")
-
-            published = [0]
-            base2 = stored._value.get()
-
-            def paced() -> None:
-                k0 = per_dev
-                total = rate * seconds
-                chunk = 50
-                begin = time.perf_counter()
-                for j in range(0, total, chunk):
-                    for q in range(j, min(j + chunk, total)):
-                        i, k = q % n_dev, k0 + q // n_dev
-                        # about every 100th position is a tracker leaving the home zone (97: coprime
-                        # with the number of trackers, so different trackers leave)
-                        out = q % 97 == 0
-                        dev = f"bt{i}-{tag}"
-                        if out and dev in sent_at:
-                            out = False
-                        if out:
-                            sent_at[dev] = time.perf_counter()
-                        while published[0] - (stored._value.get() - base2) >= WINDOW:
-                            time.sleep(0.0005)  # the gateway is behind: never let the broker drop
-                        pub.c.publish(f"trackers/{dev}/nmea", _fix(i, k, t0, outside=out), qos=1)
-                        published[0] += 1
-                    delay = begin + (j + chunk) / rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-
-            th = threading.Thread(target=paced, daemon=True)
-            began = time.perf_counter()
-            th.start()
-            await asyncio.to_thread(th.join)
-            achieved = published[0] / (time.perf_counter() - began)
+            delivered = _MP.Value("q", 0, lock=False)
+            stop = asyncio.Event()
+            mirror = asyncio.create_task(_mirror(stored, stored._value.get(), delivered, stop))
+            out = _MP.Queue()
+            proc = _MP.Process(target=_publish_paced, args=(tag + "l", tag, n_dev, per_dev, t0, rate, seconds, delivered, out), daemon=True)
+            proc.start()
+            sent_at, achieved = await asyncio.to_thread(out.get, True, seconds + 120)
             end = time.perf_counter() + 30
             while len(opened) < len(sent_at) and time.perf_counter() < end:
                 await asyncio.sleep(0.05)
-            pub.close()
+            stop.set()
+            await mirror
+            await asyncio.to_thread(proc.join, 10)
             lat_ms = sorted((opened[d] - sent_at[d]) * 1000 for d in sent_at if d in opened)
             if lat_ms:
                 p50 = lat_ms[len(lat_ms) // 2]

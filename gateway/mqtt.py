@@ -7,6 +7,9 @@ subscription its messages in batches, in arrival order. With
 `ack="after_handler"` (the default) a QoS 1 message is acknowledged to the
 broker only after its handler has returned, so a message whose handler did
 not finish (crash, shutdown) is redelivered from the persistent session.
+Batches are handed over in order, but the next may start (up to `pipeline`
+in flight) while the one before still awaits: a handler whose effects must
+stay in order serialises its commit stage (the tracker driver does).
 """
 
 from __future__ import annotations
@@ -76,15 +79,20 @@ def parse_url(url: str) -> BrokerAddress:
 class MqttLink:
     """Connect, reconnect with backoff, publish, subscribe with batched hand-off."""
 
-    def __init__(self, settings: MqttSettings, node_id: str, metrics: Metrics, batch_max: int = 500) -> None:
+    def __init__(self, settings: MqttSettings, node_id: str, metrics: Metrics, batch_max: int = 500, pipeline: int = 2) -> None:
         if not settings.url:
             raise ValueError("no MQTT URL configured")
         self.settings = settings
         self.address = parse_url(settings.url)
         self.node_id = node_id
         self.batch_max = batch_max
+        self.pipeline = pipeline
+        self._inflight: set[asyncio.Task[None]] = set()
         self.state_topic = f"gateway/nodes/{node_id}/state"
         self._subs: list[_Subscription] = []
+        # topic -> indices of the subscriptions it matches: devices reuse their topics, and
+        # matching every message against every filter was a tenth of the tracker path
+        self._matches: dict[str, tuple[int, ...]] = {}
         self._inbox: deque[Message] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -148,6 +156,8 @@ class MqttLink:
             await self._flush(timeout=2.0)
             self._drainer.cancel()
             await asyncio.gather(self._drainer, return_exceptions=True)
+            if self._inflight:
+                await asyncio.wait(self._inflight, timeout=5.0)
         self.client.disconnect()
         await asyncio.to_thread(self.client.loop_stop)
         self._up.set(0)
@@ -163,6 +173,7 @@ class MqttLink:
         """Register before or after start; re-subscribed on every reconnect."""
         sub = _Subscription(topic_filter, handler, qos, shared, ack)
         self._subs.append(sub)
+        self._matches.clear()
         if self.client.is_connected():
             self.client.subscribe(self._wire_filter(sub), qos=qos)
 
@@ -210,12 +221,22 @@ class MqttLink:
                 batch: list[Message] = []
                 while self._inbox and len(batch) < self.batch_max:
                     batch.append(self._inbox.popleft())
-                await self._dispatch(batch)
+                # Up to `pipeline` batches in flight: the next one is decoded while the one
+                # before waits for its database commit. Each is acked when its own handlers
+                # return; handlers that need order keep their commits in order themselves.
+                while len(self._inflight) >= self.pipeline:
+                    await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+                task = asyncio.create_task(self._dispatch(batch), name="mqtt-dispatch")
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
 
     async def _dispatch(self, batch: list[Message]) -> None:
         acked: set[int] = set()
-        for sub in self._subs:
-            mine = [m for m in batch if paho.topic_matches_sub(sub.filter, m.topic)]
+        per_sub: list[list[Message]] = [[] for _ in self._subs]
+        for m in batch:
+            for i in self._subs_for(m.topic):
+                per_sub[i].append(m)
+        for sub, mine in zip(self._subs, per_sub, strict=True):
             if not mine:
                 continue
             if sub.ack == "immediate":
@@ -234,6 +255,14 @@ class MqttLink:
         # before this line means no ack, so the broker redelivers. Messages no
         # subscription wants (stale persistent subscriptions) are acked too.
         self._ack([m for m in batch if id(m) not in acked])
+
+    def _subs_for(self, topic: str) -> tuple[int, ...]:
+        hit = self._matches.get(topic)
+        if hit is None:
+            if len(self._matches) > 100_000:
+                self._matches.clear()  # a flood of one-off topics must not grow memory
+            hit = self._matches[topic] = tuple(i for i, sub in enumerate(self._subs) if paho.topic_matches_sub(sub.filter, topic))
+        return hit
 
     def _ack(self, msgs: list[Message]) -> None:
         for m in msgs:

@@ -29,6 +29,7 @@ from drivers.gps.owntracks import decode_owntracks
 from drivers.gps.rules import GeofenceRules, RuleFix
 from drivers.gps.schedule import window_start
 from drivers.gps.zonestore import load_zones, sync_config_zones
+from gateway.alerts.service import AlertCall
 from gateway.db.models import Device, PositionRow
 from gateway.events import DeviceState, DeviceStatus, Position
 
@@ -73,6 +74,8 @@ class TrackerDriver:
         self.started_mono = services.clock.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._last_refresh = 0.0
+        self._alerts: list[AlertCall] | None = None  # alert changes of the batch being handled
+        self._commit = asyncio.Lock()  # FIFO: batches commit, run rules and notify in arrival order
         m = services.metrics
         self.m_messages = m.counter("gateway_gps_messages_total", "Tracker MQTT messages handled", ("kind",))
         self.m_rejected = m.counter("gateway_gps_rejected_total", "Tracker input skipped or rejected, by reason", ("reason",))
@@ -150,12 +153,15 @@ class TrackerDriver:
         statuses: list[tuple[Tracker, dict[str, Any]]] = []
         resumed: list[Tracker] = []
         states: list[tuple[Tracker, str]] = []
+        kinds: Counter[str] = Counter()
         for m in batch:
             try:
-                await self._decode(m, now, mono, found, statuses, resumed, states)
+                await self._decode(m, now, mono, found, statuses, resumed, states, kinds)
             except Exception:  # noqa: BLE001 - a decoder bug must not lose the rest of the batch
                 self._reject("decoder_error", m.topic, 1)
                 log.exception("tracker message on %s could not be decoded", m.topic)
+        for kind, n in kinds.items():
+            self.m_messages.labels(kind).inc(n)
         rows: list[dict[str, Any]] = []
         events: list[Position] = []
         rule_fixes: list[RuleFix] = []
@@ -179,18 +185,30 @@ class TrackerDriver:
                 t.last_fix = mono
                 if t.person_id:
                     rule_fixes.append(RuleFix(t.id, t.person_id, fix.fix_time, fix.lat, fix.lon, fix.accuracy_m or 0.0))
+        # Decoding and filtering above may run while the batch before is still being
+        # committed (MqttLink pipelines batches); from here on batches go in order.
+        async with self._commit:
+            await self._commit_batch(rows, events, rule_fixes, resumed, states, statuses, now)
+
+    async def _commit_batch(self, rows: list[dict[str, Any]], events: list[Position], rule_fixes: list[RuleFix], resumed: list[Tracker],
+                            states: list[tuple[Tracker, str]], statuses: list[tuple[Tracker, dict[str, Any]]], now: datetime) -> None:
         if rows:
             async with self.services.db.session() as s:
-                await s.execute(insert(PositionRow), rows)
+                # Core insert on the table: the ORM's bulk path costs more than the write itself
+                await s.execute(insert(PositionRow.__table__), rows)
                 await s.commit()
             self.m_stored.inc(len(rows))
         # Rules and notifications only after the positions are durable. A rule
         # failing (database gone mid-batch) must not hide the positions' events.
+        self._alerts = []
         try:
             await self._rules(resumed, states, statuses, rule_fixes, now)
         except Exception:  # noqa: BLE001
             self.m_rejected.labels("rule_error").inc()
             log.exception("tracker rules failed on a batch of %d fixes", len(rule_fixes))
+        finally:
+            changes, self._alerts = self._alerts, None
+        await self.services.alerts.apply(changes)  # one transaction for the whole batch
         for ev in events:
             await self.services.bus.publish(ev)
 
@@ -206,7 +224,7 @@ class TrackerDriver:
             self.m_checks.inc(len(rule_fixes) * len(self.rules.index.zones))
             await self.rules.evaluate(rule_fixes)
 
-    async def _decode(self, m: "Message", now: datetime, mono: float, found: list, statuses: list, resumed: list, states: list) -> None:  # type: ignore[type-arg]
+    async def _decode(self, m: "Message", now: datetime, mono: float, found: list, statuses: list, resumed: list, states: list, kinds: Counter[str]) -> None:  # type: ignore[type-arg]
         parts = m.topic.split("/")
         if len(parts) != 3:
             self._reject("bad_topic", m.topic, 1)
@@ -225,7 +243,7 @@ class TrackerDriver:
         if t is None:
             self._reject("unknown_device", dev, 1)
             return
-        self.m_messages.labels(sub).inc()
+        kinds[sub] += 1
         if sub == "state":
             text = m.payload.decode("utf-8", "replace").strip().lower()
             if text not in ("online", "offline"):
@@ -277,10 +295,16 @@ class TrackerDriver:
     # --- alerts -------------------------------------------------------------
 
     async def _raise(self, kind: str, **kw: Any) -> None:
-        await self.services.alerts.raise_alert(kind, **kw)
+        if self._alerts is not None:  # inside handle(): applied with the batch's other changes
+            self._alerts.append(AlertCall(True, kind, {"at": self.services.clock.now(), **kw}))
+        else:
+            await self.services.alerts.raise_alert(kind, **kw)
 
     async def _clear(self, kind: str, **kw: Any) -> None:
-        await self.services.alerts.clear(kind, **kw)
+        if self._alerts is not None:
+            self._alerts.append(AlertCall(False, kind, {"at": self.services.clock.now(), **kw}))
+        else:
+            await self.services.alerts.clear(kind, **kw)
 
     async def _status(self, t: Tracker, st: dict[str, Any], now: datetime) -> None:
         at = st.get("ts") or now

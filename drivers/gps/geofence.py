@@ -110,12 +110,27 @@ class ZoneIndex:
         # person -> zone indices; zones without persons apply to everyone
         self._everyone = [i for i, z in enumerate(self.zones) if not z.person_ids]
         self._by_person: dict[str, list[int]] = {}
+        self._sets: dict[str, frozenset[int]] = {}
+        self._inclusions: dict[str, list[int]] = {}
         for i, z in enumerate(self.zones):
             for p in z.person_ids:
                 self._by_person.setdefault(p, []).append(i)
 
     def zones_of(self, person_id: str) -> list[int]:
         return self._by_person.get(person_id, []) + self._everyone
+
+    def zone_set_of(self, person_id: str) -> frozenset[int]:
+        hit = self._sets.get(person_id)
+        if hit is None:
+            hit = self._sets[person_id] = frozenset(self.zones_of(person_id))
+        return hit
+
+    def inclusion_of(self, person_id: str) -> list[int]:
+        """The person's inclusion zones: checked on every fix, near or far."""
+        hit = self._inclusions.get(person_id)
+        if hit is None:
+            hit = self._inclusions[person_id] = [z for z in self.zones_of(person_id) if self.zones[z].kind == "inclusion"]
+        return hit
 
     def signed_distances(self, lat: np.ndarray, lon: np.ndarray, margin_m: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate (point index, zone index, signed distance m; < 0 inside).

@@ -22,12 +22,14 @@ GGA, GNS or GLL alone has no date: it takes the date of the device's last RMC
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import pynmea2
+from pynmea2 import nmea_utils
 
 from drivers.gps.geo import valid_lat_lon
 
@@ -121,6 +123,12 @@ def decode_nmea(payload: bytes, state: NmeaState, today: date) -> Decoded:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _datestamp(ddmmyy: str) -> date | None:
+    """pynmea2's own parser (strptime), remembered: a tracker sends the same date all day."""
+    return nmea_utils.datestamp(ddmmyy) if ddmmyy else None
+
+
 def _seconds(t: time) -> float:
     return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
 
@@ -144,6 +152,17 @@ def _sentence(line: str, epochs: dict[time, _Epoch]) -> str | None:
         return _position(kind, msg, epochs)
     except (ValueError, TypeError, AttributeError, IndexError, OverflowError):
         return "malformed"
+
+
+# (time field, latitude field) of each sentence in msg.data; hemisphere, longitude and
+# its hemisphere follow the latitude
+FIELDS = {"RMC": (0, 2), "GGA": (0, 1), "GNS": (0, 1), "GLL": (4, 0)}
+
+
+def _signed(dm: str, hemi: str, pos: str, neg: str) -> float:
+    """pynmea2's LatLonFix.latitude/longitude on raw fields (no hemisphere: 0, as there)."""
+    sd = nmea_utils.dm_to_sd(dm)
+    return sd if hemi == pos else -sd if hemi == neg else 0.0
 
 
 def _position(kind: str, msg: pynmea2.NMEASentence, epochs: dict[time, _Epoch]) -> str | None:
@@ -170,24 +189,31 @@ def _position(kind: str, msg: pynmea2.NMEASentence, epochs: dict[time, _Epoch]) 
             return "malformed"
         if not d[5] or set(d[5]) <= {"N"}:
             return "void"
-    if not getattr(msg, "lat", "") or not getattr(msg, "lon", "") or getattr(msg, "timestamp", None) is None:
+    # The fields straight from msg.data, converted by pynmea2's own helpers: its
+    # attribute access looks each field up by name and converts it on every read,
+    # which was most of the decoding time of a busy gateway.
+    ti, li = FIELDS[kind]
+    if len(d) <= max(ti, li + 3):
+        return "malformed"
+    if not d[ti] or not d[li] or not d[li + 2]:
         return "empty"
-    lat, lon = float(msg.latitude), float(msg.longitude)
+    tod: time = nmea_utils.timestamp(d[ti])
+    lat, lon = _signed(d[li], d[li + 1], "N", "S"), _signed(d[li + 2], d[li + 3], "E", "W")
     if not valid_lat_lon(lat, lon):
         return "range"
-    tod: time = msg.timestamp
     ep = epochs.get(tod)
     if ep is None:
         ep = epochs[tod] = _Epoch(tod=tod, lat=lat, lon=lon)
     else:
         ep.lat, ep.lon = lat, lon
     if kind == "RMC":
-        if not msg.datestamp:
+        day = _datestamp(d[8])
+        if not day:
             return "empty"
-        ep.day = msg.datestamp
-        spd = _num(d[6])
+        ep.day = day
+        spd, course = _num(d[6]), _num(d[7])
         ep.speed_mps = spd * KNOTS_TO_MPS if spd is not None else ep.speed_mps
-        ep.course_deg = _num(d[7]) if _num(d[7]) is not None else ep.course_deg
+        ep.course_deg = course if course is not None else ep.course_deg
     elif kind == "GGA":
         ep.satellites, ep.hdop, ep.alt_m = _int(d[6]), _num(d[7]), _num(d[8])
     elif kind == "GNS":

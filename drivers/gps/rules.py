@@ -66,11 +66,18 @@ class GeofenceRules:
         self.clear = clear
         self.update_s = update_s
         self.state: dict[tuple[str, str], ZoneState] = {}
+        # device -> exclusion zones (ids) with a pending or ongoing breach: the only
+        # exclusion zones a fix far from every candidate still has to be checked against
+        self._active: dict[str, set[str]] = {}
 
     def set_index(self, index: ZoneIndex) -> None:
         """New zones: keep state of zones that still exist."""
         self.index = index
         self.state = {k: v for k, v in self.state.items() if k[1] in index.by_id}
+        self._active = {}
+        for (dev, zid), st in self.state.items():
+            if index.zones[index.by_id[zid]].kind == "exclusion" and (st.violating or st.pending_since):
+                self._active.setdefault(dev, set()).add(zid)
 
     async def evaluate(self, fixes: list[RuleFix]) -> None:
         """All fixes of a batch against all their zones, in one vectorised query."""
@@ -86,18 +93,27 @@ class GeofenceRules:
             near.setdefault(p, {})[z] = d
         for p, f in enumerate(fixes):
             dists = near.get(p, {})
-            for z in self.index.zones_of(f.person_id):
+            own = self.index.zone_set_of(f.person_id)
+            # Only what can change: the index's candidates, the person's inclusion zones
+            # (being far outside one is a breach) and exclusion zones with a breach under
+            # way. Far from an exclusion zone with nothing pending there is nothing to do,
+            # and a county has many of those.
+            todo = set(self.index.inclusion_of(f.person_id))
+            todo.update(z for z in dists if z in own)
+            for zid in self._active.get(f.device_id, ()):
+                z = self.index.by_id.get(zid)
+                if z is not None and z in own:
+                    todo.add(z)
+            for z in sorted(todo):
                 zone = self.index.zones[z]
-                sd = dists.get(z)
-                if sd is None:
-                    # not a candidate: farther than the margin outside the zone. Far
-                    # from an exclusion zone with nothing pending there is nothing to do.
-                    if zone.kind == "exclusion":
-                        st = self.state.get((f.device_id, zone.id))
-                        if st is None or not (st.violating or st.pending_since):
-                            continue
-                    sd = float("inf")
-                await self._step(f, zone, sd)
+                # not a candidate: farther than the margin outside the zone
+                await self._step(f, zone, dists.get(z, math.inf))
+                if zone.kind == "exclusion":
+                    st = self.state[(f.device_id, zone.id)]
+                    if st.violating or st.pending_since:
+                        self._active.setdefault(f.device_id, set()).add(zone.id)
+                    else:
+                        self._active.get(f.device_id, set()).discard(zone.id)
 
     async def _step(self, f: RuleFix, z: ZoneSpec, sd: float) -> None:
         st = self.state.setdefault((f.device_id, z.id), ZoneState())

@@ -30,6 +30,39 @@ async def test_ongoing_condition_updates_one_alert_then_clears(make_config) -> N
         assert reopened["id"] not in (first["id"], other_zone["id"]) and reopened["count"] == 1
 
 
+async def test_a_batch_of_changes_applies_in_order_and_survives_a_bad_one(make_config) -> None:
+    from gateway.alerts.service import AlertCall
+    from gateway.events import AlertChanged
+
+    async with running(make_config(persons=[{"id": "p1", "name": "A"}])) as gw:
+        alerts = gw.services.alerts
+        seen: list[tuple[str, int]] = []
+
+        async def record(ev: AlertChanged) -> None:
+            seen.append((ev.change, ev.alert["id"]))
+
+        gw.services.bus.subscribe("test-batch", record, topics=("alert",))
+        ongoing = await alerts.raise_alert("lost_contact", person_id="p1", device_id="t1")
+        kw = {"person_id": "p1", "device_id": "t1", "zone_id": "z1"}
+        # opened, updated and resolved inside one batch; the earlier alert resolved beside them
+        await alerts.apply([AlertCall(True, "inclusion_exit", kw), AlertCall(True, "inclusion_exit", kw), AlertCall(False, "lost_contact", {"person_id": "p1", "device_id": "t1"}),
+                            AlertCall(False, "inclusion_exit", kw), AlertCall(False, "tamper", {"device_id": "t1"})])
+        await asyncio.sleep(0.2)
+        exit_id = next(i for c, i in seen if c == "opened" and i != ongoing["id"])
+        assert seen[1:] == [("opened", exit_id), ("updated", exit_id), ("resolved", ongoing["id"]), ("resolved", exit_id)]
+        h = await gw.login("li", "officer")
+        row = (await gw.client.get(f"/api/alerts/{exit_id}", headers=h)).json()
+        assert row["state"] == "resolved" and row["count"] == 2
+        # a change that cannot be applied (an unknown level) does not take the others of its batch down
+        seen.clear()
+        await alerts.apply([AlertCall(True, "tamper", {"device_id": "t2"}), AlertCall(True, "tamper", {"device_id": "t3", "level": "purple"})])
+        await asyncio.sleep(0.2)
+        assert [c for c, _ in seen] == ["opened"]
+        rows = (await gw.client.get("/api/alerts", params={"kind": "tamper"}, headers=h)).json()
+        assert [r["device_id"] for r in rows] == ["t2"]
+        assert await gw.services.audit.verify() == []
+
+
 async def test_default_and_configured_levels(make_config) -> None:
     async with running(make_config(alerts={"levels": {"lost_contact": "orange"}})) as gw:
         a = gw.services.alerts
