@@ -29,6 +29,6 @@ class RecordingSettings(Section):
     retention_check_s: float = Field(60, gt=0, le=86400, description="How often retention and the disk floor are applied.")
     stall_s: float = Field(5, gt=0, le=300, description="A camera silent this long is restarted by the watchdog.")
     open_timeout_s: float = Field(5, gt=0, le=120, description="Time allowed to connect and read the stream description.")
-    backoff_max_s: float = Field(30, gt=0, le=3600, description="Longest wait between reconnection attempts.")
+    backoff_max_s: float = Field(4, gt=0, le=3600, description="Longest wait between reconnection attempts (a camera back from an outage records again within about this long).")
     auth_backoff_s: float = Field(15, gt=0, le=3600, description="Wait after the camera refused the credentials (no tight retry loop).")
     live_queue_packets: int = Field(60, ge=4, le=2000, description="Per-viewer queue; the oldest packets are dropped when a viewer falls behind.")
