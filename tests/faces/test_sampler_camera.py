@@ -79,5 +79,8 @@ devices:
                 sealed = await s.get(Proceeding, pid)
             assert sealed is not None and sealed.state == "sealed"
             assert [a["person_id"] for a in sealed.attendance] == ["p-obama"] and sealed.attendance[0]["best_distance"] < 0.55
+            # ... and the API (the console's proceeding view) lists it
+            api = stop.json()
+            assert [a["person_id"] for a in api["attendance"]] == ["p-obama"] and api["attendance"][0]["camera_ids"] == ["room1"]
     finally:
         await server.close()
