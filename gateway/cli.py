@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--data-dir", default="data/demo")
     p.add_argument("--no-simulators", action="store_true", help="only the gateway and its demo configuration")
+    p.add_argument("--faces", metavar="DIR", help="enrollment photos, one folder per demo person (p-0001 ...): the kiosk enrolls the first and checks in with the others")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("check-config", help="validate a configuration; errors name key path and line")
@@ -93,7 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
-    return asyncio.run(run_demo(port=args.port, data_dir=Path(args.data_dir), simulators=not args.no_simulators))
+    return asyncio.run(run_demo(port=args.port, data_dir=Path(args.data_dir), simulators=not args.no_simulators,
+                                faces=Path(args.faces) if args.faces else None))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

@@ -38,7 +38,8 @@ def demo_password(data_dir: Path) -> str:
     return pw
 
 
-async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulators: bool = True, scenario: Path = DEMO_SCENARIO) -> int:
+async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulators: bool = True, scenario: Path = DEMO_SCENARIO,
+                   faces: Path | None = None) -> int:
     setup_logging("INFO")
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,7 @@ async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulat
         flush=True,
     )
     stop = asyncio.Event()
-    sims = asyncio.create_task(_play_forever(cfg, url, password, scenario, rtsp_port, stop), name="simulators") if simulators else None
+    sims = asyncio.create_task(_play_forever(cfg, url, password, scenario, rtsp_port, stop, faces), name="simulators") if simulators else None
     await serve  # until SIGINT/SIGTERM
     stop.set()
     if sims:
@@ -96,12 +97,37 @@ def _demo_config(data_dir: Path, rtsp_port: int) -> Path:
     return path
 
 
-async def _play_forever(cfg, url: str, password: str, scenario_path: Path, rtsp_port: int, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+def face_checkins(faces: Path, person_ids: list[str], first_at_s: float = 20, every_s: float = 120) -> tuple[dict[str, list[str]], list[dict[str, object]]]:
+    """Kiosk parameters from a folder of photos per person: enroll each person's first photo,
+    then check in with a burst of the others (a live check-in) and, once, with the same
+    still photo repeated (a spoof the liveness check refuses)."""
+    enroll: dict[str, list[str]] = {}
+    checkins: list[dict[str, object]] = []
+    at = first_at_s
+    for pid in person_ids:
+        photos = sorted(str(p) for p in (faces / pid).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if len(photos) < 3:
+            continue  # one to enroll, two or more for a burst
+        enroll[pid] = photos[:1]
+        checkins.append({"at_s": at, "person_id": pid, "frames": photos[1:4]})
+        checkins.append({"at_s": at + every_s / 2, "person_id": pid, "spoof": photos[1], "n": 3})
+        at += every_s
+    return enroll, checkins
+
+
+async def _play_forever(cfg, url: str, password: str, scenario_path: Path, rtsp_port: int, stop: asyncio.Event, faces: Path | None = None) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
     from simulators.scenario import ScenarioContext, load_scenario, run_scenario
 
     scenario = load_scenario(scenario_path)
+    if faces is not None:
+        enroll, checkins = face_checkins(faces, [p.id for p in cfg.persons])
+        if not enroll:
+            log.warning("demo: no person folder in %s has three photos or more: no check-ins", faces)
+        for d in scenario.get("devices") or []:
+            if d["kind"] == "kiosk":
+                d["params"] = {**(d.get("params") or {}), "enroll": enroll, "checkins": checkins}
     if not scenario.get("devices"):
         log.info("demo scenario has no devices yet")
         return

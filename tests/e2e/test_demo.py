@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,11 +21,17 @@ from tests.e2e.conftest import sign_in
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path) -> None:
+def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path, shared_data: Path) -> None:
+    # `--faces`: one folder per demo person; the kiosk enrolls the first photo and checks in
+    faces = tmp_path / "faces" / "p-0001"
+    faces.mkdir(parents=True)
+    for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama-480p.jpg"):
+        (faces / name).symlink_to(shared_data / "faces" / name)
     port = free_port()
     env = {**os.environ, "GATEWAY_DEMO_MQTT_PORT": str(free_port()), "GATEWAY_DEMO_RTSP_PORT": str(free_port())}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo"),
+         "--faces", str(faces.parent)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
     )
     try:
@@ -38,6 +45,8 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path) -> 
             m = re.search(r"password: (\S+)", line)
             if m:
                 password = m.group(1)
+        # keep reading its log, or the demo blocks on a full pipe
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
 
@@ -64,6 +73,16 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path) -> 
                 break
             assert time.monotonic() < deadline, f"not online after 120 s: {sorted(want - online)}"
             time.sleep(1)
+        # The kiosk's live burst is accepted and its still-photo spoof refused (at 20 s and 80 s).
+        deadline = time.monotonic() + 120
+        while True:
+            checkins = httpx.get(f"{url}/api/checkins", headers={"Authorization": f"Bearer {token}"}).json()
+            results = {(c["person_id"], c["result"]) for c in checkins}
+            if {("p-0001", "accepted"), ("p-0001", "rejected")} <= results:
+                break
+            assert time.monotonic() < deadline, f"kiosk check-ins so far: {checkins}"
+            time.sleep(1)
+        assert any(c["result"] == "rejected" and "liveness" in c["reason"] for c in checkins), checkins
     finally:
         proc.terminate()
         try:
