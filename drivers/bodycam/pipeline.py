@@ -83,7 +83,7 @@ class Pipeline:
                 existing = (await s.scalars(select(Evidence).where(Evidence.sha256 == sha256, Evidence.kind == "upload", Evidence.state == "stored"))).first()
                 if existing is not None and (media_root / existing.path).is_file():
                     ev, duplicate = existing, True
-                    partial.unlink(missing_ok=True)
+                    await asyncio.to_thread(partial.unlink, True)  # a big file's unlink takes a while: not on the loop
                     s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="received", actor=row.actor, details=dict(received, duplicate=True)))
                 else:
                     rel = store_path(sha256, meta.get("filename"))
@@ -103,7 +103,7 @@ class Pipeline:
             else:
                 rel = f"quarantine/uploads/{sha256}.bin"
                 if (media_root / rel).exists():
-                    partial.unlink(missing_ok=True)
+                    await asyncio.to_thread(partial.unlink, True)  # a big file's unlink takes a while: not on the loop
                 else:
                     await asyncio.to_thread(_move, partial, media_root / rel)
                 ev = Evidence(path=rel, media={}, state="quarantined", quarantine_reason=reason, **common)
