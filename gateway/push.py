@@ -41,13 +41,19 @@ class PushHub:
 
     async def __call__(self, event: Event) -> None:
         # Serialising every position for nobody was a tenth of a busy tracker batch.
-        if any(c.topics is None or event.topic in c.topics for c in self.clients):
-            self.send(event.topic, event.to_dict())
+        wanting = self._wanting(event.topic)
+        if wanting:
+            self._deliver(wanting, event.to_dict())
 
     def send(self, topic: str, message: dict[str, Any]) -> None:
-        wanting = [c for c in self.clients if c.topics is None or topic in c.topics]
-        if not wanting:
-            return
+        wanting = self._wanting(topic)
+        if wanting:
+            self._deliver(wanting, message)
+
+    def _wanting(self, topic: str) -> list[PushClient]:
+        return [c for c in self.clients if c.topics is None or topic in c.topics]
+
+    def _deliver(self, wanting: list[PushClient], message: dict[str, Any]) -> None:
         text = json.dumps(message, ensure_ascii=False, default=str)
         for c in wanting:
             if c.queue.full():

@@ -39,7 +39,10 @@ KNOTS_TO_MPS = 0.514444
 # Accuracy (m) estimated as HDOP x UERE; 5 m is a typical consumer receiver's
 # user equivalent range error. Rules only need a conservative order of magnitude.
 UERE_M = 5.0
-POSITION_TYPES = ("RMC", "GGA", "GNS", "GLL")
+# (time field, latitude field) of each sentence in msg.data; hemisphere, longitude and
+# its hemisphere follow the latitude
+FIELDS = {"RMC": (0, 2), "GGA": (0, 1), "GNS": (0, 1), "GLL": (4, 0)}
+POSITION_TYPES = tuple(FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +155,6 @@ def _sentence(line: str, epochs: dict[time, _Epoch]) -> str | None:
         return _position(kind, msg, epochs)
     except (ValueError, TypeError, AttributeError, IndexError, OverflowError):
         return "malformed"
-
-
-# (time field, latitude field) of each sentence in msg.data; hemisphere, longitude and
-# its hemisphere follow the latitude
-FIELDS = {"RMC": (0, 2), "GGA": (0, 1), "GNS": (0, 1), "GLL": (4, 0)}
 
 
 def _signed(dm: str, hemi: str, pos: str, neg: str) -> float:
