@@ -6,6 +6,10 @@ that must not lose events (`overflow="block"`); `offer` never waits and is
 what code on another thread (paho's network thread, a decoder thread) uses:
 when a queue is full the event is counted as dropped for that subscriber
 instead of blocking the caller.
+
+A subscriber registered with `batch=True` gets a list: whatever is queued
+when it is ready, in order. Subscribers that write to the database use it to
+pay for one transaction per burst instead of one per event.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from gateway.metrics import Metrics
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+BatchHandler = Callable[[list[Event]], Awaitable[None]]
 Overflow = Literal["block", "drop_oldest", "drop_new"]
 
 
@@ -29,9 +34,10 @@ Overflow = Literal["block", "drop_oldest", "drop_new"]
 class Subscription:
     name: str
     topics: frozenset[str] | None
-    handler: Handler
+    handler: Handler | BatchHandler
     queue: asyncio.Queue[Event]
     overflow: Overflow
+    batch: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def wants(self, topic: str) -> bool:
@@ -51,12 +57,13 @@ class EventBus:
     def subscribe(
         self,
         name: str,
-        handler: Handler,
+        handler: Handler | BatchHandler,
         topics: Iterable[str] | None = None,
         maxsize: int = 1000,
         overflow: Overflow = "drop_oldest",
+        batch: bool = False,
     ) -> Subscription:
-        sub = Subscription(name, frozenset(topics) if topics is not None else None, handler, asyncio.Queue(maxsize), overflow)
+        sub = Subscription(name, frozenset(topics) if topics is not None else None, handler, asyncio.Queue(maxsize), overflow, batch)
         self._subs.append(sub)
         if self._running:
             sub.task = asyncio.get_running_loop().create_task(self._consume(sub), name=f"bus:{name}")
@@ -132,16 +139,20 @@ class EventBus:
 
     async def _consume(self, sub: Subscription) -> None:
         while True:
-            event = await sub.queue.get()
+            events = [await sub.queue.get()]
+            if sub.batch:
+                while not sub.queue.empty():
+                    events.append(sub.queue.get_nowait())
             try:
-                await sub.handler(event)
+                await sub.handler(events if sub.batch else events[0])  # type: ignore[arg-type]
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self._failed.labels(sub.name).inc()
-                log.exception("bus subscriber %s failed on %s", sub.name, event.topic)
+                log.exception("bus subscriber %s failed on %d event(s), the first on %s", sub.name, len(events), events[0].topic)
             finally:
-                sub.queue.task_done()
+                for _ in events:
+                    sub.queue.task_done()
                 self._depth.labels(sub.name).set(sub.queue.qsize())
 
     def dropped(self, name: str) -> float:

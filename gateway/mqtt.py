@@ -204,8 +204,9 @@ class MqttLink:
         log.warning("MQTT disconnected: %s", reason_code)
 
     def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:  # type: ignore[no-untyped-def]
+        # Counted per batch on the event loop: a Counter.inc here takes a lock per message
+        # on the thread that competes with the loop for the GIL.
         self._inbox.append(Message(msg.topic, msg.payload, msg.qos, bool(msg.retain), msg.mid))
-        self._received.inc()
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and len(self._inbox) == 1:
             loop.call_soon_threadsafe(wake.set)
@@ -221,6 +222,7 @@ class MqttLink:
                 batch: list[Message] = []
                 while self._inbox and len(batch) < self.batch_max:
                     batch.append(self._inbox.popleft())
+                self._received.inc(len(batch))
                 # Up to `pipeline` batches in flight: the next one is decoded while the one
                 # before waits for its database commit. Each is acked when its own handlers
                 # return; handlers that need order keep their commits in order themselves.

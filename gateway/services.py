@@ -97,7 +97,7 @@ class Services:
         await self.sync_config()
         self.http = httpx.AsyncClient()
         self.bus.subscribe("push", self.push, topics=PUSHED_TOPICS, maxsize=5000)
-        self.bus.subscribe("device-state", self._device_state_changed, topics=("device.state",), maxsize=5000, overflow="block")
+        self.bus.subscribe("device-state", self._device_states_changed, topics=("device.state",), maxsize=5000, overflow="block", batch=True)
         if self.mqtt is not None:
             self.bus.subscribe("mqtt-alerts", MqttAlertPublisher(self.mqtt, self.config.alerts.mqtt_topic_prefix), topics=("alert",), maxsize=10_000)
         for hook in self.config.alerts.webhooks:
@@ -166,18 +166,26 @@ class Services:
                     row.enabled = False
                     await self.audit.add(s, "config", "device.disabled", f"device:{row.id}", {"reason": "removed from configuration"})
 
-    async def _device_state_changed(self, event: Event) -> None:
-        """Keep devices.state current and publish gateway/devices/{id}/state (retained)."""
-        assert isinstance(event, DeviceState)
+    async def _device_states_changed(self, events: list[Event]) -> None:
+        """Keep devices.state current and publish gateway/devices/{id}/state (retained).
+
+        A burst (every tracker coming online after a restart) is one transaction:
+        one per event was a sixth of the gateway's time while it lasted.
+        """
+        states = [e for e in events if isinstance(e, DeviceState)]
         async with self.db.session() as s:
-            row = await s.get(Device, event.device_id)
-            if row is not None:
-                row.state, row.state_reason = event.state, event.reason
-                if event.state == "online":
-                    row.last_seen_at = event.at
-                await s.commit()
+            ids = {e.device_id for e in states}
+            rows = {r.id: r for r in (await s.scalars(select(Device).where(Device.id.in_(ids)))).all()}
+            for e in states:  # in order: the last event of a device wins, as one by one
+                row = rows.get(e.device_id)
+                if row is not None:
+                    row.state, row.state_reason = e.state, e.reason
+                    if e.state == "online":
+                        row.last_seen_at = e.at
+            await s.commit()
         if self.mqtt is not None:
-            self.mqtt.publish(f"gateway/devices/{event.device_id}/state", event.state, qos=1, retain=True)
+            for e in states:
+                self.mqtt.publish(f"gateway/devices/{e.device_id}/state", e.state, qos=1, retain=True)
 
 
 def load_secret_key(config: GatewayConfig) -> str:

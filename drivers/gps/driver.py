@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from config.trackers import FilterOverride
 from drivers.gps.filter import ACCEPTED, OUT_OF_ORDER, FilterState, Limits, judge
@@ -30,6 +30,7 @@ from drivers.gps.rules import GeofenceRules, RuleFix
 from drivers.gps.schedule import window_start
 from drivers.gps.zonestore import load_zones, sync_config_zones
 from gateway.alerts.service import AlertCall
+from gateway.db.bulk import insert_rows
 from gateway.db.models import Device, PositionRow
 from gateway.events import DeviceState, DeviceStatus, Position
 
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+POSITION_COLUMNS = ("device_id", "person_id", "fix_time", "received_at", "lat", "lon", "alt_m", "speed_mps", "course_deg",
+                    "accuracy_m", "satellites", "source", "in_order")
 TOPICS = ("trackers/+/nmea", "trackers/+/status", "trackers/+/state", "owntracks/+/+")
 # Reasons that mean a device or a network sent something broken (logged at
 # warning); the others (void fix, sentences without a position) are normal.
@@ -162,7 +165,7 @@ class TrackerDriver:
                 log.exception("tracker message on %s could not be decoded", m.topic)
         for kind, n in kinds.items():
             self.m_messages.labels(kind).inc(n)
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []  # in POSITION_COLUMNS order
         events: list[Position] = []
         rule_fixes: list[RuleFix] = []
         verdicts: Counter[str] = Counter()
@@ -173,11 +176,8 @@ class TrackerDriver:
                 self._reject(verdict, t.id, 1)
                 continue
             in_order = verdict == ACCEPTED
-            rows.append({
-                "device_id": t.id, "person_id": t.person_id, "fix_time": fix.fix_time, "received_at": now,
-                "lat": fix.lat, "lon": fix.lon, "alt_m": fix.alt_m, "speed_mps": fix.speed_mps, "course_deg": fix.course_deg,
-                "accuracy_m": fix.accuracy_m, "satellites": fix.satellites, "source": source, "in_order": in_order,
-            })
+            rows.append((t.id, t.person_id, fix.fix_time, now, fix.lat, fix.lon, fix.alt_m, fix.speed_mps, fix.course_deg,
+                         fix.accuracy_m, fix.satellites, source, in_order))
             events.append(Position(device_id=t.id, person_id=t.person_id, fix_time=fix.fix_time, lat=fix.lat, lon=fix.lon, alt_m=fix.alt_m,
                                    speed_mps=fix.speed_mps, course_deg=fix.course_deg, accuracy_m=fix.accuracy_m, satellites=fix.satellites,
                                    source=source, in_order=in_order, at=now))
@@ -190,12 +190,12 @@ class TrackerDriver:
         async with self._commit:
             await self._commit_batch(rows, events, rule_fixes, resumed, states, statuses, now)
 
-    async def _commit_batch(self, rows: list[dict[str, Any]], events: list[Position], rule_fixes: list[RuleFix], resumed: list[Tracker],
+    async def _commit_batch(self, rows: list[tuple[Any, ...]], events: list[Position], rule_fixes: list[RuleFix], resumed: list[Tracker],
                             states: list[tuple[Tracker, str]], statuses: list[tuple[Tracker, dict[str, Any]]], now: datetime) -> None:
         if rows:
             async with self.services.db.session() as s:
-                # Core insert on the table: the ORM's bulk path costs more than the write itself
-                await s.execute(insert(PositionRow.__table__), rows)
+                # through the driver: even Core's executemany cost more than the write itself
+                await insert_rows(s, PositionRow.__table__, POSITION_COLUMNS, rows)
                 await s.commit()
             self.m_stored.inc(len(rows))
         # Rules and notifications only after the positions are durable. A rule

@@ -129,3 +129,23 @@ async def test_a_failing_handler_is_counted_and_does_not_stop_delivery() -> None
     await bus.stop()
     assert seen == [0, 2]
     assert b'gateway_bus_handler_errors_total{subscriber="flaky"} 1.0' in metrics.render()
+
+
+async def test_batch_subscriber_gets_what_is_queued_in_order() -> None:
+    bus = EventBus(Metrics())
+    batches: list[list[float]] = []
+    release = asyncio.Event()
+
+    async def store(events: list[Event]) -> None:
+        batches.append([e.lat for e in events])  # type: ignore[attr-defined]
+        await release.wait()
+
+    bus.subscribe("store", store, maxsize=100, overflow="block", batch=True)
+    await bus.start()
+    await bus.publish(pos(0))
+    await asyncio.sleep(0.01)  # the first is in the handler, the next ones queue up
+    for i in range(1, 50):
+        await bus.publish(pos(i))
+    release.set()
+    await bus.stop()
+    assert batches == [[0], list(range(1, 50))]

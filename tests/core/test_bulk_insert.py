@@ -1,0 +1,79 @@
+"""Driver-level bulk inserts store exactly what SQLAlchemy's Core insert stores,
+on SQLite and PostgreSQL, and commit or roll back with the session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.sqlite import aiosqlite
+
+from gateway.db.bulk import insert_rows, sqlite_datetime
+from gateway.db.engine import Database
+from gateway.db.models import PositionRow
+
+COLUMNS = ("device_id", "person_id", "fix_time", "received_at", "lat", "lon", "alt_m", "speed_mps", "course_deg",
+           "accuracy_m", "satellites", "source", "in_order")
+T = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+TIMES = [T, T + timedelta(microseconds=1), T.replace(microsecond=999_999), datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+         datetime(2026, 3, 1, 20, 0, 0, 250_000, tzinfo=timezone(timedelta(hours=8))), datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)]
+
+
+def test_sqlite_format_is_sqlalchemys() -> None:
+    process = PositionRow.__table__.c.fix_time.type._cached_bind_processor(aiosqlite.dialect())
+    for t in TIMES:
+        assert sqlite_datetime(t) == process(t) and isinstance(process(t), str)
+    with pytest.raises(ValueError):
+        sqlite_datetime(datetime(2026, 1, 1))
+
+
+def _rows(dev: str) -> list[tuple]:
+    received = T + timedelta(seconds=1)
+    return [(dev, None if i % 2 else "p1", t, received, 31.2 + i / 1e6, 121.4, None if i % 3 else 12.5, 1.0, 90.0, 5.0, None if i % 2 else 9,
+             "nmea", i % 4 != 0) for i, t in enumerate(TIMES)]
+
+
+def _key(r: PositionRow) -> tuple:
+    return (r.person_id, r.fix_time, r.received_at, r.lat, r.lon, r.alt_m, r.speed_mps, r.course_deg, r.accuracy_m, r.satellites, r.source, r.in_order)
+
+
+@pytest.mark.postgres
+async def test_round_trips_through_the_orm_as_core_does(any_db_url: str) -> None:
+    db = Database(any_db_url)
+    await db.upgrade()
+    try:
+        async with db.session() as s:
+            await insert_rows(s, PositionRow.__table__, COLUMNS, _rows("raw"))
+            await s.execute(insert(PositionRow.__table__), [dict(zip(COLUMNS, r, strict=True)) for r in _rows("core")])
+            await s.commit()
+        async with db.session() as s:
+            got = {d: [_key(r) for r in (await s.scalars(select(PositionRow).where(PositionRow.device_id == d).order_by(PositionRow.id))).all()]
+                   for d in ("raw", "core")}
+            assert got["raw"] == got["core"] and len(got["raw"]) == len(TIMES)
+            assert all(k[1].tzinfo is not None for k in got["raw"])
+            # range queries at the exact boundaries match the same rows for both paths
+            for lo, hi in ((T, T), (T, T + timedelta(microseconds=1)), (TIMES[4], TIMES[4]), (TIMES[3], T)):
+                for dev in ("raw", "core"):
+                    q = select(PositionRow.fix_time).where(PositionRow.device_id == dev, PositionRow.fix_time >= lo, PositionRow.fix_time <= hi)
+                    got[dev] = sorted((await s.scalars(q)).all())
+                assert got["raw"] == got["core"] == sorted(t for t in TIMES if lo <= t <= hi)
+                assert got["raw"]
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres
+async def test_rolls_back_with_the_session(any_db_url: str) -> None:
+    db = Database(any_db_url)
+    await db.upgrade()
+    try:
+        async with db.session() as s:
+            await insert_rows(s, PositionRow.__table__, COLUMNS, _rows("gone"))
+            await s.rollback()
+        async with db.session() as s:
+            assert (await s.scalars(select(PositionRow).where(PositionRow.device_id == "gone"))).all() == []
+            with pytest.raises(ValueError):
+                await insert_rows(s, PositionRow.__table__, COLUMNS, [("naive", None, datetime(2026, 1, 1), T, 0.0, 0.0, None, None, None, None, None, "nmea", True)])
+    finally:
+        await db.close()
