@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import struct
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,9 @@ from config.schema import MqttSettings
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+# PUBACK (MQTT 3.1.1 and 5: a 5 reason code may be left out when it is success).
+_PUBACK = struct.Struct("!BBH")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,7 @@ class MqttLink:
         self._up = metrics.gauge("gateway_mqtt_connected", "1 while connected to the broker")
         self._handler_errors = metrics.counter("gateway_mqtt_handler_errors_total", "Exceptions in MQTT batch handlers", ("filter",))
         self.client = self._make_client()
+        self._queue_packet: Callable[..., object] | None = getattr(self.client, "_packet_queue", None)
 
     def _make_client(self) -> paho.Client:
         s = self.settings
@@ -267,9 +272,31 @@ class MqttLink:
         return hit
 
     def _ack(self, msgs: list[Message]) -> None:
+        mids = [m.mid for m in msgs if m.qos == 1]
+        if mids and not self._puback_all(mids):
+            for mid in mids:
+                self.client.ack(mid, 1)
         for m in msgs:
-            if m.qos > 0:
-                self.client.ack(m.mid, m.qos)
+            if m.qos == 2:
+                self.client.ack(m.mid, 2)
+
+    def _puback_all(self, mids: list[int]) -> bool:
+        """The batch's PUBACKs as one queued buffer: `client.ack` per message costs
+        a wake-up write to paho's socketpair and then a socket send, each a syscall.
+
+        Uses paho's private `_packet_queue` (as its `ack` does; pinned to paho 2
+        in pyproject); if that is gone or changed, returns False and the caller
+        acks one by one.
+        """
+        if self._queue_packet is None:
+            return False
+        try:
+            self._queue_packet(paho.PUBACK, b"".join([_PUBACK.pack(paho.PUBACK, 2, mid) for mid in mids]), 0, 1)
+        except TypeError:
+            log.warning("paho's _packet_queue changed: acknowledging MQTT messages one by one")
+            self._queue_packet = None
+            return False
+        return True
 
     async def _flush(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from config.schema import MqttSettings
@@ -101,6 +102,73 @@ async def test_unacked_message_is_redelivered_after_restart(mqtt_url) -> None:
         pub.loop_stop()
         pub.disconnect()
         await second.stop()
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_a_batch_is_acked_together_and_only_after_its_handler(mqtt_url, batched: bool) -> None:
+    """Batched PUBACKs (one buffer per batch) or, when paho's private API does
+    not fit, one ack per message: what was handled is not redelivered, a
+    message whose handler did not finish is."""
+    tag = uuid.uuid4().hex[:8]
+    settings = MqttSettings(url=mqtt_url, client_id=f"gw-{tag}")
+    topic = f"t-{tag}/dev/nmea"
+    handled: list[bytes] = []
+    sizes: list[int] = []
+    stuck = asyncio.Event()
+
+    async def handle(batch: list[Message]) -> None:
+        sizes.append(len(batch))
+        if any(m.payload == b"last" for m in batch):
+            stuck.set()
+            await asyncio.Event().wait()
+        handled.extend(m.payload for m in batch)
+
+    first = MqttLink(settings, f"n{tag}", Metrics())
+    if not batched:
+        def changed(*args: object) -> None:
+            raise TypeError("paho's private signature changed")
+
+        first._queue_packet = changed
+    first.subscribe(topic, handle)
+    await first.start()
+    pub = publisher()
+    try:
+        infos = [pub.publish(topic, f"m{i}", qos=1) for i in range(300)]
+        for info in infos:
+            info.wait_for_publish(5)
+        for _ in range(200):
+            if len(handled) == 300:
+                break
+            await asyncio.sleep(0.05)
+        assert len(handled) == 300 and max(sizes) > 1
+        assert (first._queue_packet is not None) is batched
+        await asyncio.sleep(0.5)  # the acks leave paho's queue
+        pub.publish(topic, "last", qos=1).wait_for_publish(5)
+        await asyncio.wait_for(stuck.wait(), 10)
+        first._drainer.cancel()  # type: ignore[union-attr]
+        first.client.loop_stop()
+        first.client.socket().close()  # type: ignore[union-attr]
+
+        again: list[bytes] = []
+
+        async def keep(batch: list[Message]) -> None:
+            again.extend(m.payload for m in batch)
+
+        second = MqttLink(settings, f"n{tag}", Metrics())
+        second.subscribe(topic, keep)
+        await second.start()
+        try:
+            for _ in range(100):
+                if again:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            assert again == [b"last"]
+        finally:
+            await second.stop()
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
 
 
 async def test_state_topic_online_and_last_will(mqtt_url) -> None:
