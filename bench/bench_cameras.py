@@ -33,7 +33,9 @@ BASELINE = textwrap.dedent('''
     import av, sys, threading, time
     urls, out, seconds = sys.argv[3:], sys.argv[1], float(sys.argv[2])
     def rec(i, url):
-        src = av.open(url, options={"rtsp_transport": "tcp"}, timeout=(5, 5))
+        # read timeout from FFmpeg's socket option, as `ffmpeg -c copy` has it: PyAV's own read
+        # timeout is a Python callback on every I/O call, which would make the baseline slow
+        src = av.open(url, options={"rtsp_transport": "tcp", "timeout": "5000000"}, timeout=(5, None))
         v = src.streams.video[0]
         dst = av.open(f"{out}/base{i}.mp4", "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
         o = dst.add_stream_from_template(v)

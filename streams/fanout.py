@@ -1,10 +1,14 @@
 """One demux per camera, packets fanned out to every consumer.
 
 The camera driver's demux thread calls `Fanout.publish(item)` for every packet and for
-stream changes; each consumer has its own bounded queue, so a slow consumer (a stalled
-disk, a viewer on a bad link) only loses its own packets and never stalls the demuxer
-or the other consumers. Queues drop the oldest item when full; consumers learn about it
+stream changes; each consumer has its own bounded queue, so a slow consumer (a viewer on
+a bad link, a busy sampler) only loses its own packets and never stalls the demuxer or
+the other consumers. Queues drop the oldest item when full; consumers learn about it
 from `dropped` and resynchronise on the next keyframe.
+
+A tap (`Fanout.tap`) is instead called on the demux thread itself, for work cheaper
+than a thread hand-off: the recorder muxes there (into memory; its disk writes have a
+thread and a bounded queue of their own). A tap must not block and must not raise.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import io
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Union
@@ -32,6 +37,9 @@ class MediaPacket:
     keyframe: bool
     at: float  # wall clock (epoch s) when it arrived
     generation: int  # which connection it came from; changes on every reconnect
+    # The demuxed av.Packet, for taps only (they run on the demux thread): the recorder
+    # muxes it without another copy. Consumers on other threads use `data`.
+    packet: Any = None
 
 
 @dataclass(slots=True)
@@ -135,6 +143,7 @@ class Fanout:
     def __init__(self, camera_id: str) -> None:
         self.camera_id = camera_id
         self._consumers: list[Consumer] = []
+        self._taps: list[Callable[[Item], None]] = []
         self._lock = threading.Lock()
         self.info: StreamInfo | None = None
         self.last_keyframe: list[MediaPacket] = []  # the latest GOP so far, for snapshots and fast live start
@@ -145,6 +154,16 @@ class Fanout:
             if self.info is not None:
                 consumer.put(self.info)
         return consumer
+
+    def tap(self, fn: Callable[[Item], None]) -> None:
+        with self._lock:
+            self._taps = [*self._taps, fn]
+            if self.info is not None:
+                fn(self.info)
+
+    def untap(self, fn: Callable[[Item], None]) -> None:
+        with self._lock:
+            self._taps = [t for t in self._taps if t is not fn]
 
     def remove(self, consumer: Consumer) -> None:
         with self._lock:
@@ -160,10 +179,12 @@ class Fanout:
             if item.keyframe:
                 self.last_keyframe = [item]
             elif self.last_keyframe and len(self.last_keyframe) < 600:
-                self.last_keyframe = [*self.last_keyframe, item]
+                self.last_keyframe.append(item)  # readers take a copy (list() is atomic under the GIL)
         elif isinstance(item, SourceDown):
             self.last_keyframe = []
-        for c in self._consumers:  # a copy-on-write list: no lock needed to iterate
+        for t in self._taps:  # copy-on-write lists: no lock needed to iterate
+            t(item)
+        for c in self._consumers:
             c.put(item)
 
     @property

@@ -1,28 +1,37 @@
 """Continuous recording by stream copy into fragmented MP4 segments.
 
-One thread per camera reads its Fanout consumer and muxes packets as they are (no decode,
-no re-encode, audio copied when present). A segment starts on a keyframe and rotates on the
-first keyframe after `segment_s`; each keyframe starts a new MP4 fragment
-(frag_keyframe+empty_moov), so a crash loses at most the open fragment and the file stays
-readable up to there. A closed segment gets its SHA-256 in the `recordings` row; an open one
-has a row without hash, finished at the next start (`recover`). Interruptions are stored as
-`gap` rows and published as `RecordingGap`. Disk full stops recording cleanly with a red
-`disk_full` alert, retried every few seconds and cleared when space returns.
+Packets are muxed as they are (no decode, no re-encode, audio copied when present) on the
+camera's demux thread, through a Fanout tap: handing each packet to a recorder thread of
+its own cost more CPU than demuxing and muxing together (a thread wake-up per packet).
+The muxer writes into memory; each completed fragment (one per keyframe,
+frag_keyframe+empty_moov) goes to the recorder's writer thread, which writes it to disk,
+hashes it on the way and keeps the `recordings` rows. A stalled disk therefore fills the
+writer's bounded queue (then fragments are dropped and a gap recorded) instead of
+stalling the demuxer, and with it live view and the sampler.
+
+A segment starts on a keyframe and rotates on the first keyframe after `segment_s`. A
+crash loses at most the open fragment; the file stays readable up to there. A closed
+segment gets its SHA-256 in its row; an open one has a row without hash, finished at the
+next start (`recover`). Interruptions are stored as `gap` rows and published as
+`RecordingGap`. Disk full stops recording cleanly with a red `disk_full` alert, retried
+every few seconds and cleared when space returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import logging
 import os
+import queue
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 from sqlalchemy import select
@@ -30,7 +39,7 @@ from sqlalchemy import select
 from gateway.db.models import Recording
 from gateway.events import RecordingGap
 from gateway.evidence import sha256_file
-from streams.fanout import Consumer, Fanout, MediaPacket, SourceDown, StreamInfo
+from streams.fanout import Fanout, Item, MediaPacket, SourceDown, StreamInfo
 
 log = logging.getLogger(__name__)
 
@@ -55,218 +64,344 @@ def is_disk_full(e: BaseException) -> bool:
     return getattr(e, "errno", None) == errno.ENOSPC or "No space left" in str(e)
 
 
+class _Chunks:
+    """The muxer's output file: collects what FFmpeg writes (a fragment at a time). No
+    `seek`, so FFmpeg treats it as a stream, which fragmented MP4 is made for."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, b: bytes) -> int:
+        self.parts.append(bytes(b))
+        return len(b)
+
+    def take(self) -> list[bytes]:
+        parts, self.parts = self.parts, []
+        return parts
+
+
 @dataclass
-class _Segment:
+class _Muxing:
+    """The open segment, as the demux thread sees it."""
+
     rel: str
-    path: Path
-    row_id: int
     out: Any
+    sink: _Chunks
     vstream: Any
     astream: Any
     start_ts: float
     base_s: float  # media time (s) of the first packet: subtracted so each file starts at 0
     last_at: float
-    video_tb: Any
+    offsets: dict[Any, int] = field(default_factory=dict)  # base_s in each time base
+
+
+@dataclass
+class _Open:
+    rel: str
+    started: float
+    codec: str
+    has_audio: bool
+    gap: tuple[float, float, str] | None
+
+
+@dataclass
+class _Data:
+    rel: str
+    parts: list[bytes]
+    size: int
+
+
+@dataclass
+class _Close:
+    rel: str
+    last_at: float
+    duration: float
+    waiters: list[threading.Event] = field(default_factory=list)
+
+
+@dataclass
+class _Written:
+    """The segment file, as the writer thread sees it."""
+
+    rel: str
+    path: Path
+    f: BinaryIO | None
+    row_id: int
+    sha: Any
+    size: int = 0
+    broken: bool = False
 
 
 class CameraRecorder:
-    """Records one camera. The thread owns the muxer; DB writes go to the event loop."""
+    """Records one camera: `feed` muxes on the demux thread, `_write_loop` writes."""
 
     def __init__(self, camera_id: str, fanout: Fanout, services: Any, loop: asyncio.AbstractEventLoop,
-                 segment_s: float, queue_packets: int = 3000, retry_s: float = 3.0) -> None:
+                 segment_s: float, queue_bytes: int = 64 << 20, retry_s: float = 3.0) -> None:
         self.camera_id = camera_id
         self.fanout = fanout
         self.services = services
         self.loop = loop
         self.segment_s = segment_s
         self.retry_s = retry_s
+        self.queue_bytes = queue_bytes
         self.media_dir: Path = services.media_dir
-        self.consumer = Consumer(f"recorder:{camera_id}", queue_packets)
-        self._seg: _Segment | None = None
+        # demux thread side (under _lock: stop() may close the segment from the loop)
+        self._lock = threading.Lock()
+        self._mux: _Muxing | None = None
         self._info: StreamInfo | None = None
         self._gap_start: float | None = None
         self._gap_reason = "camera down"
-        self._seen_dropped = 0
-        self._failed_until = 0.0
-        self._disk_alert = False
-        self._stop = threading.Event()
         self._rotate_waiters: list[threading.Event] = []
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"recorder:{camera_id}", daemon=True)
+        self._stopped = False
+        # shared with the writer thread
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queued = 0  # bytes handed to the writer and not yet written
+        self._queued_lock = threading.Lock()
+        self._failed_until = 0.0  # set by the writer on a write error: no new segment before
+        self._failed_reason = ""
+        self._disk_alert = False
+        self._writer = threading.Thread(target=self._write_loop, name=f"recorder:{camera_id}", daemon=True)
         m = services.metrics
-        self._m_segments = m.counter("gateway_recording_segments_total", "Segments closed", ("camera",))
-        self._m_bytes = m.counter("gateway_recording_bytes_total", "Bytes recorded", ("camera",))
-        self._m_gaps = m.counter("gateway_recording_gaps_total", "Recording interruptions", ("camera",))
-        self._m_dropped = m.counter("gateway_recording_dropped_packets_total", "Packets the recorder could not keep up with", ("camera",))
+        self._m_segments = m.counter("gateway_recording_segments_total", "Segments closed", ("camera",)).labels(camera_id)
+        self._m_bytes = m.counter("gateway_recording_bytes_total", "Bytes recorded", ("camera",)).labels(camera_id)
+        self._m_gaps = m.counter("gateway_recording_gaps_total", "Recording interruptions", ("camera",)).labels(camera_id)
+        self._m_dropped = m.counter("gateway_recording_dropped_packets_total", "Packets the recorder could not keep up with", ("camera",)).labels(camera_id)
         self._m_errors = m.counter("gateway_recording_errors_total", "Write errors", ("camera", "reason"))
 
     # --- control, from the event loop -------------------------------------------------
     def start(self) -> None:
-        self.fanout.add(self.consumer)
-        self._thread.start()
+        self._writer.start()
+        self.fanout.tap(self.feed)
 
     async def stop(self) -> None:
-        self._stop.set()
-        self.consumer.wake()
-        await asyncio.to_thread(self._thread.join, 15)
-        self.fanout.remove(self.consumer)
+        self.fanout.untap(self.feed)
+        with self._lock:
+            self._stopped = True
+            self._close()
+        self._q.put(None)
+        await asyncio.to_thread(self._writer.join, 30)
 
     async def rotate_now(self, timeout: float = 15.0) -> bool:
-        """Close the open segment at the next keyframe (so a proceeding can seal it); True if done."""
+        """Close the open segment at the next keyframe (so a proceeding can seal it); True
+        once it is closed and its row finished."""
         ev = threading.Event()
         with self._lock:
-            if self._seg is None:
+            if self._mux is None:
                 return True
             self._rotate_waiters.append(ev)
         return await asyncio.to_thread(ev.wait, timeout)
 
     @property
     def open_segment(self) -> str | None:
-        seg = self._seg
-        return seg.rel if seg else None
+        m = self._mux
+        return m.rel if m else None
 
-    # --- the thread -------------------------------------------------------------------
-    def _call(self, coro: Any, timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def _run(self) -> None:
+    # --- the demux thread -------------------------------------------------------------
+    def feed(self, item: Item) -> None:
+        """The Fanout tap. Never raises: one bad packet must not end the demux."""
         try:
-            while True:
-                item = self.consumer.get(0.5)
-                if item is None:
-                    if self._stop.is_set():
-                        break
-                    continue
-                try:
-                    self._handle(item)
-                except Exception as e:  # never let one bad packet end recording
-                    log.exception("recorder %s", self.camera_id)
-                    self._fail(e)
-        finally:
-            self._close("stopped")
+            with self._lock:
+                if not self._stopped:
+                    self._feed(item)
+        except Exception:
+            log.exception("recorder %s", self.camera_id)
+            self._close()
 
-    def _handle(self, item: Any) -> None:
-        if isinstance(item, StreamInfo):
-            if self._seg is not None:
-                self._close("new stream")
+    def _feed(self, item: Item) -> None:
+        if isinstance(item, MediaPacket):
+            if self._info is None or item.generation != self._info.generation:
+                return
+            key = item.kind == "video" and item.keyframe
+            mux = self._mux
+            if mux is not None and (self._failed_until > item.at or self._queued > self.queue_bytes):
+                self._interrupted(item, self._failed_reason if self._failed_until > item.at else "recorder overflow")
+                mux = None
+            if mux is None:
+                if not key or item.at < self._failed_until or self._queued > self.queue_bytes:
+                    if self._queued > self.queue_bytes:
+                        self._m_dropped.inc()
+                    return
+                mux = self._open(item)
+                if mux is None:
+                    return
+            elif key and (item.at - mux.start_ts >= self.segment_s or self._rotate_waiters):
+                self._close()
+                mux = self._open(item)
+                if mux is None:
+                    return
+            self._write(mux, item)
+        elif isinstance(item, StreamInfo):
+            if self._mux is not None:
+                self._close()
             self._info = item
-            return
-        if isinstance(item, SourceDown):
-            if self._seg is not None:
-                self._close("camera down")
-                self._gap_start = item.at
-                self._gap_reason = "camera down"
-            return
-        assert isinstance(item, MediaPacket)
-        if self._info is None or item.generation != self._info.generation:
-            return
-        if self.consumer.dropped != self._seen_dropped:
-            self._m_dropped.labels(self.camera_id).inc(self.consumer.dropped - self._seen_dropped)
-            self._seen_dropped = self.consumer.dropped
-            if self._seg is not None:
-                self._close("overflow")
-                self._gap_start, self._gap_reason = item.at, "recorder overflow"
-        key = item.kind == "video" and item.keyframe
-        if self._seg is None:
-            if not key or item.at < self._failed_until:
-                return
-            if not self._open(item):
-                return
-        elif key and (item.at - self._seg.start_ts >= self.segment_s or self._rotate_waiters):
-            self._close("rotate")
-            if not self._open(item):
-                return
-        self._write(item)
+        elif isinstance(item, SourceDown):
+            if self._mux is not None:
+                self._close()
+                self._gap_start, self._gap_reason = item.at, "camera down"
 
-    def _open(self, first: MediaPacket) -> bool:
+    def _interrupted(self, item: MediaPacket, reason: str) -> None:
+        self._close()
+        if self._gap_start is None:
+            self._gap_start, self._gap_reason = item.at, reason
+
+    def _open(self, first: MediaPacket) -> _Muxing | None:
         info = self._info
         assert info is not None
-        rel = segment_relpath(self.camera_id, first.at)
-        path = self.media_dir / rel
+        sink = _Chunks()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            out = av.open(str(path), "w", format="mp4", options={"movflags": MOVFLAGS, "flush_packets": "1"})
+            out = av.open(sink, "w", format="mp4", options={"movflags": MOVFLAGS, "flush_packets": "1"})
             vs = out.add_stream_from_template(info.video_template)
             as_ = out.add_stream_from_template(info.audio_template) if info.audio_template is not None else None
             out.start_encoding()
-        except Exception as e:
-            self._fail(e, path)
-            return False
-        row = Recording(camera_id=self.camera_id, kind="segment", path=rel, started_at=naive(utc(first.at)),
-                        codec=info.codec, has_audio=as_ is not None)
-        row_id = self._call(self._insert(row))
-        gap_start = self._gap_start
-        if gap_start is not None:
-            self._gap_start = None
-            self._call(self._record_gap(gap_start, first.at, self._gap_reason))
-        self._seg = _Segment(rel, path, row_id, out, vs, as_, first.at, float(first.dts * first.time_base), first.at, first.time_base)
-        if self._disk_alert:
-            self._disk_alert = False
-            self._call(self.services.alerts.clear("disk_full", device_id=self.camera_id, note="recording resumed"))
-        return True
+        except Exception:
+            log.exception("recorder %s: cannot mux %s", self.camera_id, info.codec)
+            self._failed_until, self._failed_reason = first.at + self.retry_s, "mux"
+            return None
+        rel = segment_relpath(self.camera_id, first.at)
+        gap = None
+        if self._gap_start is not None:
+            gap, self._gap_start = (self._gap_start, first.at, self._gap_reason), None
+        self._send(_Open(rel, first.at, info.codec, as_ is not None, gap), 0)
+        self._mux = _Muxing(rel, out, sink, vs, as_, first.at, float(first.dts * first.time_base), first.at)
+        self._hand_over(self._mux)
+        return self._mux
 
-    def _write(self, p: MediaPacket) -> None:
-        seg = self._seg
-        assert seg is not None
-        stream = seg.vstream if p.kind == "video" else seg.astream
+    def _write(self, mux: _Muxing, p: MediaPacket) -> None:
+        stream = mux.vstream if p.kind == "video" else mux.astream
         if stream is None:
             return
-        off = round(seg.base_s / p.time_base)
+        off = mux.offsets.get(p.time_base)
+        if off is None:
+            off = mux.offsets[p.time_base] = round(mux.base_s / p.time_base)
         dts = p.dts - off
         if dts < 0:
             return  # audio from before the segment's first keyframe
-        pkt = av.Packet(p.data)
-        pkt.dts, pkt.pts, pkt.time_base = dts, p.pts - off, p.time_base
-        pkt.is_keyframe = p.keyframe
+        pkt = p.packet
+        if pkt is None:
+            pkt = av.Packet(p.data)
+            pkt.time_base = p.time_base
+            pkt.is_keyframe = p.keyframe
+        # the demuxed packet itself (mux takes a reference, no copy); nobody reads it after this tap
+        pkt.dts, pkt.pts = dts, p.pts - off
         pkt.stream = stream
-        try:
-            seg.out.mux(pkt)
-        except Exception as e:
-            self._fail(e)
-            return
-        seg.last_at = p.at
-        self._m_bytes.labels(self.camera_id).inc(len(p.data))
+        mux.out.mux(pkt)
+        mux.last_at = p.at
+        if mux.sink.parts:
+            self._hand_over(mux)
 
-    def _close(self, why: str) -> None:
-        seg = self._seg
-        if seg is None:
+    def _hand_over(self, mux: _Muxing) -> None:
+        parts = mux.sink.take()
+        if parts:
+            size = sum(len(b) for b in parts)
+            self._send(_Data(mux.rel, parts, size), size)
+
+    def _close(self) -> None:
+        mux = self._mux
+        if mux is None:
             return
-        self._seg = None
+        self._mux = None
         try:
-            seg.out.close()
+            mux.out.close()  # writes the last fragment into the sink
         except Exception as e:
-            log.warning("recorder %s: closing %s: %s", self.camera_id, seg.rel, e)
+            log.warning("recorder %s: closing %s: %s", self.camera_id, mux.rel, e)
+        self._hand_over(mux)
+        waiters, self._rotate_waiters = self._rotate_waiters, []
+        self._send(_Close(mux.rel, mux.last_at, mux.last_at - mux.start_ts, waiters), 0)
+
+    def _send(self, msg: Any, size: int) -> None:
+        if size:
+            with self._queued_lock:
+                self._queued += size
+        self._q.put(msg)
+
+    # --- the writer thread ------------------------------------------------------------
+    def _call(self, coro: Any, timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def _write_loop(self) -> None:
+        seg: _Written | None = None
+        while True:
+            msg = self._q.get()
+            if msg is None:
+                break
+            try:
+                if isinstance(msg, _Data):
+                    with self._queued_lock:
+                        self._queued -= msg.size
+                    if seg is not None and seg.rel == msg.rel and not seg.broken:
+                        self._append(seg, msg.parts)
+                elif isinstance(msg, _Open):
+                    seg = self._start(msg)
+                elif isinstance(msg, _Close):
+                    if seg is not None and seg.rel == msg.rel:
+                        self._finish_file(seg, msg)
+                        seg = None
+                    for w in msg.waiters:
+                        w.set()
+            except Exception:
+                log.exception("recorder %s: writer", self.camera_id)
+
+    def _start(self, msg: _Open) -> _Written | None:
+        path = self.media_dir / msg.rel
         try:
-            size = seg.path.stat().st_size
-            digest = sha256_file(seg.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f: BinaryIO = open(path, "xb")  # noqa: SIM115 - closed in _finish_file
+        except OSError as e:
+            self._fail(e, msg.started)
+            return None
+        row = Recording(camera_id=self.camera_id, kind="segment", path=msg.rel, started_at=naive(utc(msg.started)),
+                        codec=msg.codec, has_audio=msg.has_audio)
+        row_id = self._call(self._insert(row))
+        if msg.gap is not None:
+            self._call(self._record_gap(*msg.gap))
+        if self._disk_alert:
+            self._disk_alert = False
+            self._call(self.services.alerts.clear("disk_full", device_id=self.camera_id, note="recording resumed"))
+        return _Written(msg.rel, path, f, row_id, hashlib.sha256())
+
+    def _append(self, seg: _Written, parts: list[bytes]) -> None:
+        assert seg.f is not None
+        try:
+            for b in parts:
+                seg.f.write(b)
+                seg.sha.update(b)
+                seg.size += len(b)
+            seg.f.flush()  # a fragment at a time: a crash of the gateway keeps it
+        except OSError as e:
+            seg.broken = True
+            self._fail(e, time.time())
+            return
+        self._m_bytes.inc(sum(len(b) for b in parts))
+
+    def _finish_file(self, seg: _Written, msg: _Close) -> None:
+        try:
+            if seg.f is not None:
+                seg.f.close()
+        except OSError as e:
+            seg.broken = True
+            self._fail(e, time.time())
+        try:
+            # hashed as written; a segment cut by a write error is hashed as it is on disk
+            size, digest = (seg.path.stat().st_size, sha256_file(seg.path)) if seg.broken else (seg.size, seg.sha.hexdigest())
         except OSError:
             size, digest = None, None
-        self._call(self._finish(seg.row_id, seg.last_at, seg.last_at - seg.start_ts, size, digest))
-        self._m_segments.labels(self.camera_id).inc()
-        with self._lock:
-            waiters, self._rotate_waiters = self._rotate_waiters, []
-        for w in waiters:
-            w.set()
-        log.debug("recorder %s: closed %s (%s)", self.camera_id, seg.rel, why)
+        if seg.broken and not size:
+            # the disk was full before a byte of it was written: no segment at all
+            seg.path.unlink(missing_ok=True)
+            self._call(self._forget(seg.row_id))
+            return
+        self._call(self._finish(seg.row_id, msg.last_at, msg.duration, size, digest))
+        self._m_segments.inc()
+        log.debug("recorder %s: closed %s", self.camera_id, seg.rel)
 
-    def _fail(self, e: BaseException, path: Path | None = None) -> None:
+    def _fail(self, e: BaseException, at: float) -> None:
         full = is_disk_full(e)
+        kind = "disk_full" if full else "recording_failed"
         self._m_errors.labels(self.camera_id, "disk_full" if full else "write").inc()
-        now = time.time()
-        if self._seg is not None:
-            self._close("error")
-        elif path is not None:
-            try:
-                if path.exists() and path.stat().st_size == 0:
-                    path.unlink()
-            except OSError:
-                pass
-        if self._gap_start is None:
-            self._gap_start, self._gap_reason = now, "disk full" if full else "write error"
-        self._failed_until = now + self.retry_s
+        self._failed_reason = "disk full" if full else "write error"
+        self._failed_until = max(at, time.time()) + self.retry_s
         if not self._disk_alert:
             self._disk_alert = True
-            kind = "disk_full" if full else "recording_failed"
             log.error("recorder %s: %s: %s", self.camera_id, kind, e)
             try:
                 self._call(self.services.alerts.raise_alert(kind, device_id=self.camera_id, message=f"recording of {self.camera_id} stopped: {e}"))
@@ -288,12 +423,19 @@ class CameraRecorder:
             row.ended_at, row.duration_s, row.size, row.sha256 = naive(utc(last_at)), round(duration, 3), size, digest
             await s.commit()
 
+    async def _forget(self, row_id: int) -> None:
+        async with self.services.db.session() as s:
+            row = await s.get(Recording, row_id)
+            if row is not None:
+                await s.delete(row)
+                await s.commit()
+
     async def _record_gap(self, start: float, end: float, reason: str) -> None:
         async with self.services.db.session() as s:
             s.add(Recording(camera_id=self.camera_id, kind="gap", started_at=naive(utc(start)), ended_at=naive(utc(end)),
                             duration_s=round(end - start, 3)))
             await s.commit()
-        self._m_gaps.labels(self.camera_id).inc()
+        self._m_gaps.inc()
         await self.services.bus.publish(RecordingGap(camera_id=self.camera_id, started_at=utc(start), ended_at=utc(end),
                                                      duration_s=round(end - start, 3), reason=reason))
 

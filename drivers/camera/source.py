@@ -84,7 +84,10 @@ class RtspSource:
                 self._full_url,
                 options={"rtsp_transport": self.transport, "timeout": str(int(self.read_timeout_s * 1e6)),
                          "allowed_media_types": "video+audio", "fflags": "nobuffer"},
-                timeout=(self.open_timeout_s, self.read_timeout_s),
+                # Reads are bounded by FFmpeg's own socket timeout (the "timeout" option
+                # above), not by PyAV's read timeout: that one is a Python callback taking
+                # the GIL on every I/O call, a third of a camera's demux CPU.
+                timeout=(self.open_timeout_s, None),
             )
         except Exception as e:  # av.error.* for every network/auth failure
             state, detail = classify(e)
@@ -102,6 +105,7 @@ class RtspSource:
             self.fanout.publish(info)
             wanted = [v] + ([a] if a is not None and info.audio_template is not None else [])
             last = {v.index: -1, **({a.index: -1} if a is not None else {})}
+            tbs = {v.index: v.time_base, **({a.index: a.time_base} if a is not None else {})}  # one Fraction each, not one per packet
             self.stats.connected = True
             for p in container.demux(wanted):
                 if self.abort.is_set():
@@ -109,19 +113,21 @@ class RtspSource:
                 if p.size == 0:
                     continue
                 # RTP gives no pts until RTCP sync and no dts at all: keep them present and increasing.
-                pts = p.pts if p.pts is not None else last[p.stream.index] + 1
+                prev = last[p.stream_index]
+                pts = p.pts if p.pts is not None else prev + 1
                 dts = p.dts if p.dts is not None else pts
-                if dts <= last[p.stream.index]:
-                    dts = last[p.stream.index] + 1
+                if dts <= prev:
+                    dts = prev + 1
                 pts = max(pts, dts)
-                last[p.stream.index] = dts
+                last[p.stream_index] = dts
                 now = time.time()
-                kind = "video" if p.stream.index == v.index else "audio"
-                mp = MediaPacket(kind, bytes(p), pts, dts, p.time_base, bool(p.is_keyframe), now, gen)
-                if kind == "video":
+                index = p.stream_index
+                key = bool(p.is_keyframe)
+                mp = MediaPacket("video" if index == v.index else "audio", bytes(p), pts, dts, tbs[index], key, now, gen, p)
+                if index == v.index:
                     self.stats.frames += 1
                     self.stats.bytes += p.size
-                    if p.is_keyframe:
+                    if key:
                         self.stats.last_keyframe = now
                 self.stats.last_packet = now
                 packets += 1
