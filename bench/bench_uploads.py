@@ -171,11 +171,20 @@ def main(quick: bool = False) -> None:
                         ("tus", lambda i: tus_ts.append(_tus(c, src, key, None))),
                         ("chunked", lambda i: chunked_ts.append(_tus(c, src, key, 16 * 1024 * 1024)))]
                 for i in range(rounds):
-                    for _, run in (runs if i % 2 == 0 else runs[::-1]):
+                    for n, (_, run) in enumerate(runs if i % 2 == 0 else runs[::-1]):
+                        # new content each run, as a recorder sends: the same bytes again would
+                        # be a duplicate upload, a different path (and the file is random data:
+                        # quarantined, moved, never re-read)
+                        with open(src, "r+b") as f:
+                            f.seek(-8, os.SEEK_END)
+                            f.write((i * 10 + n).to_bytes(8, "big"))
                         os.sync()
                         time.sleep(1)
                         run(i)
+                    # outside the timed runs, for both sides alike
                     (Path(tmp) / "data" / "raw" / f"r{i}").unlink()
+                    for q in (Path(tmp) / "data" / "media" / "quarantine").rglob("*.bin"):
+                        q.unlink()
                 raw_t, tus_t, tus_chunked_t = min(raw_ts), min(tus_ts), min(chunked_ts)
                 print("seconds per round: raw", [round(x, 2) for x in raw_ts], "tus", [round(x, 2) for x in tus_ts], "chunked", [round(x, 2) for x in chunked_ts])
                 rss1, hwm1 = _rss_peak_mb(proc.pid)

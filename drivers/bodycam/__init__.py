@@ -31,6 +31,7 @@ class ExpirySweeper:
 
     async def start(self) -> None:
         await self.sessions.resume_pending()
+        await self.sessions.remove_leftovers()
         self._task = asyncio.create_task(self._run(), name="upload-expiry")
 
     async def _run(self) -> None:
@@ -46,6 +47,9 @@ class ExpirySweeper:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        drain = getattr(self.sessions.on_complete, "drain", None)
+        if drain is not None:
+            await drain()
 
 
 def build(services: "Services") -> "list[Component]":

@@ -54,6 +54,19 @@ class Pipeline:
         self.services = services
         m = services.metrics
         self.completed = m.counter("gateway_uploads_completed_total", "Uploads finished, by outcome", ["outcome"])
+        self._removals: set[asyncio.Task[None]] = set()
+
+    def _remove_later(self, path: Path) -> None:
+        """A redundant copy (its content is already kept) goes after the client has its
+        answer: unlinking gigabytes with dirty pages takes seconds of kernel time. A crash
+        before it leaves the file to `UploadSessions.remove_leftovers` at the next start."""
+        task = asyncio.create_task(asyncio.to_thread(path.unlink, True), name=f"remove:{path.name}")
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
+
+    async def drain(self) -> None:
+        if self._removals:
+            await asyncio.wait(set(self._removals), timeout=30)
 
     async def __call__(self, row: UploadRow, sha256: str, partial: Path) -> None:
         meta: dict[str, Any] = dict(row.meta or {})
@@ -83,7 +96,6 @@ class Pipeline:
                 existing = (await s.scalars(select(Evidence).where(Evidence.sha256 == sha256, Evidence.kind == "upload", Evidence.state == "stored"))).first()
                 if existing is not None and (media_root / existing.path).is_file():
                     ev, duplicate = existing, True
-                    await asyncio.to_thread(partial.unlink, True)  # a big file's unlink takes a while: not on the loop
                     s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="received", actor=row.actor, details=dict(received, duplicate=True)))
                 else:
                     rel = store_path(sha256, meta.get("filename"))
@@ -103,7 +115,7 @@ class Pipeline:
             else:
                 rel = f"quarantine/uploads/{sha256}.bin"
                 if (media_root / rel).exists():
-                    await asyncio.to_thread(partial.unlink, True)  # a big file's unlink takes a while: not on the loop
+                    duplicate = True
                 else:
                     await asyncio.to_thread(_move, partial, media_root / rel)
                 ev = Evidence(path=rel, media={}, state="quarantined", quarantine_reason=reason, **common)
@@ -116,6 +128,8 @@ class Pipeline:
             await self.services.audit.add(s, row.actor, "evidence.quarantined" if reason else "evidence.received", f"evidence:{ev.id}",
                                           dict(received, duplicate=duplicate, reason=reason))
             evidence_id = ev.id
+        if duplicate:
+            self._remove_later(partial)  # only now that the row says completed
         self.completed.labels("quarantined" if reason else ("duplicate" if duplicate else "stored")).inc()
         if reason:
             log.warning("upload %s from %s quarantined: %s", row.id, row.device_id, reason)

@@ -354,6 +354,21 @@ class UploadSessions:
                 async with self.lock(row.id):
                     await self.finish(row)
 
+    async def remove_leftovers(self) -> int:
+        """Partial files of uploads that are no longer receiving (a crash between completion
+        and the removal of a duplicate's copy), and files without an upload row."""
+        files = {p.name[:-len(".part")]: p for p in self.partial_dir.glob("*.part")} if self.partial_dir.is_dir() else {}
+        if not files:
+            return 0
+        async with self.services.db.session() as s:
+            receiving = set((await s.scalars(select(UploadRow.id).where(UploadRow.id.in_(files), UploadRow.state == "receiving"))).all())
+        gone = [p for uid, p in files.items() if uid not in receiving]
+        for p in gone:
+            await asyncio.to_thread(p.unlink, True)
+        if gone:
+            log.info("removed %d partial files of finished uploads", len(gone))
+        return len(gone)
+
     async def in_flight(self) -> list[dict[str, Any]]:
         async with self.services.db.session() as s:
             rows = (await s.scalars(select(UploadRow).where(UploadRow.state == "receiving").order_by(UploadRow.created_at))).all()

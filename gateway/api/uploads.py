@@ -82,17 +82,45 @@ def _version_ok(request: Request) -> Response | None:
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
-    stream = request.stream().__aiter__()
-    while True:
-        try:
-            async with asyncio.timeout(IDLE_TIMEOUT_S):
-                chunk = await stream.__anext__()
-        except StopAsyncIteration:
+    """The request body; `Interrupted` when the client goes away or sends nothing for
+    IDLE_TIMEOUT_S while we wait for it. One timer per body, re-armed from a timestamp:
+    an `asyncio.timeout` around every chunk cost more loop time than the chunk itself."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    idle_s = IDLE_TIMEOUT_S
+    waiting_since: float | None = None  # set only while awaiting the client
+    expired = False
+
+    def check() -> None:
+        nonlocal timer, expired
+        since = waiting_since
+        if since is not None and loop.time() - since >= idle_s:
+            expired = True
+            task.cancel()
             return
-        except (ClientDisconnect, TimeoutError):
-            raise Interrupted from None
-        if chunk:
-            yield chunk
+        timer = loop.call_at((since if since is not None else loop.time()) + idle_s, check)
+
+    timer = loop.call_at(loop.time() + idle_s, check)
+    stream = request.stream().__aiter__()
+    try:
+        while True:
+            waiting_since = loop.time()
+            try:
+                chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except ClientDisconnect:
+                raise Interrupted from None
+            except asyncio.CancelledError:
+                if expired and task.uncancel() == 0:
+                    raise Interrupted from None
+                raise
+            waiting_since = None
+            if chunk:
+                yield chunk
+    finally:
+        timer.cancel()
 
 
 def _location(upload_id: str) -> str:

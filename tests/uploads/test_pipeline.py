@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import select
 
 from drivers.bodycam.manifest import check
 from gateway.cli import main as gateway_cli
+from gateway.db.models import UploadRow
 from gateway.events import UploadCompleted, UploadProgress
 from gateway.users import verify_evidence
 from tests.conftest import running
@@ -103,6 +105,27 @@ async def test_duplicate_is_recognised_not_stored_twice(gw: Gw, clip: Path) -> N
     assert len([p for p in gw.store_files() if p.suffix == ".mp4"]) == 1
     received = [c for c in again["custody"] if c["action"] == "received"]
     assert len(received) == 2 and received[1]["details"]["duplicate"] is True and received[1]["details"]["device_id"] == "bc-2"
+    # the redundant copy is removed after the answer, not left behind
+    partial = gw.r.services.media_dir / "uploads" / "partial"
+    for _ in range(100):
+        if not list(partial.glob("*.part")):
+            break
+        await asyncio.sleep(0.05)
+    assert list(partial.glob("*.part")) == []
+
+
+async def test_leftover_partial_files_of_finished_uploads_are_removed(gw: Gw, clip: Path) -> None:
+    sessions = gw.r.services.extras["uploads"]
+    done = await upload(gw, clip.read_bytes())
+    receiving = (await gw.new(clip.stat().st_size)).rsplit("/", 1)[1]
+    async with gw.r.services.db.session() as s:
+        finished_id = (await s.scalars(select(UploadRow.id).where(UploadRow.state == "completed"))).first()
+    assert finished_id and done
+    # as a crash between completion and removal would leave them
+    sessions.path_of(finished_id).write_bytes(b"stale copy")
+    sessions.path_of("0" * 32).write_bytes(b"no row at all")
+    assert await sessions.remove_leftovers() == 2
+    assert [p.name for p in sessions.partial_dir.glob("*.part")] == [f"{receiving}.part"]
 
 
 async def test_filters(gw: Gw, tmp_path: Path) -> None:
