@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pynmea2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pynmea2 import nmea_utils
 
+from drivers.gps import nmea
 from drivers.gps.nmea import MAX_PAYLOAD, NmeaState, decode_nmea
 from simulators.tracker import nmea_fix, sentence
 
@@ -148,3 +153,56 @@ def test_property_roundtrip(lat: float, lon: float, t: datetime) -> None:
     f = d.fixes[0]
     assert f.fix_time == t
     assert f.lat == pytest.approx(lat, abs=2e-7) and f.lon == pytest.approx(lon, abs=2e-7)
+
+
+def _decode_all(path: Path) -> list:
+    state, out = NmeaState(), []
+    for raw in path.read_bytes().splitlines():
+        d = decode_nmea(raw, state, TODAY)
+        out.append((d.fixes, dict(d.skipped)))
+    return out
+
+
+def test_fast_path_decodes_every_capture_exactly_as_pynmea2(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = sorted((shared_data / "nmea").glob("*.log"))
+    fast = {f.name: _decode_all(f) for f in files}
+    monkeypatch.setattr(nmea, "_fields", lambda line: None)
+    monkeypatch.setattr(nmea, "_dm_to_sd", lambda dm: float(nmea_utils.dm_to_sd(dm)))
+    monkeypatch.setattr(nmea, "_timestamp", nmea_utils.timestamp)
+    for f in files:
+        assert fast[f.name] == _decode_all(f), f.name
+
+
+def _pynmea2_fields(line: str) -> tuple[str, list[str]] | None:
+    try:
+        msg = pynmea2.parse(line, check=True)
+    except (pynmea2.ParseError, ValueError):
+        return None
+    return getattr(msg, "sentence_type", None), msg.data
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["GP", "GN", "BD", "gp", "G_", "G1"]), st.sampled_from(["RMC", "GGA", "GNS", "GLL", "rmc", "GSV"]),
+       st.lists(st.text(alphabet="0123456789.,ANSEW-+ *\u00e9", max_size=12), max_size=14), st.booleans(), st.booleans())
+def test_property_fast_fields_agree_with_pynmea2(talker: str, kind: str, fields: list[str], good_sum: bool, lower: bool) -> None:
+    body = f"{talker}{kind}," + ",".join(fields)
+    cs = functools.reduce(operator.xor, map(ord, body), 0) ^ (0 if good_sum else 1)
+    line = f"${body}*{cs:02X}"
+    line = line.lower() if lower else line
+    fast = nmea._fields(line)
+    if fast is not None:
+        assert fast == _pynmea2_fields(line)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.from_regex(r"\A[0-9]{1,5}\.[0-9]{1,8}\Z"), st.text(alphabet="0123456789.-+ e\u0663", max_size=12)))
+def test_property_fast_dm_to_sd_is_pynmea2s(dm: str) -> None:
+    try:
+        want: float | type = nmea_utils.dm_to_sd(dm)
+    except ValueError:
+        want = ValueError
+    try:
+        got: float | type = nmea._dm_to_sd(dm)
+    except ValueError:
+        got = ValueError
+    assert got == want
