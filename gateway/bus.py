@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -99,6 +99,29 @@ class EventBus:
                 await sub.queue.put(event)
             else:
                 self._put_nowait(sub, event)
+            self._depth.labels(sub.name).set(sub.queue.qsize())
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        """`publish` each, in order, with the metrics updated once per call: per event,
+        their label lookups and locks cost more than the queueing itself."""
+        if not events:
+            return
+        counts: dict[str, int] = {}
+        touched: set[Subscription] = set()
+        for event in events:
+            topic = event.topic
+            counts[topic] = counts.get(topic, 0) + 1
+            for sub in self._subs:
+                if not sub.wants(topic):
+                    continue
+                if sub.overflow == "block":
+                    await sub.queue.put(event)
+                else:
+                    self._put_nowait(sub, event)
+                touched.add(sub)
+        for topic, n in counts.items():
+            self._published.labels(topic).inc(n)
+        for sub in touched:
             self._depth.labels(sub.name).set(sub.queue.qsize())
 
     def offer(self, event: Event) -> None:

@@ -209,8 +209,7 @@ class TrackerDriver:
         finally:
             changes, self._alerts = self._alerts, None
         await self.services.alerts.apply(changes)  # one transaction for the whole batch
-        for ev in events:
-            await self.services.bus.publish(ev)
+        await self.services.bus.publish_many(events)
 
     async def _rules(self, resumed: list[Tracker], states: list[tuple[Tracker, str]], statuses: list[tuple[Tracker, dict[str, Any]]], rule_fixes: list[RuleFix], now: datetime) -> None:
         for t in resumed:

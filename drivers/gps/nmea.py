@@ -31,6 +31,7 @@ import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 
 import pynmea2
 from pynmea2 import nmea_utils
@@ -50,8 +51,9 @@ FIELDS = {"RMC": (0, 2), "GGA": (0, 1), "GNS": (0, 1), "GLL": (4, 0)}
 POSITION_TYPES = tuple(FIELDS)
 
 
-@dataclass(frozen=True, slots=True)
-class Fix:
+class Fix(NamedTuple):
+    """Immutable; a tuple because a frozen dataclass took longer to build than to decode."""
+
     fix_time: datetime
     lat: float
     lon: float

@@ -149,3 +149,19 @@ async def test_batch_subscriber_gets_what_is_queued_in_order() -> None:
     release.set()
     await bus.stop()
     assert batches == [[0], list(range(1, 50))]
+
+
+async def test_publish_many_delivers_in_order_and_counts() -> None:
+    metrics = Metrics()
+    bus = EventBus(metrics)
+    got: list[float] = []
+
+    async def on_pos(e: Event) -> None:
+        got.append(e.lat)  # type: ignore[attr-defined]
+
+    bus.subscribe("pos", on_pos, topics=["position"], overflow="block", maxsize=10)
+    await bus.start()
+    await bus.publish_many([pos(i) for i in range(25)])  # more than the queue holds: waits, loses nothing
+    await bus.stop()
+    assert got == list(range(25))
+    assert b'gateway_bus_published_total{topic="position"} 25.0' in metrics.render()
