@@ -52,19 +52,19 @@ async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str
 def _converted(rows: list[tuple[Any, ...]], stamps: list[int], convert: Any) -> list[tuple[Any, ...]]:
     if not stamps:
         return rows
-    out = []
-    seen: dict[int, Any] = {}  # one batch shares its received_at: formatted once
-    for r in rows:
-        r = list(r)
-        for i in stamps:
-            v = r[i]
+    cols = list(zip(*rows, strict=True))
+    for i in stamps:
+        seen: dict[int, Any] = {}  # a batch shares its received_at: converted once
+        out = []
+        for v in cols[i]:
             if v is not None:
                 c = seen.get(id(v))
                 if c is None:
                     c = seen[id(v)] = convert(v)
-                r[i] = c
-        out.append(tuple(r))
-    return out
+                v = c
+            out.append(v)
+        cols[i] = tuple(out)
+    return list(zip(*cols, strict=True))
 
 
 def _aware(v: datetime) -> datetime:
@@ -75,8 +75,8 @@ def _aware(v: datetime) -> datetime:
 
 def sqlite_datetime(v: datetime) -> str:
     """What UTCDateTime + SQLite's DATETIME store: naive UTC, always with microseconds."""
-    if v.tzinfo is None:
-        raise ValueError("naive datetime given to the database; use aware UTC")
-    if v.utcoffset():
+    if v.tzinfo is not UTC:
+        if v.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC")
         v = v.astimezone(UTC)
-    return v.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return v.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
