@@ -109,6 +109,7 @@ class _Data:
     rel: str
     parts: list[bytes]
     size: int
+    header: bool = False  # the file header only: a segment cut right after it holds no picture
 
 
 @dataclass
@@ -129,6 +130,7 @@ class _Written:
     row_id: int
     sha: Any
     size: int = 0
+    good: int = 0  # bytes up to the end of the last fragment completely written
     broken: bool = False
 
 
@@ -263,7 +265,7 @@ class CameraRecorder:
             gap, self._gap_start = (self._gap_start, first.at, self._gap_reason), None
         self._send(_Open(rel, first.at, info.codec, as_ is not None, gap), 0)
         self._mux = _Muxing(rel, out, sink, vs, as_, first.at, float(first.dts * first.time_base), first.at)
-        self._hand_over(self._mux)
+        self._hand_over(self._mux, header=True)
         return self._mux
 
     def _write(self, mux: _Muxing, p: MediaPacket) -> None:
@@ -289,11 +291,11 @@ class CameraRecorder:
         if mux.sink.parts:
             self._hand_over(mux)
 
-    def _hand_over(self, mux: _Muxing) -> None:
+    def _hand_over(self, mux: _Muxing, header: bool = False) -> None:
         parts = mux.sink.take()
         if parts:
             size = sum(len(b) for b in parts)
-            self._send(_Data(mux.rel, parts, size), size)
+            self._send(_Data(mux.rel, parts, size, header), size)
 
     def _close(self) -> None:
         mux = self._mux
@@ -329,7 +331,7 @@ class CameraRecorder:
                     with self._queued_lock:
                         self._queued -= msg.size
                     if seg is not None and seg.rel == msg.rel and not seg.broken:
-                        self._append(seg, msg.parts)
+                        self._append(seg, msg)
                 elif isinstance(msg, _Open):
                     seg = self._start(msg)
                 elif isinstance(msg, _Close):
@@ -345,7 +347,8 @@ class CameraRecorder:
         path = self.media_dir / msg.rel
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            f: BinaryIO = open(path, "xb")  # noqa: SIM115 - closed in _finish_file
+            # unbuffered: a failed write is known at once, and the file can be cut back to it
+            f: BinaryIO = open(path, "xb", buffering=0)  # noqa: SIM115 - closed in _finish_file
         except OSError as e:
             self._fail(e, msg.started)
             return None
@@ -359,19 +362,27 @@ class CameraRecorder:
             self._call(self.services.alerts.clear("disk_full", device_id=self.camera_id, note="recording resumed"))
         return _Written(msg.rel, path, f, row_id, hashlib.sha256())
 
-    def _append(self, seg: _Written, parts: list[bytes]) -> None:
+    def _append(self, seg: _Written, data: _Data) -> None:
         assert seg.f is not None
         try:
-            for b in parts:
-                seg.f.write(b)
+            for b in data.parts:
+                view = memoryview(b)
+                while view:
+                    view = view[seg.f.write(view):]
                 seg.sha.update(b)
                 seg.size += len(b)
-            seg.f.flush()  # a fragment at a time: a crash of the gateway keeps it
         except OSError as e:
+            # Cut back to the last whole fragment, so what is kept plays to its end.
             seg.broken = True
+            try:
+                os.ftruncate(seg.f.fileno(), seg.good)
+            except OSError:
+                log.warning("recorder %s: cannot cut %s back to %d bytes", self.camera_id, seg.rel, seg.good)
             self._fail(e, time.time())
             return
-        self._m_bytes.inc(sum(len(b) for b in parts))
+        if not data.header:
+            seg.good = seg.size
+        self._m_bytes.inc(data.size)
 
     def _finish_file(self, seg: _Written, msg: _Close) -> None:
         try:
@@ -385,8 +396,8 @@ class CameraRecorder:
             size, digest = (seg.path.stat().st_size, sha256_file(seg.path)) if seg.broken else (seg.size, seg.sha.hexdigest())
         except OSError:
             size, digest = None, None
-        if seg.broken and not size:
-            # the disk was full before a byte of it was written: no segment at all
+        if seg.broken and not seg.good:
+            # the disk was full before a whole fragment of it was written: no segment at all
             seg.path.unlink(missing_ok=True)
             self._call(self._forget(seg.row_id))
             return

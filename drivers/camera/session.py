@@ -26,7 +26,7 @@ T = TypeVar("T")
 class CameraSession:
     def __init__(self, camera_id: str, source: RtspSource, bus, metrics, *, stall_s: float = 5.0,  # type: ignore[no-untyped-def]
                  backoff_min_s: float = 0.5, backoff_max_s: float = 30.0, auth_backoff_s: float = 15.0,
-                 health_interval_s: float = 5.0) -> None:
+                 health_interval_s: float = 5.0, watch_s: float = 1.0) -> None:
         self.camera_id = camera_id
         self.source = source
         self.bus = bus
@@ -35,6 +35,7 @@ class CameraSession:
         self.backoff_max_s = backoff_max_s
         self.auth_backoff_s = auth_backoff_s
         self.health_interval_s = health_interval_s
+        self.watch_s = watch_s
         self.state = "offline"
         self.detail: str | None = None
         self.fps = 0.0
@@ -48,6 +49,8 @@ class CameraSession:
         self._kf_age = metrics.gauge("gateway_camera_last_keyframe_age_s", "Seconds since the last keyframe", ("camera",))
         self._connects = metrics.counter("gateway_camera_connects_total", "Connection attempts by outcome", ("camera", "outcome"))
         self._restarts = metrics.counter("gateway_camera_watchdog_restarts_total", "Stalled cameras restarted by the watchdog", ("camera",))
+        # children looked up once: dozens of cameras tick every second
+        self._online, self._fps, self._bitrate, self._kf_age = (g.labels(camera_id) for g in (self._online, self._fps, self._bitrate, self._kf_age))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"camera:{self.camera_id}")
@@ -92,17 +95,17 @@ class CameraSession:
         last_frames, last_bytes, last_t = st.frames, st.bytes, time.time()
         next_health = 0.0
         while True:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(self.watch_s)
             now = time.time()
             if st.last_packet > started and now - st.last_packet < self.stall_s:
                 if now - last_t >= 2.0:
                     self.fps = (st.frames - last_frames) / (now - last_t)
                     self.bitrate = (st.bytes - last_bytes) * 8 / (now - last_t)
                     last_frames, last_bytes, last_t = st.frames, st.bytes, now
-                    self._fps.labels(self.camera_id).set(self.fps)
-                    self._bitrate.labels(self.camera_id).set(self.bitrate)
+                    self._fps.set(self.fps)
+                    self._bitrate.set(self.bitrate)
                 if st.last_keyframe:
-                    self._kf_age.labels(self.camera_id).set(now - st.last_keyframe)
+                    self._kf_age.set(now - st.last_keyframe)
                 if self.state != "online":
                     await self._set_state("online", None)
                 elif now >= next_health:
@@ -128,11 +131,11 @@ class CameraSession:
             return
         was_online = self.state == "online"
         self.state, self.detail = state, detail
-        self._online.labels(self.camera_id).set(1 if state == "online" else 0)
+        self._online.set(1 if state == "online" else 0)
         if state != "online":
             self.fps = self.bitrate = 0.0
-            self._fps.labels(self.camera_id).set(0)
-            self._bitrate.labels(self.camera_id).set(0)
+            self._fps.set(0)
+            self._bitrate.set(0)
         await self._publish_health()
         if (state == "online") != was_online or self.attempts == 1:
             await self.bus.publish(DeviceState(device_id=self.camera_id, kind="camera",
