@@ -126,7 +126,7 @@ def decode_nmea(payload: bytes, state: NmeaState, today: date) -> Decoded:
         else:
             state.last_date, state.last_rmc_time = day, ep.tod
         out.fixes.append(Fix(
-            fix_time=datetime.combine(day, ep.tod.replace(tzinfo=None), tzinfo=UTC),
+            fix_time=datetime.combine(day, ep.tod, tzinfo=UTC),  # the tzinfo argument wins over the time's
             lat=ep.lat, lon=ep.lon, alt_m=ep.alt_m, speed_mps=ep.speed_mps, course_deg=ep.course_deg,
             accuracy_m=ep.hdop * UERE_M if ep.hdop is not None else None, satellites=ep.satellites,
         ))
