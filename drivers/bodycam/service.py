@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import shutil
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 WRITE_BATCH = 1024 * 1024
 MAX_PARTS = 512  # well under IOV_MAX (1024) for one writev
 REHASH_CHUNK = 4 * 1024 * 1024
-_IO = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tus-io")
 
 
 class Interrupted(Exception):
@@ -78,27 +78,34 @@ def _hash(parts: list[bytes], hashers: tuple[Any, ...]) -> None:
 
 
 class _Pipe:
-    """Writes and hashes one batch in two threads while the loop receives the
-    next (hashlib and os.write release the GIL): ingest runs at the speed of
-    the slower of disk and SHA-256, not their sum. Batches stay in order
-    because each waits for the previous one."""
+    """Writes and hashes batches in two threads while the loop receives the next (hashlib
+    and os.writev release the GIL): ingest runs at the speed of the slowest of network,
+    disk and SHA-256, not their sum. Each side may fall `depth` batches behind before the
+    loop waits, so a moment of CPU contention on one side does not stop the other two.
+    Each side is a single-thread executor, so writes and hash updates keep their order."""
 
-    def __init__(self, fd: int, hashers: tuple[Any, ...]) -> None:
-        self.fd, self.hashers = fd, hashers
-        self.futures: list[concurrent.futures.Future[None]] = []
+    def __init__(self, fd: int, hashers: tuple[Any, ...], depth: int = 4) -> None:
+        self.fd, self.hashers, self.depth = fd, hashers, depth
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tus-write")
+        self._hasher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tus-hash")
+        self.futures: deque[concurrent.futures.Future[None]] = deque()
 
     async def put(self, parts: list[bytes]) -> None:
-        await self.drain()
-        self.futures = [_IO.submit(_write, self.fd, parts), _IO.submit(_hash, parts, self.hashers)]
+        while len(self.futures) >= 2 * self.depth:
+            f = self.futures.popleft()
+            await asyncio.wrap_future(f)
+        self.futures.append(self._writer.submit(_write, self.fd, parts))
+        self.futures.append(self._hasher.submit(_hash, parts, self.hashers))
 
     async def drain(self) -> None:
-        futures, self.futures = self.futures, []
-        for f in futures:
-            await asyncio.wrap_future(f)
+        while self.futures:
+            await asyncio.wrap_future(self.futures.popleft())
 
     def settle(self) -> None:
         """Before the fd is closed, even on cancellation: a thread may still be writing."""
-        concurrent.futures.wait(self.futures)
+        concurrent.futures.wait(list(self.futures))
+        self._writer.shutdown(wait=True)
+        self._hasher.shutdown(wait=True)
 
 
 def _rehash(path: Path, length: int) -> Any:
