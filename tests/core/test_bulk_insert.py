@@ -38,42 +38,40 @@ def _key(r: PositionRow) -> tuple:
     return (r.person_id, r.fix_time, r.received_at, r.lat, r.lon, r.alt_m, r.speed_mps, r.course_deg, r.accuracy_m, r.satellites, r.source, r.in_order)
 
 
-@pytest.mark.postgres
-async def test_round_trips_through_the_orm_as_core_does(any_db_url: str) -> None:
+@pytest.fixture
+async def db(any_db_url: str):  # type: ignore[no-untyped-def]
     db = Database(any_db_url)
     await db.upgrade()
-    try:
-        async with db.session() as s:
-            await insert_rows(s, PositionRow.__table__, COLUMNS, _rows("raw"))
-            await s.execute(insert(PositionRow.__table__), [dict(zip(COLUMNS, r, strict=True)) for r in _rows("core")])
-            await s.commit()
-        async with db.session() as s:
-            got = {d: [_key(r) for r in (await s.scalars(select(PositionRow).where(PositionRow.device_id == d).order_by(PositionRow.id))).all()]
-                   for d in ("raw", "core")}
-            assert got["raw"] == got["core"] and len(got["raw"]) == len(TIMES)
-            assert all(k[1].tzinfo is not None for k in got["raw"])
-            # range queries at the exact boundaries match the same rows for both paths
-            for lo, hi in ((T, T), (T, T + timedelta(microseconds=1)), (TIMES[4], TIMES[4]), (TIMES[3], T)):
-                for dev in ("raw", "core"):
-                    q = select(PositionRow.fix_time).where(PositionRow.device_id == dev, PositionRow.fix_time >= lo, PositionRow.fix_time <= hi)
-                    got[dev] = sorted((await s.scalars(q)).all())
-                assert got["raw"] == got["core"] == sorted(t for t in TIMES if lo <= t <= hi)
-                assert got["raw"]
-    finally:
-        await db.close()
+    yield db
+    await db.close()
 
 
 @pytest.mark.postgres
-async def test_rolls_back_with_the_session(any_db_url: str) -> None:
-    db = Database(any_db_url)
-    await db.upgrade()
-    try:
-        async with db.session() as s:
-            await insert_rows(s, PositionRow.__table__, COLUMNS, _rows("gone"))
-            await s.rollback()
-        async with db.session() as s:
-            assert (await s.scalars(select(PositionRow).where(PositionRow.device_id == "gone"))).all() == []
-            with pytest.raises(ValueError):
-                await insert_rows(s, PositionRow.__table__, COLUMNS, [("naive", None, datetime(2026, 1, 1), T, 0.0, 0.0, None, None, None, None, None, "nmea", True)])
-    finally:
-        await db.close()
+async def test_round_trips_through_the_orm_as_core_does(db: Database) -> None:
+    async with db.session() as s:
+        await insert_rows(s, PositionRow.__table__, COLUMNS, _rows("raw"))
+        await s.execute(insert(PositionRow.__table__), [dict(zip(COLUMNS, r, strict=True)) for r in _rows("core")])
+        await s.commit()
+    async with db.session() as s:
+        got = {d: [_key(r) for r in (await s.scalars(select(PositionRow).where(PositionRow.device_id == d).order_by(PositionRow.id))).all()]
+               for d in ("raw", "core")}
+        assert got["raw"] == got["core"] and len(got["raw"]) == len(TIMES)
+        assert all(k[1].tzinfo is not None for k in got["raw"])
+        # range queries at the exact boundaries match the same rows for both paths
+        for lo, hi in ((T, T), (T, T + timedelta(microseconds=1)), (TIMES[4], TIMES[4]), (TIMES[3], T)):
+            for dev in ("raw", "core"):
+                q = select(PositionRow.fix_time).where(PositionRow.device_id == dev, PositionRow.fix_time >= lo, PositionRow.fix_time <= hi)
+                got[dev] = sorted((await s.scalars(q)).all())
+            assert got["raw"] == got["core"] == sorted(t for t in TIMES if lo <= t <= hi)
+            assert got["raw"]
+
+
+@pytest.mark.postgres
+async def test_rolls_back_with_the_session(db: Database) -> None:
+    async with db.session() as s:
+        await insert_rows(s, PositionRow.__table__, COLUMNS, _rows("gone"))
+        await s.rollback()
+    async with db.session() as s:
+        assert (await s.scalars(select(PositionRow).where(PositionRow.device_id == "gone"))).all() == []
+        with pytest.raises(ValueError):
+            await insert_rows(s, PositionRow.__table__, COLUMNS, [("naive", None, datetime(2026, 1, 1), T, 0.0, 0.0, None, None, None, None, None, "nmea", True)])
