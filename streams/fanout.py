@@ -163,7 +163,8 @@ class Fanout:
 
     def untap(self, fn: Callable[[Item], None]) -> None:
         with self._lock:
-            self._taps = [t for t in self._taps if t is not fn]
+            # ==, not `is`: a bound method (`recorder.feed`) is a new object on every access
+            self._taps = [t for t in self._taps if t != fn]
 
     def remove(self, consumer: Consumer) -> None:
         with self._lock:
