@@ -91,19 +91,12 @@ class EventBus:
             sub.task = None
 
     async def publish(self, event: Event) -> None:
-        self._published.labels(event.topic).inc()
-        for sub in self._subs:
-            if not sub.wants(event.topic):
-                continue
-            if sub.overflow == "block":
-                await sub.queue.put(event)
-            else:
-                self._put_nowait(sub, event)
-            self._depth.labels(sub.name).set(sub.queue.qsize())
+        await self.publish_many((event,))
 
     async def publish_many(self, events: Sequence[Event]) -> None:
-        """`publish` each, in order, with the metrics updated once per call: per event,
-        their label lookups and locks cost more than the queueing itself."""
+        """Each event to every subscriber that wants it, in order, with the metrics updated
+        once per call: per event, their label lookups and locks cost more than the
+        queueing itself."""
         if not events:
             return
         counts: dict[str, int] = {}

@@ -126,7 +126,7 @@ class _Written:
 
     rel: str
     path: Path
-    f: BinaryIO | None
+    f: BinaryIO
     row_id: int
     sha: Any
     size: int = 0
@@ -363,7 +363,6 @@ class CameraRecorder:
         return _Written(msg.rel, path, f, row_id, hashlib.sha256())
 
     def _append(self, seg: _Written, data: _Data) -> None:
-        assert seg.f is not None
         try:
             for b in data.parts:
                 view = memoryview(b)
@@ -386,8 +385,7 @@ class CameraRecorder:
 
     def _finish_file(self, seg: _Written, msg: _Close) -> None:
         try:
-            if seg.f is not None:
-                seg.f.close()
+            seg.f.close()
         except OSError as e:
             seg.broken = True
             self._fail(e, time.time())

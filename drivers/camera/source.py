@@ -113,15 +113,15 @@ class RtspSource:
                 if p.size == 0:
                     continue
                 # RTP gives no pts until RTCP sync and no dts at all: keep them present and increasing.
-                prev = last[p.stream_index]
+                index = p.stream_index
+                prev = last[index]
                 pts = p.pts if p.pts is not None else prev + 1
                 dts = p.dts if p.dts is not None else pts
                 if dts <= prev:
                     dts = prev + 1
                 pts = max(pts, dts)
-                last[p.stream_index] = dts
+                last[index] = dts
                 now = time.time()
-                index = p.stream_index
                 key = bool(p.is_keyframe)
                 mp = MediaPacket("video" if index == v.index else "audio", bytes(p), pts, dts, tbs[index], key, now, gen, p)
                 if index == v.index:
