@@ -59,16 +59,18 @@ class Audit:
                     yield s
 
     async def add(self, s: AsyncSession, actor: str, action: str, target: str | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
-        """Append inside `tx()`."""
-        head = await s.get(AuditHead, 1)
+        """Append inside `tx()`. Nothing is sent to the database until the transaction
+        flushes: the entry's id follows the head's (appends are serialised by `tx()`), so
+        a batch of changes audits with one INSERT instead of one round trip each."""
+        head = await s.get(AuditHead, 1)  # from the session's identity map after the first
         prev_hash = head.last_hash if head else GENESIS
         details = _jsonable(details or {})
         at = self.clock.now()
-        entry = AuditEntry(at=at, actor=actor, action=action, target=target, details=details, prev_hash=prev_hash, hash="")
-        s.add(entry)
-        await s.flush()  # assigns the id the hash covers
+        entry = AuditEntry(id=(head.last_id if head else 0) + 1, at=at, actor=actor, action=action, target=target, details=details,
+                           prev_hash=prev_hash, hash="")
         # Round-trip the time through the column type so verify sees what we hashed.
         entry.hash = entry_hash(entry.id, _stored_time(at), actor, action, target, details, prev_hash)
+        s.add(entry)
         if head is None:
             s.add(AuditHead(id=1, last_id=entry.id, last_hash=entry.hash))
         else:

@@ -86,6 +86,17 @@ def default_key(kind: str, person_id: str | None, device_id: str | None, zone_id
     return f"{kind}|{person_id or ''}|{device_id or ''}|{zone_id or ''}"
 
 
+@dataclass(slots=True)
+class _Staged:
+    """One change applied to an alert object, waiting for the alert's id (a new alert
+    gets it at the batch's flush) to be audited and published."""
+
+    change: str
+    alert: Alert
+    payload: dict[str, Any]
+    audit: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class AlertCall:
     """A raise or clear waiting for `AlertService.apply`."""
@@ -126,78 +137,21 @@ class AlertService:
         at: datetime | None = None,
     ) -> dict[str, Any]:
         """Open an alert, or update the ongoing one with the same key."""
+        kw = {"person_id": person_id, "device_id": device_id, "zone_id": zone_id, "level": level, "message": message,
+              "details": details, "lat": lat, "lon": lon, "key": key, "at": at}
         async with self.audit.tx() as s:
-            change, payload = await self._raise_in(s, kind, person_id=person_id, device_id=device_id, zone_id=zone_id, level=level,
-                                                   message=message, details=details, lat=lat, lon=lon, key=key, at=at)
+            [(change, payload)] = await self._apply_in(s, [AlertCall(True, kind, kw)])
         await self._emit(change, payload)
         return payload
 
-    async def _raise_in(
-        self,
-        s: AsyncSession,
-        kind: str,
-        *,
-        person_id: str | None = None,
-        device_id: str | None = None,
-        zone_id: str | None = None,
-        level: str | None = None,
-        message: str | None = None,
-        details: dict[str, Any] | None = None,
-        lat: float | None = None,
-        lon: float | None = None,
-        key: str | None = None,
-        at: datetime | None = None,
-        known: dict[str, Alert | None] | None = None,
-    ) -> tuple[str, dict[str, Any]]:
-        at = at or self.clock.now()
-        dedup = key or default_key(kind, person_id, device_id, zone_id)
-        alert = await self._ongoing(s, dedup, known)
-        if alert is None:
-            lvl = self.level_for(kind, level)
-            alert = Alert(
-                kind=kind, level=lvl, original_level=lvl, state="open", dedup_key=dedup,
-                person_id=person_id, device_id=device_id, zone_id=zone_id, message=message,
-                details=details or {}, lat=lat, lon=lon, count=1, opened_at=at, updated_at=at, notes=[],
-            )
-            s.add(alert)
-            await s.flush()
-            alert.notes.append(AlertNote(alert_id=alert.id, at=at, author="system", action="opened", text=message))
-            change = "opened"
-            if known is not None:
-                known[dedup] = alert
-        else:
-            alert.count += 1
-            alert.updated_at = at
-            if message:
-                alert.message = message
-            if details:
-                alert.details = {**(alert.details or {}), **details}
-            if lat is not None and lon is not None:
-                alert.lat, alert.lon = lat, lon
-            change = "updated"
-        await self.audit.add(s, "system", f"alert.{change}", f"alert:{alert.id}", {"kind": kind, "level": alert.level, "count": alert.count})
-        return change, alert_to_dict(alert)
-
     async def clear(self, kind: str, *, person_id: str | None = None, device_id: str | None = None, zone_id: str | None = None, key: str | None = None, note: str | None = None, at: datetime | None = None) -> dict[str, Any] | None:
         """The condition has ended: resolve its ongoing alert, if any."""
+        kw = {"person_id": person_id, "device_id": device_id, "zone_id": zone_id, "key": key, "note": note, "at": at}
         async with self.audit.tx() as s:
-            payload = await self._clear_in(s, kind, person_id=person_id, device_id=device_id, zone_id=zone_id, key=key, note=note, at=at)
-        if payload is not None:
-            await self._emit("resolved", payload)
-        return payload
-
-    async def _clear_in(self, s: AsyncSession, kind: str, *, person_id: str | None = None, device_id: str | None = None, zone_id: str | None = None,
-                        key: str | None = None, note: str | None = None, at: datetime | None = None,
-                        known: dict[str, Alert | None] | None = None) -> dict[str, Any] | None:
-        dedup = key or default_key(kind, person_id, device_id, zone_id)
-        alert = await self._ongoing(s, dedup, known)
-        if alert is None:
-            return None
-        if known is not None:
-            known[dedup] = None
-        self._resolve(alert, "system", note or "condition ended", at or self.clock.now())
-        await self.audit.add(s, "system", "alert.resolved", f"alert:{alert.id}", {"kind": alert.kind, "note": note})
-        return alert_to_dict(alert)
+            done = await self._apply_in(s, [AlertCall(False, kind, kw)])
+        for change, payload in done:
+            await self._emit(change, payload)
+        return done[0][1] if done else None
 
     async def apply(self, changes: list[AlertCall]) -> None:
         """Raises and clears collected while handling one batch of device input, in one
@@ -206,19 +160,9 @@ class AlertService:
         cannot take the others down."""
         if not changes:
             return
-        done: list[tuple[str, dict[str, Any]]] = []
         try:
             async with self.audit.tx() as s:
-                # the ongoing alerts of every key in the batch, in one query instead of one per change
-                keys = {c.kw.get("key") or default_key(c.kind, c.kw.get("person_id"), c.kw.get("device_id"), c.kw.get("zone_id")) for c in changes}
-                known: dict[str, Alert | None] = dict.fromkeys(keys)
-                rows = (await s.scalars(select(Alert).where(Alert.dedup_key.in_(keys), Alert.state.in_(ONGOING)).order_by(Alert.id))).all()
-                known.update((a.dedup_key, a) for a in rows)  # the newest wins, as in _ongoing
-                for c in changes:
-                    if c.raise_:
-                        done.append(await self._raise_in(s, c.kind, known=known, **c.kw))
-                    elif (payload := await self._clear_in(s, c.kind, known=known, **c.kw)) is not None:
-                        done.append(("resolved", payload))
+                done = await self._apply_in(s, changes)
         except Exception:
             log.exception("a batch of %d alert changes failed; applying them one by one", len(changes))
             for c in changes:
@@ -229,6 +173,65 @@ class AlertService:
             return
         for change, payload in done:
             await self._emit(change, payload)
+
+    async def _apply_in(self, s: AsyncSession, changes: list[AlertCall]) -> list[tuple[str, dict[str, Any]]]:
+        """Apply the changes in order inside `s`: a few statements for the whole list, not a
+        few per change. Every database round trip is a hand-off to the driver's thread, and
+        under load each costs far more than the statement itself."""
+        keys = {c.kw.get("key") or default_key(c.kind, c.kw.get("person_id"), c.kw.get("device_id"), c.kw.get("zone_id")) for c in changes}
+        known: dict[str, Alert | None] = dict.fromkeys(keys)
+        # the ongoing alerts of every key, in one query; the newest wins
+        rows = (await s.scalars(select(Alert).where(Alert.dedup_key.in_(keys), Alert.state.in_(ONGOING)).order_by(Alert.id))).all()
+        known.update((a.dedup_key, a) for a in rows)
+        staged = [st for c in changes if (st := (self._stage_raise if c.raise_ else self._stage_clear)(s, known, c.kind, **c.kw)) is not None]
+        if any(st.alert.id is None for st in staged):
+            await s.flush()  # ids of the new alerts, for their audit entries: one INSERT for all
+        out = []
+        for st in staged:
+            st.payload["id"] = st.alert.id
+            await self.audit.add(s, "system", f"alert.{st.change}", f"alert:{st.alert.id}", st.audit)
+            out.append((st.change, st.payload))
+        return out
+
+    def _stage_raise(self, s: AsyncSession, known: dict[str, Alert | None], kind: str, *, person_id: str | None = None, device_id: str | None = None,
+                     zone_id: str | None = None, level: str | None = None, message: str | None = None, details: dict[str, Any] | None = None,
+                     lat: float | None = None, lon: float | None = None, key: str | None = None, at: datetime | None = None) -> _Staged:
+        at = at or self.clock.now()
+        dedup = key or default_key(kind, person_id, device_id, zone_id)
+        alert = known[dedup]
+        if alert is None:
+            lvl = self.level_for(kind, level)
+            alert = Alert(
+                kind=kind, level=lvl, original_level=lvl, state="open", dedup_key=dedup,
+                person_id=person_id, device_id=device_id, zone_id=zone_id, message=message,
+                details=details or {}, lat=lat, lon=lon, count=1, opened_at=at, updated_at=at,
+                notes=[AlertNote(at=at, author="system", action="opened", text=message)],
+            )
+            s.add(alert)
+            known[dedup] = alert
+            change = "opened"
+        else:
+            alert.count += 1
+            alert.updated_at = at
+            if message:
+                alert.message = message
+            if details:
+                alert.details = {**(alert.details or {}), **details}
+            if lat is not None and lon is not None:
+                alert.lat, alert.lon = lat, lon
+            change = "updated"
+        # the payload as of this change: a later change in the same batch may resolve it
+        return _Staged(change, alert, alert_to_dict(alert), {"kind": kind, "level": alert.level, "count": alert.count})
+
+    def _stage_clear(self, s: AsyncSession, known: dict[str, Alert | None], kind: str, *, person_id: str | None = None, device_id: str | None = None,
+                     zone_id: str | None = None, key: str | None = None, note: str | None = None, at: datetime | None = None) -> _Staged | None:
+        dedup = key or default_key(kind, person_id, device_id, zone_id)
+        alert = known[dedup]
+        if alert is None:
+            return None
+        known[dedup] = None
+        self._resolve(alert, "system", note or "condition ended", at or self.clock.now())
+        return _Staged("resolved", alert, alert_to_dict(alert), {"kind": alert.kind, "note": note})
 
     async def acknowledge(self, alert_id: int, user: str, note: str | None = None) -> dict[str, Any]:
         async with self.audit.tx() as s:
@@ -295,11 +298,6 @@ class AlertService:
     def _resolve(self, alert: Alert, user: str, note: str | None, at: datetime) -> None:
         alert.state, alert.resolved_at, alert.resolved_by, alert.updated_at = "resolved", at, user, at
         alert.notes.append(AlertNote(alert_id=alert.id, at=at, author=user, action="resolved", text=note))
-
-    async def _ongoing(self, s: AsyncSession, dedup: str, known: dict[str, Alert | None] | None = None) -> Alert | None:
-        if known is not None and dedup in known:
-            return known[dedup]
-        return (await s.scalars(select(Alert).where(Alert.dedup_key == dedup, Alert.state.in_(ONGOING)).order_by(Alert.id.desc()).limit(1))).first()
 
     async def _get(self, s: AsyncSession, alert_id: int) -> Alert:
         alert = await s.get(Alert, alert_id)

@@ -37,9 +37,11 @@ async def test_a_batch_of_changes_applies_in_order_and_survives_a_bad_one(make_c
     async with running(make_config(persons=[{"id": "p1", "name": "A"}])) as gw:
         alerts = gw.services.alerts
         seen: list[tuple[str, int]] = []
+        states: list[tuple[str, int]] = []
 
         async def record(ev: AlertChanged) -> None:
             seen.append((ev.change, ev.alert["id"]))
+            states.append((ev.alert["state"], ev.alert["count"]))
 
         gw.services.bus.subscribe("test-batch", record, topics=("alert",))
         ongoing = await alerts.raise_alert("lost_contact", person_id="p1", device_id="t1")
@@ -50,6 +52,8 @@ async def test_a_batch_of_changes_applies_in_order_and_survives_a_bad_one(make_c
         await asyncio.sleep(0.2)
         exit_id = next(i for c, i in seen if c == "opened" and i != ongoing["id"])
         assert seen[1:] == [("opened", exit_id), ("updated", exit_id), ("resolved", ongoing["id"]), ("resolved", exit_id)]
+        # each message shows the alert as that change left it, not as the batch ended
+        assert states[1:] == [("open", 1), ("open", 2), ("resolved", 1), ("resolved", 2)]
         h = await gw.login("li", "officer")
         row = (await gw.client.get(f"/api/alerts/{exit_id}", headers=h)).json()
         assert row["state"] == "resolved" and row["count"] == 2
