@@ -92,7 +92,7 @@ class _Muxing:
     start_ts: float
     base_s: float  # media time (s) of the first packet: subtracted so each file starts at 0
     last_at: float
-    offsets: dict[Any, int] = field(default_factory=dict)  # base_s in each time base
+    offsets: dict[str, int] = field(default_factory=dict)  # base_s in the time base of each kind ("video", "audio")
 
 
 @dataclass
@@ -272,9 +272,11 @@ class CameraRecorder:
         stream = mux.vstream if p.kind == "video" else mux.astream
         if stream is None:
             return
-        off = mux.offsets.get(p.time_base)
+        # keyed by kind, not by time base: hashing a Fraction on every packet was a third
+        # of the recorder's own time (a connection's time bases do not change)
+        off = mux.offsets.get(p.kind)
         if off is None:
-            off = mux.offsets[p.time_base] = round(mux.base_s / p.time_base)
+            off = mux.offsets[p.kind] = round(mux.base_s / p.time_base)
         dts = p.dts - off
         if dts < 0:
             return  # audio from before the segment's first keyframe
