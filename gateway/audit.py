@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import Clock
@@ -63,10 +63,15 @@ class Audit:
         flushes: the entry's id follows the head's (appends are serialised by `tx()`), so
         a batch of changes audits with one INSERT instead of one round trip each."""
         head = await s.get(AuditHead, 1)  # from the session's identity map after the first
-        prev_hash = head.last_hash if head else GENESIS
+        if head is not None:
+            last_id, prev_hash = head.last_id, head.last_hash
+        else:
+            # a new log, or a head row someone deleted: number after what is there, so
+            # auditing (and with it every state change) goes on; `verify` reports the break
+            last_id, prev_hash = (await s.scalar(select(func.max(AuditEntry.id)))) or 0, GENESIS
         details = _jsonable(details or {})
         at = self.clock.now()
-        entry = AuditEntry(id=(head.last_id if head else 0) + 1, at=at, actor=actor, action=action, target=target, details=details,
+        entry = AuditEntry(id=last_id + 1, at=at, actor=actor, action=action, target=target, details=details,
                            prev_hash=prev_hash, hash="")
         # Round-trip the time through the column type so verify sees what we hashed.
         entry.hash = entry_hash(entry.id, _stored_time(at), actor, action, target, details, prev_hash)

@@ -40,7 +40,7 @@ async def test_state_changes_and_logins_are_audited(any_db_url, make_config) -> 
 
 async def test_edit_delete_and_truncation_are_detected(any_db_url, make_config) -> None:
     async with running(make_config(storage={"database_url": any_db_url})) as gw:
-        await _some_history(gw)
+        admin = await _some_history(gw)
         audit, db = gw.services.audit, gw.services.db
         assert await audit.verify() == []
         async with db.session() as s:
@@ -61,6 +61,20 @@ async def test_edit_delete_and_truncation_are_detected(any_db_url, make_config) 
             await s.commit()
         problems = await audit.verify()
         assert any("newest entries deleted" in p for p in problems)
+
+        # Auditing, and with it every state change, goes on after tampering: entries are
+        # numbered after the head, or after the log itself once the head row is gone.
+        r = await gw.client.post("/api/persons", headers=admin, json={"id": "p8", "name": "After the cut"})
+        assert r.status_code == 201
+        async with db.session() as s:
+            await s.execute(text("DELETE FROM audit_head"))
+            await s.commit()
+        r = await gw.client.post("/api/persons", headers=admin, json={"id": "p9", "name": "After the head"})
+        assert r.status_code == 201
+        async with db.session() as s:
+            actions = (await s.execute(text("SELECT action FROM audit ORDER BY id DESC LIMIT 2"))).scalars().all()
+        assert actions == ["person.created", "person.created"]
+        assert any("does not follow" in p for p in await audit.verify())
 
 
 def test_audit_verify_command(tmp_path: Path) -> None:
