@@ -224,14 +224,16 @@ def _publish_paced(client_tag: str, tag: str, n_dev: int, k0: int, t0: datetime,
     each leaving fix was published (perf_counter is system-wide monotonic on Linux)."""
     pub = Publisher(client_tag)
     total = rate * seconds
-    leaving: dict[int, str] = {}  # message number -> the tracker that leaves with it
+    left: set[str] = set()
+    leaving: dict[int, list[str]] = {}  # first message of a chunk -> the trackers that leave in it
     packets = []
     for q in range(total):
         i, k = q % n_dev, k0 + q // n_dev
         dev = f"bt{i}-{tag}"
-        outside = q % 97 == 0 and dev not in leaving.values()
+        outside = q % 97 == 0 and dev not in left
         if outside:
-            leaving[q] = dev
+            left.add(dev)
+            leaving.setdefault(q - q % CHUNK, []).append(dev)
         packets.append(pub.packet(f"trackers/{dev}/nmea", _fix(i, k, t0, outside=outside)))
     sent_at: dict[str, float] = {}
     begin = time.perf_counter()
@@ -240,7 +242,7 @@ def _publish_paced(client_tag: str, tag: str, n_dev: int, k0: int, t0: datetime,
         while j + len(chunk) - delivered.value > WINDOW:
             time.sleep(0.0005)  # the gateway is behind: never let the broker drop
         now = time.perf_counter()
-        sent_at.update((dev, now) for q, dev in leaving.items() if j <= q < j + CHUNK)
+        sent_at.update((dev, now) for dev in leaving.get(j, ()))
         pub.send(chunk)
         delay = begin + (j + CHUNK) / rate - time.perf_counter()
         if delay > 0:
