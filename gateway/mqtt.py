@@ -83,7 +83,8 @@ def parse_url(url: str) -> BrokerAddress:
 class MqttLink:
     """Connect, reconnect with backoff, publish, subscribe with batched hand-off."""
 
-    def __init__(self, settings: MqttSettings, node_id: str, metrics: Metrics, batch_max: int = 500, pipeline: int = 2) -> None:
+    def __init__(self, settings: MqttSettings, node_id: str, metrics: Metrics, batch_max: int = 500, pipeline: int = 2,
+                 client_id: str | None = None, announce: bool = True) -> None:
         if not settings.url:
             raise ValueError("no MQTT URL configured")
         self.settings = settings
@@ -91,6 +92,10 @@ class MqttLink:
         self.node_id = node_id
         self.batch_max = batch_max
         self.pipeline = pipeline
+        # announce: the node's retained online/offline state (and its will); a helper
+        # connection of the same node (the tracker ingest worker) leaves that to the main one
+        self.announce = announce
+        self._client_id = client_id or settings.client_id or f"gateway-{node_id}"
         self._inflight: set[asyncio.Task[None]] = set()
         self.state_topic = f"gateway/nodes/{node_id}/state"
         self._subs: list[_Subscription] = []
@@ -113,7 +118,7 @@ class MqttLink:
 
     def _make_client(self) -> paho.Client:
         s = self.settings
-        client_id = s.client_id or f"gateway-{self.node_id}"
+        client_id = self._client_id
         if self._v5:
             c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5, manual_ack=True)
         else:
@@ -125,7 +130,8 @@ class MqttLink:
         if self.address.tls:
             ctx = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
             c.tls_set_context(ctx)
-        c.will_set(self.state_topic, "offline", qos=1, retain=True)
+        if self.announce:
+            c.will_set(self.state_topic, "offline", qos=1, retain=True)
         c.reconnect_delay_set(min_delay=max(1, int(s.reconnect_min_s)), max_delay=max(1, int(s.reconnect_max_s)))
         c.max_queued_messages_set(100_000)
         c.on_connect = self._on_connect
@@ -153,7 +159,7 @@ class MqttLink:
             log.warning("MQTT broker %s:%s not reachable yet; retrying in the background", self.address.host, self.address.port)
 
     async def stop(self) -> None:
-        if self.client.is_connected():
+        if self.client.is_connected() and self.announce:
             info = self.client.publish(self.state_topic, "offline", qos=1, retain=True)
             await asyncio.to_thread(info.wait_for_publish, 2.0)
         if self._drainer:
@@ -196,7 +202,8 @@ class MqttLink:
         self._connects.inc()
         self._up.set(1)
         log.info("MQTT connected to %s:%s (session present: %s)", self.address.host, self.address.port, getattr(flags, "session_present", None))
-        client.publish(self.state_topic, "online", qos=1, retain=True)
+        if self.announce:
+            client.publish(self.state_topic, "online", qos=1, retain=True)
         for sub in self._subs:
             client.subscribe(self._wire_filter(sub), qos=sub.qos)
         if self._loop:

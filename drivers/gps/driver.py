@@ -11,7 +11,6 @@ Nothing a device sends can raise out of `handle`: bad input is counted in
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import Counter
@@ -24,13 +23,13 @@ from sqlalchemy import func, select
 from config.trackers import FilterOverride
 from drivers.gps.filter import ACCEPTED, OUT_OF_ORDER, FilterState, Limits, judge
 from drivers.gps.geofence import ZoneIndex
-from drivers.gps.nmea import Fix, NmeaState, decode_nmea
-from drivers.gps.owntracks import decode_owntracks
+from drivers.gps.inbound import SUBS, Inbound, decode_inbound
+from drivers.gps.nmea import Fix, NmeaState
 from drivers.gps.rules import GeofenceRules, RuleFix
 from drivers.gps.schedule import window_start
 from drivers.gps.zonestore import load_zones, sync_config_zones
 from gateway.alerts.service import AlertCall
-from gateway.db.bulk import insert_rows
+from gateway.db.bulk import InlineSqliteWriter, insert_rows, sqlite_file
 from gateway.db.models import Device, PositionRow
 from gateway.events import DeviceState, DeviceStatus, Position
 
@@ -56,7 +55,6 @@ class Tracker:
     person_id: str | None
     report_interval_s: float
     limits: Limits
-    nmea: NmeaState = field(default_factory=NmeaState)
     filter: FilterState = field(default_factory=FilterState)
     last_report: float | None = None  # clock.monotonic() of the last message
     last_fix: float | None = None  # clock.monotonic() of the last accepted fix
@@ -72,10 +70,13 @@ class TrackerDriver:
         self.services = services
         self.gps = services.config.thresholds.gps
         self.trackers: dict[str, Tracker] = {}
+        self.nmea_states: dict[str, NmeaState] = {}  # per device, for decoding on the loop (no ingest worker)
         self.rules = GeofenceRules(ZoneIndex([]), self._raise, self._clear, self.gps.alert_update_s)
         self.no_fix_open: set[tuple[str, str]] = set()  # (person, zone)
         self.started_mono = services.clock.monotonic()
         self._task: asyncio.Task[None] | None = None
+        self.ingest: Any = None  # the IngestWorker, when tracker messages arrive through one
+        self._inline: InlineSqliteWriter | None = None  # SQLite: positions written on the loop (see bulk.py)
         self._last_refresh = 0.0
         self._alerts: list[AlertCall] | None = None  # alert changes of the batch being handled
         self._commit = asyncio.Lock()  # FIFO: batches commit, run rules and notify in arrival order
@@ -89,13 +90,21 @@ class TrackerDriver:
 
     async def start(self) -> None:
         self.services.extras["gps"] = self
+        path = sqlite_file(self.services.db.url)
+        if path:
+            self._inline = InlineSqliteWriter(path, PositionRow.__table__, POSITION_COLUMNS)
         await sync_config_zones(self.services)
         await self.reload_zones()
         await self.reload_devices()
         await self._seed_filters()
         mqtt = self.services.mqtt
-        if mqtt is not None:
-            shared = self.gps.shared_subscription
+        shared = self.gps.shared_subscription
+        if mqtt is not None and self.gps.ingest_worker:
+            from drivers.gps.ingest import IngestWorker
+
+            self.ingest = IngestWorker(self.handle_inbound, mqtt.settings, mqtt.node_id, TOPICS, shared, self.services.metrics)
+            await self.ingest.start()
+        elif mqtt is not None:
             for t in TOPICS:
                 mqtt.subscribe(t, self.handle, qos=1, shared=shared)
         else:
@@ -103,9 +112,14 @@ class TrackerDriver:
         self._task = asyncio.create_task(self._liveness_loop(), name="gps-liveness")
 
     async def stop(self) -> None:
+        if self.ingest is not None:
+            await self.ingest.stop()
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
 
     async def reload_zones(self) -> None:
         specs = await load_zones(self.services)
@@ -125,7 +139,7 @@ class TrackerDriver:
             old = self.trackers.get(r.id)
             t = Tracker(r.id, r.person_id, float(st.get("report_interval_s") or 60), Limits.of(self.gps, override))
             if old is not None:
-                t.nmea, t.filter, t.last_report, t.last_fix, t.online, t.lost, t.battery_low = old.nmea, old.filter, old.last_report, old.last_fix, old.online, old.lost, old.battery_low
+                t.filter, t.last_report, t.last_fix, t.online, t.lost, t.battery_low = old.filter, old.last_report, old.last_fix, old.online, old.lost, old.battery_low
             fresh[r.id] = t
         self.trackers = fresh
         self._last_refresh = time.monotonic()
@@ -150,6 +164,19 @@ class TrackerDriver:
     # --- the pipeline -----------------------------------------------------
 
     async def handle(self, batch: list["Message"]) -> None:
+        """A batch of MQTT messages, decoded here (no ingest worker, and tests)."""
+        today = self.services.clock.now().date()
+        items = []
+        for m in batch:
+            try:
+                items.append(decode_inbound(m.topic, m.payload, self.nmea_states, today))
+            except Exception:  # noqa: BLE001 - a decoder bug must not lose the rest of the batch
+                log.exception("tracker message on %s could not be decoded", m.topic)
+                items.append(Inbound(m.topic, None, "", "decoder_error"))
+        await self.handle_inbound(items)
+
+    async def handle_inbound(self, batch: list[Inbound]) -> None:
+        """A batch of decoded messages (from `handle`, or from the ingest worker) in arrival order."""
         now = self.services.clock.now()
         mono = self.services.clock.monotonic()
         found: list[tuple[Tracker, Fix, str]] = []
@@ -159,10 +186,10 @@ class TrackerDriver:
         kinds: Counter[str] = Counter()
         for m in batch:
             try:
-                await self._decode(m, now, mono, found, statuses, resumed, states, kinds)
-            except Exception:  # noqa: BLE001 - a decoder bug must not lose the rest of the batch
+                await self._accept(m, mono, found, statuses, resumed, states, kinds)
+            except Exception:  # noqa: BLE001 - a bug here must not lose the rest of the batch
                 self._reject("decoder_error", m.topic, 1)
-                log.exception("tracker message on %s could not be decoded", m.topic)
+                log.exception("tracker message on %s could not be handled", m.topic)
         for kind, n in kinds.items():
             self.m_messages.labels(kind).inc(n)
         rows: list[tuple[Any, ...]] = []  # in POSITION_COLUMNS order
@@ -193,10 +220,11 @@ class TrackerDriver:
     async def _commit_batch(self, rows: list[tuple[Any, ...]], events: list[Position], rule_fixes: list[RuleFix], resumed: list[Tracker],
                             states: list[tuple[Tracker, str]], statuses: list[tuple[Tracker, dict[str, Any]]], now: datetime) -> None:
         if rows:
-            async with self.services.db.session() as s:
-                # through the driver: even Core's executemany cost more than the write itself
-                await insert_rows(s, PositionRow.__table__, POSITION_COLUMNS, rows)
-                await s.commit()
+            if self._inline is None or not self._inline.insert(rows):
+                async with self.services.db.session() as s:
+                    # through the driver: even Core's executemany cost more than the write itself
+                    await insert_rows(s, PositionRow.__table__, POSITION_COLUMNS, rows)
+                    await s.commit()
             self.m_stored.inc(len(rows))
         # Rules and notifications only after the positions are durable. A rule
         # failing (database gone mid-batch) must not hide the positions' events.
@@ -223,17 +251,10 @@ class TrackerDriver:
             self.m_checks.inc(len(rule_fixes) * len(self.rules.index.zones))
             await self.rules.evaluate(rule_fixes)
 
-    async def _decode(self, m: "Message", now: datetime, mono: float, found: list, statuses: list, resumed: list, states: list, kinds: Counter[str]) -> None:  # type: ignore[type-arg]
-        parts = m.topic.split("/")
-        if len(parts) != 3:
-            self._reject("bad_topic", m.topic, 1)
-            return
-        if parts[0] == "trackers":
-            dev, sub = parts[1], parts[2]
-        elif parts[0] == "owntracks":
-            dev, sub = parts[2], "owntracks"
-        else:
-            self._reject("bad_topic", m.topic, 1)
+    async def _accept(self, m: Inbound, mono: float, found: list, statuses: list, resumed: list, states: list, kinds: Counter[str]) -> None:  # type: ignore[type-arg]
+        dev = m.dev
+        if dev is None:
+            self._reject(m.reject or "bad_topic", m.topic, 1)
             return
         t = self.trackers.get(dev)
         if t is None and time.monotonic() - self._last_refresh > 5.0:
@@ -242,31 +263,31 @@ class TrackerDriver:
         if t is None:
             self._reject("unknown_device", dev, 1)
             return
-        kinds[sub] += 1
-        if sub == "state":
-            text = m.payload.decode("utf-8", "replace").strip().lower()
-            if text not in ("online", "offline"):
-                self._reject("bad_state", dev, 1)
-                return
-            states.append((t, text))
-            if text == "offline":
+        if m.reject in ("bad_topic", "bad_state", "decoder_error"):  # not a report from the device
+            if m.sub in SUBS:
+                kinds[m.sub] += 1
+            self._reject(m.reject, dev, 1)
+            return
+        kinds[m.sub] += 1
+        if m.sub == "state":
+            assert m.state is not None
+            states.append((t, m.state))
+            if m.state == "offline":
                 return  # the broker speaks for the device: not a report
-        else:
-            if sub not in ("nmea", "status", "owntracks"):
-                self._reject("bad_topic", dev, 1)
-                return
         t.last_report = mono
         if t.lost:
             resumed.append(t)
         elif t.online != "online" and (t, "online") not in states:
             states.append((t, "online"))
-        if sub == "nmea":
-            d = decode_nmea(m.payload, t.nmea, now.date())
-            for reason, n in d.skipped.items():
+        if m.reject:
+            self._reject(m.reject, dev, 1)
+        elif m.sub == "nmea":
+            for reason, n in (m.skipped or {}).items():
                 self._reject(reason, dev, n)
-            found.extend((t, f, "nmea") for f in d.fixes)
-        elif sub == "owntracks":
-            r = decode_owntracks(m.payload)
+            found.extend((t, f, "nmea") for f in m.fixes or ())
+        elif m.sub == "owntracks":
+            r = m.owntracks
+            assert r is not None
             if r.kind == "rejected":
                 self._reject(r.reason or "bad_field", dev, 1)
             elif r.kind == "location" and r.fix is not None:
@@ -277,12 +298,8 @@ class TrackerDriver:
                 states.append((t, "offline"))
             elif r.kind == "transition":
                 log.info("tracker %s: OwnTracks app reports %s %s", dev, r.event, r.region)
-        elif sub == "status":
-            status = _parse_status(m.payload)
-            if status is None:
-                self._reject("bad_status", dev, 1)
-            else:
-                statuses.append((t, status))
+        elif m.sub == "status" and m.status is not None:
+            statuses.append((t, m.status))
 
     def _reject(self, reason: str, who: str, n: int) -> None:
         self.m_rejected.labels(reason).inc(n)
@@ -393,37 +410,4 @@ class TrackerDriver:
                 if min(mono - last_fix, in_window_s) > limit:
                     self.no_fix_open.add(key)
                     await self._raise("no_fix", person_id=pid, zone_id=z.id, level=None, message=f"no position from {pid} during curfew of {z.name or z.id}", details={"window_start": start.isoformat()})
-
-
-def _parse_status(payload: bytes) -> dict[str, Any] | None:
-    """The status JSON of CONTRACTS.md, validated field by field; None if unusable."""
-    if len(payload) > 4096:
-        return None
-    try:
-        obj = json.loads(payload)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    out: dict[str, Any] = {}
-    ts = obj.get("ts")
-    if ts is not None:
-        if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not 0 < ts < 32503680000:
-            return None
-        from datetime import UTC
-
-        out["ts"] = datetime.fromtimestamp(ts, UTC)
-    b = obj.get("battery")
-    if b is not None:
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b <= 100:
-            return None
-        out["battery"] = int(b)
-    for k in ("charging", "tamper", "sos"):
-        v = obj.get(k)
-        if v is not None:
-            if not isinstance(v, bool):
-                return None
-            out[k] = v
-    return out
-
 
