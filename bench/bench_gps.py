@@ -369,6 +369,7 @@ async def gateway_runs(quick: bool) -> None:
         finally:
             await svc.stop()
             _forget(f"bench-gw-{tag}")
+            _forget(f"bench-gw-{tag}-trackers")
 
 
 def main(quick: bool = False) -> None:

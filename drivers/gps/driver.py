@@ -219,6 +219,8 @@ class TrackerDriver:
 
     async def _commit_batch(self, rows: list[tuple[Any, ...]], events: list[Position], rule_fixes: list[RuleFix], resumed: list[Tracker],
                             states: list[tuple[Tracker, str]], statuses: list[tuple[Tracker, dict[str, Any]]], now: datetime) -> None:
+        if any(not r[-1] for r in rows):
+            rows, events = await self._drop_stored(rows, events)
         if rows:
             if self._inline is None or not self._inline.insert(rows):
                 async with self.services.db.session() as s:
@@ -238,6 +240,26 @@ class TrackerDriver:
             changes, self._alerts = self._alerts, None
         await self.services.alerts.apply(changes)  # one transaction for the whole batch
         await self.services.bus.publish_many(events)
+
+    async def _drop_stored(self, rows: list[tuple[Any, ...]], events: list[Position]) -> tuple[list[tuple[Any, ...]], list[Position]]:
+        """Out-of-order fixes that are already stored: the broker redelivering what was
+        committed but not yet acknowledged when the gateway or its ingest worker stopped.
+        Only these need a look at the table: an in-order fix is newer than anything stored."""
+        late = [r for r in rows if not r[-1]]
+        async with self.services.db.session() as s:
+            q = select(PositionRow.device_id, PositionRow.fix_time).where(
+                PositionRow.device_id.in_({r[0] for r in late}), PositionRow.fix_time.in_({r[2] for r in late}))
+            seen = {(d, t) for d, t in (await s.execute(q)).all()}
+        keep_rows, keep_events = [], []
+        for r, e in zip(rows, events, strict=True):
+            key = (r[0], r[2])
+            if not r[-1] and key in seen:
+                self._reject("duplicate", r[0], 1)
+                continue
+            seen.add(key)  # the same late fix twice in one batch is stored once
+            keep_rows.append(r)
+            keep_events.append(e)
+        return keep_rows, keep_events
 
     async def _rules(self, resumed: list[Tracker], states: list[tuple[Tracker, str]], statuses: list[tuple[Tracker, dict[str, Any]]], rule_fixes: list[RuleFix], now: datetime) -> None:
         for t in resumed:

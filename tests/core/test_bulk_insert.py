@@ -3,13 +3,15 @@ on SQLite and PostgreSQL, and commit or roll back with the session."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.sqlite import aiosqlite
 
-from gateway.db.bulk import insert_rows, sqlite_datetime
+from gateway.db.bulk import InlineSqliteWriter, insert_rows, sqlite_datetime, sqlite_file
 from gateway.db.engine import Database
 from gateway.db.models import PositionRow
 
@@ -75,3 +77,42 @@ async def test_rolls_back_with_the_session(db: Database) -> None:
         assert (await s.scalars(select(PositionRow).where(PositionRow.device_id == "gone"))).all() == []
         with pytest.raises(ValueError):
             await insert_rows(s, PositionRow.__table__, COLUMNS, [("naive", None, datetime(2026, 1, 1), T, 0.0, 0.0, None, None, None, None, None, "nmea", True)])
+
+
+async def test_inline_sqlite_writer_stores_what_core_stores_and_never_waits_for_a_lock(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "inline.db"
+    db = Database(f"sqlite:///{path}")
+    await db.upgrade()
+    writer = InlineSqliteWriter(str(path), PositionRow.__table__, COLUMNS)
+    try:
+        assert writer.insert(_rows("inline"))
+        async with db.session() as s:
+            await s.execute(insert(PositionRow.__table__), [dict(zip(COLUMNS, r, strict=True)) for r in _rows("core")])
+            await s.commit()
+        async with db.session() as s:
+            got = {d: [_key(r) for r in (await s.scalars(select(PositionRow).where(PositionRow.device_id == d).order_by(PositionRow.id))).all()]
+                   for d in ("inline", "core")}
+        assert got["inline"] == got["core"] and len(got["inline"]) == len(TIMES)
+        # Another connection holds the write lock: the writer gives the batch back at once
+        # (the caller takes the async path) instead of blocking the event loop on it.
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        began = time.monotonic()
+        assert writer.insert(_rows("blocked")) is False
+        assert time.monotonic() - began < 0.5 and writer.busy == 1
+        holder.execute("ROLLBACK")
+        holder.close()
+        assert writer.insert(_rows("after"))
+        async with db.session() as s:
+            n = {d: len((await s.scalars(select(PositionRow.id).where(PositionRow.device_id == d))).all()) for d in ("blocked", "after")}
+        assert n == {"blocked": 0, "after": len(TIMES)}
+    finally:
+        writer.close()
+        await db.close()
+
+
+def test_sqlite_file_only_for_file_databases() -> None:
+    assert sqlite_file("sqlite:////data/gw.db") == "/data/gw.db"
+    assert sqlite_file("sqlite+aiosqlite:///rel.db") == "rel.db"
+    assert sqlite_file("sqlite://") is None and sqlite_file("sqlite:///:memory:") is None
+    assert sqlite_file("postgresql://postgres@127.0.0.1/test") is None

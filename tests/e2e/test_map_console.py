@@ -56,4 +56,5 @@ def test_tracker_alert_appears_on_map_and_in_feed(make_config, start_live_gatewa
         expect(page.locator("path.track-point").first).to_be_attached()
     finally:
         forget_session("127.0.0.1", 1883, f"gw-map-{tag}")
+        forget_session("127.0.0.1", 1883, f"gw-map-{tag}-trackers")
         forget_session("127.0.0.1", 1883, f"sim-tracker-trk-{tag}")

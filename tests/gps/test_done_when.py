@@ -80,6 +80,7 @@ async def test_exit_raises_one_orange_alert_and_border_jitter_none(make_config: 
             assert [x["id"] for x in items] == [a.id]
     finally:
         forget_session("127.0.0.1", 1883, f"gw-test-{tag}")
+        forget_session("127.0.0.1", 1883, f"gw-test-{tag}-trackers")
         for i in (1, 2):
             forget_session("127.0.0.1", 1883, f"sim-tracker-t{i}-{tag}")
 
@@ -126,6 +127,7 @@ async def test_curfew_miss_no_fix_and_lost_contact_raised_and_resolved(make_conf
             assert await positions(svc, f"t4-{tag}") == []  # a void fix is never a position
     finally:
         forget_session("127.0.0.1", 1883, f"gw-test-{tag}")
+        forget_session("127.0.0.1", 1883, f"gw-test-{tag}-trackers")
         for i in (3, 4):
             forget_session("127.0.0.1", 1883, f"sim-tracker-t{i}-{tag}")
 

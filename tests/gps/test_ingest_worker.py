@@ -1,0 +1,111 @@
+"""The tracker ingest worker against the real Mosquitto: positions arrive through the
+worker process, and a worker killed mid-stream (SIGKILL: no goodbye, nothing flushed)
+is restarted and loses no QoS 1 position; what it had not had acknowledged comes again
+from the broker and is not stored twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from drivers.gps.inbound import decode_inbound, split_topic
+from simulators.tracker import nmea_fix
+from tests.conftest import running
+from tests.gps.helpers import LAT0, LON0, forget_session, offset, positions, uid, wait_for
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def _publisher(tag: str) -> paho.Client:
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{tag}", clean_session=True)
+    c.connect("127.0.0.1", 1883)
+    c.loop_start()
+    return c
+
+
+async def test_positions_pass_through_the_worker_and_a_killed_worker_loses_none(make_config: Any, mqtt_url: str) -> None:
+    tag = uid()
+    cfg = make_config(mqtt={"url": mqtt_url, "client_id": f"gw-ingest-{tag}"},
+                      persons=[{"id": f"p-{tag}", "name": "P"}],
+                      devices=[{"id": f"t-{tag}", "kind": "tracker", "person_id": f"p-{tag}", "report_interval_s": 60}])
+    pub = _publisher(tag)
+    try:
+        async with running(cfg) as r:
+            svc = r.services
+            ingest = svc.extras["gps"].ingest
+            assert ingest is not None and ingest.up.is_set()  # start() waited for it to subscribe
+            first = ingest.proc.pid
+            assert first != os.getpid()
+
+            def send(k: int) -> None:
+                pub.publish(f"trackers/t-{tag}/nmea", nmea_fix(T0 + timedelta(seconds=k), *offset(k, 0)), qos=1).wait_for_publish(5)
+
+            for k in range(30):
+                send(k)
+            await wait_for(lambda: _count(svc, f"t-{tag}", 30), what="30 positions through the worker")
+
+            # Kill it while it holds messages: publish a burst and kill at once.
+            for k in range(30, 60):
+                send(k)
+            os.kill(first, signal.SIGKILL)
+            for k in range(60, 90):
+                send(k)  # the worker is down: the broker keeps these for its session
+            stored = await wait_for(lambda: _count(svc, f"t-{tag}", 90), timeout=30, what="all 90 positions after the worker was killed")
+            assert ingest.proc.pid != first and ingest.up.is_set()
+            assert sorted(p.fix_time for p in stored) == [T0 + timedelta(seconds=k) for k in range(90)]  # each exactly once
+            text = svc.metrics.render().decode()
+            assert "gateway_gps_ingest_restarts_total 1.0" in text
+            assert "gateway_gps_ingest_batches_total" in text
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        forget_session("127.0.0.1", 1883, f"gw-ingest-{tag}")
+        forget_session("127.0.0.1", 1883, f"gw-ingest-{tag}-trackers")
+
+
+async def test_without_the_worker_the_gateway_link_subscribes(make_config: Any, mqtt_url: str) -> None:
+    tag = uid()
+    cfg = make_config(mqtt={"url": mqtt_url, "client_id": f"gw-noworker-{tag}"},
+                      devices=[{"id": f"t-{tag}", "kind": "tracker", "report_interval_s": 60}],
+                      thresholds={"gps": {"ingest_worker": False}})
+    pub = _publisher(tag)
+    try:
+        async with running(cfg) as r:
+            svc = r.services
+            assert svc.extras["gps"].ingest is None
+            await wait_for(lambda: asyncio.sleep(0, svc.mqtt.connected.is_set()), what="gateway connected")
+            pub.publish(f"trackers/t-{tag}/nmea", nmea_fix(T0, LAT0, LON0), qos=1).wait_for_publish(5)
+            await wait_for(lambda: _count(svc, f"t-{tag}", 1), what="the position through the gateway's own link")
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        forget_session("127.0.0.1", 1883, f"gw-noworker-{tag}")
+
+
+def test_inbound_decoding_is_pure_and_says_what_is_wrong() -> None:
+    today = T0.date()
+    states: dict[str, Any] = {}
+    assert split_topic("trackers/a/nmea") == ("a", "nmea") and split_topic("owntracks/u/b") == ("b", "owntracks")
+    assert split_topic("trackers/a") is None and split_topic("other/a/nmea") is None
+    m = decode_inbound("trackers/a/nmea", nmea_fix(T0, LAT0, LON0).encode(), states, today)
+    assert m.dev == "a" and m.reject is None and m.fixes and m.fixes[0].fix_time == T0 and "a" in states
+    assert decode_inbound("x/y", b"", states, today).dev is None
+    assert decode_inbound("trackers/a/colour", b"red", states, today).reject == "bad_topic"
+    assert decode_inbound("trackers/a/state", b"sideways", states, today).reject == "bad_state"
+    assert decode_inbound("trackers/a/state", b" Offline\n", states, today).state == "offline"
+    assert decode_inbound("trackers/a/status", b"[1]", states, today).reject == "bad_status"
+    assert decode_inbound("trackers/a/status", b'{"battery": 7, "tamper": true}', states, today).status == {"battery": 7, "tamper": True}
+    bad = decode_inbound("trackers/a/nmea", b"$GPRMC,1235", states, today)
+    assert bad.fixes == [] and bad.skipped == {"checksum": 1}
+    assert decode_inbound("owntracks/u/a", b'{"hello": 1}', states, today).owntracks.reason == "not_owntracks"  # type: ignore[union-attr]
+
+
+async def _count(svc: Any, device: str, n: int) -> list[Any] | None:
+    rows = await positions(svc, device)
+    return rows if len(rows) >= n else None
