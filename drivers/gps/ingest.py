@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 import pickle
+import signal
 import struct
 import sys
 import time
@@ -115,7 +116,8 @@ class IngestWorker:
 
     async def _run_once(self) -> int | None:
         proc = self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "drivers.gps.ingest", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            sys.executable, "-m", "drivers.gps.ingest", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            start_new_session=True)  # a terminal's Ctrl+C is for the gateway, which stops the worker itself
         assert proc.stdin is not None and proc.stdout is not None
         ready: deque[tuple[int, list[Inbound]]] = deque()
         more = asyncio.Event()
@@ -243,6 +245,11 @@ async def _subscribed(link: Any) -> None:
 
 
 def main() -> None:
+    # The gateway decides when its worker stops (it closes our stdin); a Ctrl+C or a
+    # SIGTERM sent to the whole process group must not take the worker down first, or
+    # the gateway would see it die and start another while shutting down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     out_fd = os.dup(1)
     os.dup2(2, 1)  # anything printed goes to stderr; fd out_fd carries only frames
     setup = pickle.loads(_read_exactly(0, _LEN.unpack(_read_exactly(0, _LEN.size))[0]))

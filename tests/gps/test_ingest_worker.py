@@ -8,15 +8,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as paho
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.gps.inbound import decode_inbound, split_topic
 from simulators.tracker import nmea_fix
-from tests.conftest import running
+from tests.conftest import free_port, running
 from tests.gps.helpers import LAT0, LON0, forget_session, offset, positions, uid, wait_for
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -86,6 +91,59 @@ async def test_without_the_worker_the_gateway_link_subscribes(make_config: Any, 
         pub.loop_stop()
         pub.disconnect()
         forget_session("127.0.0.1", 1883, f"gw-noworker-{tag}")
+
+
+def test_worker_ignores_group_signals_and_exits_with_its_gateway(tmp_path: Any, mqtt_url: str) -> None:
+    """A Ctrl+C (SIGINT to the process group) is the gateway's to handle: the worker lives
+    on until the gateway closes its stdin. A gateway killed outright leaves no worker behind
+    holding its MQTT session."""
+    tag = uid()
+    conf, port = tmp_path / "gw.yaml", free_port()
+    conf.write_text(yaml.safe_dump({
+        "gateway": {"data_dir": str(tmp_path / "data"), "port": port},
+        "mqtt": {"url": mqtt_url, "client_id": f"gw-orphan-{tag}"},
+        "devices": [{"id": f"t-{tag}", "kind": "tracker"}],
+    }))
+    gw = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end:  # the gateway serves once its worker is up (or gave up waiting for it)
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        end = time.monotonic() + 60
+        while worker is None and time.monotonic() < end:
+            kids = subprocess.run(["pgrep", "-P", str(gw.pid), "-f", "drivers.gps.ingest"], capture_output=True, text=True).stdout.split()
+            worker = int(kids[0]) if kids else None
+            time.sleep(0.2)
+        assert worker is not None, "no ingest worker started"
+        os.kill(worker, signal.SIGINT)
+        time.sleep(1)
+        assert _alive(worker)
+        gw.send_signal(signal.SIGKILL)
+        gw.wait(10)
+        end = time.monotonic() + 15
+        while _alive(worker) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not _alive(worker), "the worker outlived its gateway"
+    finally:
+        if gw.poll() is None:
+            gw.kill()
+        if worker is not None and _alive(worker):
+            os.kill(worker, signal.SIGKILL)
+        forget_session("127.0.0.1", 1883, f"gw-orphan-{tag}")
+        forget_session("127.0.0.1", 1883, f"gw-orphan-{tag}-trackers")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_inbound_decoding_is_pure_and_says_what_is_wrong() -> None:
