@@ -48,7 +48,9 @@ _ACK = struct.Struct("!Q")
 PIPELINE = 8
 HANDLERS = 2  # one filters while the other commits
 MERGE_MAX = 2000  # messages handled as one batch at most
-BATCH = int(os.environ.get("GW_BATCH", "100"))
+# Messages per batch handed over: small, so the next is decoded while the gateway commits
+# (and under load the gateway merges whatever batches are waiting into one commit).
+BATCH = 100
 
 
 class IngestWorker:
@@ -219,10 +221,17 @@ async def _serve(setup: dict[str, Any], out_fd: int) -> None:
     link = MqttLink(s["settings"], s["node_id"], Metrics(), batch_max=BATCH, pipeline=PIPELINE, client_id=s["client_id"], announce=False)
     for topic in s["topics"]:
         link.subscribe(topic, forward, qos=1, shared=s["shared"])
-    await link.start(wait_s=3600)
-    await _subscribed(link)
-    hello = pickle.dumps((0, []))
-    writer.write(_LEN.pack(len(hello)) + hello)
+
+    async def hello() -> None:
+        """Tell the gateway once the broker has our subscriptions (it waits for that to start)."""
+        await link.start(wait_s=3600)
+        await _subscribed(link)
+        data = pickle.dumps((0, []))
+        writer.write(_LEN.pack(len(data)) + data)
+
+    # Acks are read from the start: a gateway that stops while the broker is still
+    # unreachable closes our stdin, and that must end us at once.
+    greeting = asyncio.create_task(hello())
     try:
         while True:
             bid = _ACK.unpack(await reader.readexactly(_ACK.size))[0]
@@ -232,6 +241,7 @@ async def _serve(setup: dict[str, Any], out_fd: int) -> None:
     except asyncio.IncompleteReadError:
         pass  # the gateway closed our stdin: stop
     finally:
+        greeting.cancel()
         for fut in pending.values():
             fut.cancel()  # not committed: no PUBACK, the broker redelivers them
         await link.stop()

@@ -93,6 +93,19 @@ async def test_without_the_worker_the_gateway_link_subscribes(make_config: Any, 
         forget_session("127.0.0.1", 1883, f"gw-noworker-{tag}")
 
 
+async def test_broker_unreachable_the_gateway_still_starts_and_stops_its_worker(make_config: Any) -> None:
+    cfg = make_config(mqtt={"url": f"mqtt://127.0.0.1:{free_port()}", "client_id": f"gw-nobroker-{uid()}"},
+                      devices=[{"id": "t-x", "kind": "tracker"}])
+    async with running(cfg) as r:
+        ingest = r.services.extras["gps"].ingest
+        assert ingest is not None and not ingest.up.is_set()  # start() gave up waiting, the worker keeps trying
+        worker = ingest.proc.pid
+        assert _alive(worker)
+        began = time.monotonic()
+    assert time.monotonic() - began < 8  # stopping does not wait for a broker that never came
+    assert not _alive(worker)
+
+
 def test_worker_ignores_group_signals_and_exits_with_its_gateway(tmp_path: Any, mqtt_url: str) -> None:
     """A Ctrl+C (SIGINT to the process group) is the gateway's to handle: the worker lives
     on until the gateway closes its stdin. A gateway killed outright leaves no worker behind
