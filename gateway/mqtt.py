@@ -95,7 +95,7 @@ class MqttLink:
         # announce: the node's retained online/offline state (and its will); a helper
         # connection of the same node (the tracker ingest worker) leaves that to the main one
         self.announce = announce
-        self._client_id = client_id or settings.client_id or f"gateway-{node_id}"
+        self.client_id = client_id or settings.client_id or f"gateway-{node_id}"
         self._inflight: set[asyncio.Task[None]] = set()
         self.state_topic = f"gateway/nodes/{node_id}/state"
         self._subs: list[_Subscription] = []
@@ -118,7 +118,7 @@ class MqttLink:
 
     def _make_client(self) -> paho.Client:
         s = self.settings
-        client_id = self._client_id
+        client_id = self.client_id
         if self._v5:
             c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5, manual_ack=True)
         else:

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from config.trackers import FilterOverride
 from drivers.gps.filter import ACCEPTED, OUT_OF_ORDER, FilterState, Limits, judge
 from drivers.gps.geofence import ZoneIndex
-from drivers.gps.inbound import SUBS, Inbound, decode_inbound
+from drivers.gps.inbound import SUBS, Inbound, decode_batch
 from drivers.gps.nmea import Fix, NmeaState
 from drivers.gps.rules import GeofenceRules, RuleFix
 from drivers.gps.schedule import window_start
@@ -102,7 +102,8 @@ class TrackerDriver:
         if mqtt is not None and self.gps.ingest_worker:
             from drivers.gps.ingest import IngestWorker
 
-            self.ingest = IngestWorker(self.handle_inbound, mqtt.settings, mqtt.node_id, TOPICS, shared, self.services.metrics)
+            self.ingest = IngestWorker(self.handle_inbound, mqtt.settings, mqtt.node_id, f"{mqtt.client_id}-trackers", TOPICS, shared,
+                                       self.services.metrics)
             await self.ingest.start()
         elif mqtt is not None:
             for t in TOPICS:
@@ -165,15 +166,7 @@ class TrackerDriver:
 
     async def handle(self, batch: list["Message"]) -> None:
         """A batch of MQTT messages, decoded here (no ingest worker, and tests)."""
-        today = self.services.clock.now().date()
-        items = []
-        for m in batch:
-            try:
-                items.append(decode_inbound(m.topic, m.payload, self.nmea_states, today))
-            except Exception:  # noqa: BLE001 - a decoder bug must not lose the rest of the batch
-                log.exception("tracker message on %s could not be decoded", m.topic)
-                items.append(Inbound(m.topic, None, "", "decoder_error"))
-        await self.handle_inbound(items)
+        await self.handle_inbound(decode_batch(batch, self.nmea_states, self.services.clock.now().date()))
 
     async def handle_inbound(self, batch: list[Inbound]) -> None:
         """A batch of decoded messages (from `handle`, or from the ingest worker) in arrival order."""
@@ -285,7 +278,7 @@ class TrackerDriver:
         if t is None:
             self._reject("unknown_device", dev, 1)
             return
-        if m.reject in ("bad_topic", "bad_state", "decoder_error"):  # not a report from the device
+        if m.reject in ("bad_topic", "bad_state"):  # not a report from the device
             if m.sub in SUBS:
                 kinds[m.sub] += 1
             self._reject(m.reject, dev, 1)

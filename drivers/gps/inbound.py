@@ -9,12 +9,16 @@ knows (is the device known, was it silent, what did it last send).
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from drivers.gps.nmea import Fix, NmeaState, decode_nmea
 from drivers.gps.owntracks import OwnTracksResult, decode_owntracks
+
+log = logging.getLogger(__name__)
 
 SUBS = ("nmea", "status", "state", "owntracks")
 # Devices whose NMEA date is remembered; beyond this (a flood of made-up ids) it starts over,
@@ -36,6 +40,19 @@ class Inbound:
     owntracks: OwnTracksResult | None = None
     status: dict[str, Any] | None = None
     state: str | None = None
+
+
+def decode_batch(batch: Iterable[Any], nmea: dict[str, NmeaState], today: date) -> list[Inbound]:
+    """`decode_inbound` for each MQTT message (topic, payload); a decoder bug costs only
+    its own message (`decoder_error`, logged), never the rest of the batch."""
+    items = []
+    for m in batch:
+        try:
+            items.append(decode_inbound(m.topic, m.payload, nmea, today))
+        except Exception:
+            log.exception("tracker message on %s could not be decoded", m.topic)
+            items.append(Inbound(m.topic, None, "", "decoder_error"))
+    return items
 
 
 def split_topic(topic: str) -> tuple[str, str] | None:
@@ -91,8 +108,6 @@ def parse_status(payload: bytes) -> dict[str, Any] | None:
     if ts is not None:
         if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not 0 < ts < 32503680000:
             return None
-        from datetime import UTC
-
         out["ts"] = datetime.fromtimestamp(ts, UTC)
     b = obj.get("battery")
     if b is not None:

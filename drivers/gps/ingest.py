@@ -37,7 +37,7 @@ from itertools import count
 from typing import Any
 
 from config.schema import MqttSettings
-from drivers.gps.inbound import Inbound, decode_inbound
+from drivers.gps.inbound import Inbound, decode_batch
 from drivers.gps.nmea import NmeaState
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,14 @@ BATCH = 100
 class IngestWorker:
     """Gateway side: runs the worker, feeds its batches to `handle` in order, acks them."""
 
-    def __init__(self, handle: Callable[[list[Inbound]], Awaitable[None]], settings: MqttSettings, node_id: str,
+    def __init__(self, handle: Callable[[list[Inbound]], Awaitable[None]], settings: MqttSettings, node_id: str, client_id: str,
                  topics: tuple[str, ...], shared: bool, metrics: Any, restart_max_s: float = 30.0) -> None:
         self.handle = handle
-        self.setup = {"settings": settings, "node_id": node_id, "topics": topics, "shared": shared,
-                      "client_id": f"{settings.client_id or f'gateway-{node_id}'}-trackers",
+        self.setup = {"settings": settings, "node_id": node_id, "topics": topics, "shared": shared, "client_id": client_id,
                       "log_level": logging.getLogger().getEffectiveLevel()}
         self.restart_max_s = restart_max_s
         self.proc: asyncio.subprocess.Process | None = None
-        self.up = asyncio.Event()  # set while a worker is running
+        self.up = asyncio.Event()  # set while a worker is connected and subscribed
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._restarts = metrics.counter("gateway_gps_ingest_restarts_total", "Tracker ingest worker restarts")
@@ -125,8 +124,7 @@ class IngestWorker:
         more = asyncio.Event()
         handlers = [asyncio.create_task(self._handle(proc, ready, more), name="gps-ingest-handle") for _ in range(HANDLERS)]
         try:
-            setup = pickle.dumps(self.setup)
-            proc.stdin.write(_LEN.pack(len(setup)) + setup)
+            proc.stdin.write(_frame(self.setup))
             await proc.stdin.drain()
             while True:
                 try:
@@ -175,6 +173,11 @@ class IngestWorker:
                 proc.stdin.write(b"".join(_ACK.pack(b) for b in bids))
 
 
+def _frame(obj: Any) -> bytes:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LEN.pack(len(data)) + data
+
+
 # --- the worker process ------------------------------------------------------------
 
 
@@ -202,18 +205,10 @@ async def _serve(setup: dict[str, Any], out_fd: int) -> None:
     nmea: dict[str, NmeaState] = {}
 
     async def forward(batch: list[Message]) -> None:
-        today = datetime.now(UTC).date()
-        items = []
-        for m in batch:
-            try:
-                items.append(decode_inbound(m.topic, m.payload, nmea, today))
-            except Exception:  # a decoder bug must not lose the rest of the batch
-                log.exception("tracker message on %s could not be decoded", m.topic)
-                items.append(Inbound(m.topic, None, "", "decoder_error"))
+        items = decode_batch(batch, nmea, datetime.now(UTC).date())
         bid = next(ids)
         done = pending[bid] = loop.create_future()
-        data = pickle.dumps((bid, items), protocol=pickle.HIGHEST_PROTOCOL)
-        writer.write(_LEN.pack(len(data)) + data)
+        writer.write(_frame((bid, items)))
         await writer.drain()
         await done  # the gateway committed the batch: MqttLink acknowledges it now
 
@@ -226,8 +221,7 @@ async def _serve(setup: dict[str, Any], out_fd: int) -> None:
         """Tell the gateway once the broker has our subscriptions (it waits for that to start)."""
         await link.start(wait_s=3600)
         await _subscribed(link)
-        data = pickle.dumps((0, []))
-        writer.write(_LEN.pack(len(data)) + data)
+        writer.write(_frame((0, [])))
 
     # Acks are read from the start: a gateway that stops while the broker is still
     # unreachable closes our stdin, and that must end us at once.

@@ -11,18 +11,16 @@ datetime conversion below, and other dialects, take the Core path.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Float, Integer, String, Table, insert
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.types import UTCDateTime
-
-log = logging.getLogger(__name__)
 
 # Stored as is by sqlite3 and psycopg, as SQLAlchemy stores them.
 _PLAIN = (String, Integer, Float, Boolean)
@@ -34,19 +32,15 @@ async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str
         return
     conn = await session.connection()
     dialect = conn.dialect
-    types = [table.c[c].type for c in columns]
-    plain = all(isinstance(t, (*_PLAIN, UTCDateTime)) for t in types)
-    stamps = [i for i, t in enumerate(types) if isinstance(t, UTCDateTime)]
-    quote = dialect.identifier_preparer
-    names = ", ".join(quote.quote(c) for c in columns)
-    if plain and dialect.name == "sqlite" and dialect.driver == "aiosqlite":
+    stamps = _stamps(table, columns)
+    if stamps is not None and dialect.name == "sqlite" and dialect.driver == "aiosqlite":
         raw = await conn.get_raw_connection()
-        sql = f"INSERT INTO {quote.format_table(table)} ({names}) VALUES ({', '.join('?' * len(columns))})"
+        sql = _insert_sql(dialect.identifier_preparer, table, columns, "?")
         cursor = await raw.driver_connection.executemany(sql, _converted(rows, stamps, sqlite_datetime))  # type: ignore[union-attr]
         await cursor.close()
-    elif plain and dialect.name == "postgresql" and dialect.driver == "psycopg":
+    elif stamps is not None and dialect.name == "postgresql" and dialect.driver == "psycopg":
         raw = await conn.get_raw_connection()
-        sql = f"INSERT INTO {quote.format_table(table)} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+        sql = _insert_sql(dialect.identifier_preparer, table, columns, "%s")
         async with raw.driver_connection.cursor() as cur:  # type: ignore[union-attr]
             await cur.executemany(sql, _converted(rows, stamps, _aware))
     else:
@@ -70,12 +64,11 @@ class InlineSqliteWriter:
         self.conn = sqlite3.connect(path, isolation_level=None)  # transactions are ours
         self.conn.execute("PRAGMA busy_timeout=0")
         self.conn.execute("PRAGMA synchronous=NORMAL")  # as the engine's connections
-        types = [table.c[c].type for c in columns]
-        if not all(isinstance(t, (*_PLAIN, UTCDateTime)) for t in types):
+        stamps = _stamps(table, columns)
+        if stamps is None:
             raise ValueError(f"{table.name}: only plain columns can be written inline")
-        self.stamps = [i for i, t in enumerate(types) if isinstance(t, UTCDateTime)]
-        names = ", ".join(f'"{c}"' for c in columns)
-        self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+        self.stamps = stamps
+        self.sql = _insert_sql(sqlite_dialect().identifier_preparer, table, columns, "?")
         self.busy = 0  # batches handed back because another connection held the lock
 
     def insert(self, rows: list[tuple[Any, ...]]) -> bool:
@@ -106,6 +99,20 @@ def sqlite_file(url: str) -> str | None:
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" or u.database.startswith("file:"):
         return None
     return u.database
+
+
+def _stamps(table: Table, columns: Sequence[str]) -> list[int] | None:
+    """Where the UTCDateTime columns are; None when a column is not plain enough to hand
+    to the driver as it is (the Core path then does its bind processing)."""
+    types = [table.c[c].type for c in columns]
+    if not all(isinstance(t, (*_PLAIN, UTCDateTime)) for t in types):
+        return None
+    return [i for i, t in enumerate(types) if isinstance(t, UTCDateTime)]
+
+
+def _insert_sql(quote: Any, table: Table, columns: Sequence[str], mark: str) -> str:
+    names = ", ".join(quote.quote(c) for c in columns)
+    return f"INSERT INTO {quote.format_table(table)} ({names}) VALUES ({', '.join([mark] * len(columns))})"
 
 
 def _converted(rows: list[tuple[Any, ...]], stamps: list[int], convert: Any) -> list[tuple[Any, ...]]:
