@@ -13,20 +13,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
-from gateway.db.engine import Database
+from gateway.db.engine import Database, InlineBusy
 from gateway.db.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 _PG_LOCK_ID = 727_001
+T = TypeVar("T")
 
 
 def entry_hash(id_: int, at: datetime, actor: str, action: str, target: str | None, details: dict[str, Any], prev_hash: str) -> str:
@@ -58,17 +60,35 @@ class Audit:
                         await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})
                     yield s
 
+    async def tx_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(session, *args)` in one audited transaction, `fn` written against a plain
+        (synchronous) Session: on SQLite it runs inline on the loop (`Database.inline_tx`)
+        when nothing else holds the write lock, else (and on PostgreSQL) inside `tx()`."""
+        # No await between this check and the commit: no other append can start meanwhile.
+        if self.db.has_inline and not self._lock.locked():
+            try:
+                with self.db.inline_tx() as s:
+                    return fn(s, *args)
+            except InlineBusy:
+                pass  # another connection is writing: wait for it on the async path
+        async with self.tx() as s:
+            return await s.run_sync(fn, *args)
+
     async def add(self, s: AsyncSession, actor: str, action: str, target: str | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
-        """Append inside `tx()`. Nothing is sent to the database until the transaction
-        flushes: the entry's id follows the head's (appends are serialised by `tx()`), so
+        """Append inside `tx()`; see `append`."""
+        return await s.run_sync(self.append, actor, action, target, details)
+
+    def append(self, s: Session, actor: str, action: str, target: str | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
+        """Append inside `tx()` or `tx_sync`. Nothing is sent to the database until the
+        transaction flushes: the entry's id follows the head's (appends are serialised), so
         a batch of changes audits with one INSERT instead of one round trip each."""
-        head = await s.get(AuditHead, 1)  # from the session's identity map after the first
+        head = s.get(AuditHead, 1)  # from the session's identity map after the first
         if head is not None:
             last_id, prev_hash = head.last_id, head.last_hash
         else:
             # a new log, or a head row someone deleted: number after what is there, so
             # auditing (and with it every state change) goes on; `verify` reports the break
-            last_id, prev_hash = (await s.scalar(select(func.max(AuditEntry.id)))) or 0, GENESIS
+            last_id, prev_hash = s.scalar(select(func.max(AuditEntry.id))) or 0, GENESIS
         details = _jsonable(details or {})
         at = self.clock.now()
         entry = AuditEntry(id=last_id + 1, at=at, actor=actor, action=action, target=target, details=details,

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from config.schema import AlertSettings
 from gateway.audit import Audit
@@ -139,16 +140,14 @@ class AlertService:
         """Open an alert, or update the ongoing one with the same key."""
         kw = {"person_id": person_id, "device_id": device_id, "zone_id": zone_id, "level": level, "message": message,
               "details": details, "lat": lat, "lon": lon, "key": key, "at": at}
-        async with self.audit.tx() as s:
-            [(change, payload)] = await self._apply_in(s, [AlertCall(True, kind, kw)])
+        [(change, payload)] = await self.audit.tx_sync(self._apply, [AlertCall(True, kind, kw)])
         await self._emit(change, payload)
         return payload
 
     async def clear(self, kind: str, *, person_id: str | None = None, device_id: str | None = None, zone_id: str | None = None, key: str | None = None, note: str | None = None, at: datetime | None = None) -> dict[str, Any] | None:
         """The condition has ended: resolve its ongoing alert, if any."""
         kw = {"person_id": person_id, "device_id": device_id, "zone_id": zone_id, "key": key, "note": note, "at": at}
-        async with self.audit.tx() as s:
-            done = await self._apply_in(s, [AlertCall(False, kind, kw)])
+        done = await self.audit.tx_sync(self._apply, [AlertCall(False, kind, kw)])
         for change, payload in done:
             await self._emit(change, payload)
         return done[0][1] if done else None
@@ -161,8 +160,7 @@ class AlertService:
         if not changes:
             return
         try:
-            async with self.audit.tx() as s:
-                done = await self._apply_in(s, changes)
+            done = await self.audit.tx_sync(self._apply, changes)
         except Exception:
             log.exception("a batch of %d alert changes failed; applying them one by one", len(changes))
             for c in changes:
@@ -174,26 +172,27 @@ class AlertService:
         for change, payload in done:
             await self._emit(change, payload)
 
-    async def _apply_in(self, s: AsyncSession, changes: list[AlertCall]) -> list[tuple[str, dict[str, Any]]]:
-        """Apply the changes in order inside `s`: a few statements for the whole list, not a
-        few per change. Every database round trip is a hand-off to the driver's thread, and
-        under load each costs far more than the statement itself."""
+    def _apply(self, s: Session, changes: list[AlertCall]) -> list[tuple[str, dict[str, Any]]]:
+        """Apply the changes in order inside `s` (see `Audit.tx_sync`): a few statements for
+        the whole list, not a few per change. Through aiosqlite every round trip is a
+        hand-off to the driver's thread, and under load each costs far more than the
+        statement itself; on SQLite this usually runs inline on the loop, with none."""
         keys = {c.kw.get("key") or default_key(c.kind, c.kw.get("person_id"), c.kw.get("device_id"), c.kw.get("zone_id")) for c in changes}
         known: dict[str, Alert | None] = dict.fromkeys(keys)
         # the ongoing alerts of every key, in one query; the newest wins
-        rows = (await s.scalars(select(Alert).where(Alert.dedup_key.in_(keys), Alert.state.in_(ONGOING)).order_by(Alert.id))).all()
+        rows = s.scalars(select(Alert).where(Alert.dedup_key.in_(keys), Alert.state.in_(ONGOING)).order_by(Alert.id)).all()
         known.update((a.dedup_key, a) for a in rows)
         staged = [st for c in changes if (st := (self._stage_raise if c.raise_ else self._stage_clear)(s, known, c.kind, **c.kw)) is not None]
         if any(st.alert.id is None for st in staged):
-            await s.flush()  # ids of the new alerts, for their audit entries: one INSERT for all
+            s.flush()  # ids of the new alerts, for their audit entries: one INSERT for all
         out = []
         for st in staged:
             st.payload["id"] = st.alert.id
-            await self.audit.add(s, "system", f"alert.{st.change}", f"alert:{st.alert.id}", st.audit)
+            self.audit.append(s, "system", f"alert.{st.change}", f"alert:{st.alert.id}", st.audit)
             out.append((st.change, st.payload))
         return out
 
-    def _stage_raise(self, s: AsyncSession, known: dict[str, Alert | None], kind: str, *, person_id: str | None = None, device_id: str | None = None,
+    def _stage_raise(self, s: Session, known: dict[str, Alert | None], kind: str, *, person_id: str | None = None, device_id: str | None = None,
                      zone_id: str | None = None, level: str | None = None, message: str | None = None, details: dict[str, Any] | None = None,
                      lat: float | None = None, lon: float | None = None, key: str | None = None, at: datetime | None = None) -> _Staged:
         at = at or self.clock.now()
@@ -223,7 +222,7 @@ class AlertService:
         # the payload as of this change: a later change in the same batch may resolve it
         return _Staged(change, alert, alert_to_dict(alert), {"kind": kind, "level": alert.level, "count": alert.count})
 
-    def _stage_clear(self, s: AsyncSession, known: dict[str, Alert | None], kind: str, *, person_id: str | None = None, device_id: str | None = None,
+    def _stage_clear(self, s: Session, known: dict[str, Alert | None], kind: str, *, person_id: str | None = None, device_id: str | None = None,
                      zone_id: str | None = None, key: str | None = None, note: str | None = None, at: datetime | None = None) -> _Staged | None:
         dedup = key or default_key(kind, person_id, device_id, zone_id)
         alert = known[dedup]

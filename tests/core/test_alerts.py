@@ -211,3 +211,38 @@ def test_websocket_pushes_alert_changes(live_gateway) -> None:
         live_gateway.call(live_gateway.services.alerts.raise_alert, "sos", person_id="p1", device_id="t1")
         msg = json.loads(ws.recv(timeout=10))
         assert msg["type"] == "alert" and msg["change"] == "opened" and msg["alert"]["kind"] == "sos" and msg["alert"]["level"] == "red"
+
+
+async def test_alert_changes_commit_inline_and_wait_their_turn_behind_a_held_lock(any_db_url, make_config) -> None:
+    """On SQLite an alert transaction runs on the loop itself (no thread hand-offs). It must
+    never wait there for a lock another connection holds: it hands over to the async path,
+    which waits on its own thread, so the alert is stored as soon as the lock is released.
+    On PostgreSQL every change takes the async path."""
+    import sqlite3
+
+    from gateway.db.bulk import sqlite_file
+
+    async with running(make_config(storage={"database_url": any_db_url}, persons=[{"id": "p1", "name": "A"}])) as gw:
+        alerts, db = gw.services.alerts, gw.services.db
+        done0 = db.inline_done
+        first = await alerts.raise_alert("tamper", person_id="p1", device_id="t1")
+        path = sqlite_file(db.url)
+        if path is None:
+            assert db.inline_done == done0 == 0  # PostgreSQL: never inline
+        else:
+            assert db.inline_done == done0 + 1 and db.inline_busy == 0
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+            raising = asyncio.create_task(alerts.raise_alert("tamper", person_id="p1", device_id="t2"))
+            await asyncio.sleep(0.3)
+            assert not raising.done()  # waiting for the lock, off the loop (the sleep above ran)
+            other.execute("COMMIT")
+            second = await asyncio.wait_for(raising, 10)
+            assert db.inline_busy == 1 and second["state"] == "open"
+            other.close()
+        updated = await alerts.raise_alert("tamper", person_id="p1", device_id="t1")
+        assert updated["id"] == first["id"] and updated["count"] == 2
+        h = await gw.login("li", "officer")
+        rows = (await gw.client.get("/api/alerts", params={"kind": "tamper"}, headers=h)).json()
+        assert sorted(r["device_id"] for r in rows) == (["t1", "t2"] if path else ["t1"])
+        assert await gw.services.audit.verify() == []
