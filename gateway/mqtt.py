@@ -150,6 +150,11 @@ class MqttLink:
         if self._v5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = 7 * 24 * 3600
+            # QoS 1 messages the broker may send before we acknowledge: we acknowledge only
+            # after the handlers commit, so the broker's own default (Mosquitto: 20) would
+            # hold the next messages back for a whole commit. MQTT 3.1.1 has no such field:
+            # there it is the broker's max_inflight_messages (see docs/trackers.md).
+            props.ReceiveMaximum = min(65535, self.batch_max * self.pipeline)
         kw = {"clean_start": False, "properties": props} if self._v5 else {}
         self.client.connect_async(self.address.host, self.address.port, keepalive=self.settings.keepalive_s, **kw)
         self.client.loop_start()

@@ -92,7 +92,7 @@ class TrackerDriver:
         self.services.extras["gps"] = self
         path = sqlite_file(self.services.db.url)
         if path:
-            self._inline = InlineSqliteWriter(path, PositionRow.__table__, POSITION_COLUMNS)
+            self._inline = InlineSqliteWriter(path, PositionRow.__table__, POSITION_COLUMNS, self.services.db.wal_checkpointer().soon)
         await sync_config_zones(self.services)
         await self.reload_zones()
         await self.reload_devices()

@@ -12,7 +12,7 @@ datetime conversion below, and other dialects, take the Core path.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import Boolean, Float, Integer, String, Table, insert
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.db.engine import WAL_LIMIT
 from gateway.db.types import UTCDateTime
 
 # Stored as is by sqlite3 and psycopg, as SQLAlchemy stores them.
@@ -60,10 +61,16 @@ class InlineSqliteWriter:
     lock fails at once, `insert` returns False and the caller takes the async path.
     """
 
-    def __init__(self, path: str, table: Table, columns: Sequence[str]) -> None:
+    def __init__(self, path: str, table: Table, columns: Sequence[str], after_commit: Callable[[], None] | None = None) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)  # transactions are ours
         self.conn.execute("PRAGMA busy_timeout=0")
         self.conn.execute("PRAGMA synchronous=NORMAL")  # as the engine's connections
+        if after_commit is not None:
+            # the caller checkpoints off the loop (engine.WalCheckpointer): a checkpoint
+            # inside COMMIT syncs the disk with the loop waiting
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")
+            self.conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+        self.after_commit = after_commit
         stamps = _stamps(table, columns)
         if stamps is None:
             raise ValueError(f"{table.name}: only plain columns can be written inline")
@@ -78,7 +85,6 @@ class InlineSqliteWriter:
             c.execute("BEGIN IMMEDIATE")  # the write lock now, or "database is locked" now
             c.executemany(self.sql, _converted(rows, self.stamps, sqlite_datetime))
             c.execute("COMMIT")
-            return True
         except sqlite3.OperationalError as e:
             if c.in_transaction:
                 c.execute("ROLLBACK")
@@ -86,6 +92,9 @@ class InlineSqliteWriter:
                 raise
             self.busy += 1
             return False
+        if self.after_commit is not None:
+            self.after_commit()
+        return True
 
     def close(self) -> None:
         self.conn.close()

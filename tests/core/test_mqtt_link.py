@@ -277,3 +277,49 @@ async def test_reconnects_after_broker_restart(tmp_path) -> None:
         await link.stop()
         broker.terminate()
         broker.wait(10)
+
+
+async def test_mqtt5_link_asks_for_as_many_unacknowledged_messages_as_it_pipelines(mqtt_url) -> None:
+    """Messages are acknowledged only once committed; the broker's default window (20 on
+    Mosquitto) would hold the next batches back for a whole commit. Over MQTT 5 the link
+    sets Receive Maximum to what it holds in flight (batch size × pipeline depth)."""
+    tag = uuid.uuid4().hex[:8]
+    settings = MqttSettings(url=mqtt_url, client_id=f"gw5-{tag}", protocol="5")
+    link = MqttLink(settings, f"n{tag}", Metrics(), batch_max=10, pipeline=4)
+    handed: list[Message] = []
+    release = asyncio.Event()
+
+    async def handler(batch: list[Message]) -> None:
+        handed.extend(batch)
+        await release.wait()  # a slow commit: nothing is acknowledged meanwhile
+
+    received = 0
+    on_message = link.client.on_message
+
+    def count(client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+        nonlocal received
+        received += 1
+        on_message(client, userdata, msg)
+
+    link.client.on_message = count
+    link.subscribe(f"t5-{tag}/+/nmea", handler)
+    await link.start()
+    pub = publisher()
+    try:
+        for i in range(100):
+            pub.publish(f"t5-{tag}/dev/nmea", str(i), qos=1)
+        await asyncio.sleep(1.5)
+        assert received == 40  # sent by the broker without a single PUBACK (Mosquitto's own default: 20)
+        release.set()
+        for _ in range(200):
+            if len(handed) == 100:
+                break
+            await asyncio.sleep(0.05)
+        assert [int(m.payload) for m in handed] == list(range(100))
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        await link.stop()
+        forget = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"gw5-{tag}", protocol=paho.MQTTv5)
+        forget.connect("127.0.0.1", 1883, clean_start=True)
+        forget.disconnect()
