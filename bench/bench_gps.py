@@ -299,7 +299,7 @@ async def gateway_runs(quick: bool) -> None:
 
     tag = uuid.uuid4().hex[:6]
     n_dev = 200
-    per_dev = 25 if quick else 100
+    per_dev = 25 if quick else 200
     t0 = datetime.now(UTC) - timedelta(hours=3)
     payloads = [(f"trackers/bt{i}-{tag}/nmea", _fix(i, k, t0)) for k in range(per_dev) for i in range(n_dev)]
     with tempfile.TemporaryDirectory() as tmp:

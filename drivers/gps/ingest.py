@@ -23,6 +23,7 @@ restarts a worker that exits, with backoff.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import pickle
@@ -226,6 +227,7 @@ async def _serve(setup: dict[str, Any], out_fd: int) -> None:
     # Acks are read from the start: a gateway that stops while the broker is still
     # unreachable closes our stdin, and that must end us at once.
     greeting = asyncio.create_task(hello())
+    gc.freeze()  # as the gateway does after start-up (services.py): full collections stay short
     try:
         while True:
             bid = _ACK.unpack(await reader.readexactly(_ACK.size))[0]

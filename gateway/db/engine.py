@@ -161,7 +161,7 @@ class WalCheckpointer:
     commits got slower with it.
     """
 
-    def __init__(self, path: str, every_s: float = 2.0) -> None:
+    def __init__(self, path: str, every_s: float = 0.5) -> None:
         self.path = path
         self.every_s = every_s
         self.done = 0
