@@ -106,7 +106,8 @@ class MqttLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._drainer: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
+        self.connected = asyncio.Event()  # connected and subscribed
+        self._subscribing: tuple[int, list[str]] | None = None  # the SUBSCRIBE sent on connect: mid, filters
         self._v5 = settings.protocol == "5"
         self._received = metrics.counter("gateway_mqtt_received_total", "MQTT messages received")
         self._published = metrics.counter("gateway_mqtt_published_total", "MQTT messages published")
@@ -137,6 +138,7 @@ class MqttLink:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         return c
 
     # --- lifecycle -------------------------------------------------------
@@ -209,8 +211,26 @@ class MqttLink:
         log.info("MQTT connected to %s:%s (session present: %s)", self.address.host, self.address.port, getattr(flags, "session_present", None))
         if self.announce:
             client.publish(self.state_topic, "online", qos=1, retain=True)
-        for sub in self._subs:
-            client.subscribe(self._wire_filter(sub), qos=sub.qos)
+        # `connected` means subscribed too: set on the SUBACK. Set at CONNACK, a message
+        # published right after could reach the broker before our SUBSCRIBE and find no
+        # subscriber (a session saved before its subscriptions were has none to restore).
+        subs = [(self._wire_filter(sub), sub.qos) for sub in self._subs]
+        result, mid = client.subscribe(subs) if subs else (paho.MQTT_ERR_SUCCESS, None)
+        if mid is None or result != paho.MQTT_ERR_SUCCESS:
+            self._set_connected()
+        else:
+            self._subscribing = (mid, [f for f, _ in subs])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # type: ignore[no-untyped-def]
+        if self._subscribing is None or mid != self._subscribing[0]:
+            return  # a subscription added after start
+        filters, self._subscribing = self._subscribing[1], None
+        refused = [f"{f}: {rc}" for f, rc in zip(filters, reason_codes, strict=False) if rc.is_failure]
+        if refused:
+            log.error("MQTT broker refused subscriptions: %s", "; ".join(refused))
+        self._set_connected()
+
+    def _set_connected(self) -> None:
         if self._loop:
             self._loop.call_soon_threadsafe(self.connected.set)
 

@@ -221,9 +221,13 @@ async def test_embedded_broker_round_trip() -> None:
         await broker.stop()
 
 
-async def test_reconnects_after_broker_restart(tmp_path) -> None:
+@pytest.mark.parametrize("persistence", [True, False])
+async def test_reconnects_after_broker_restart(tmp_path, persistence: bool) -> None:
     """A private Mosquitto (the machine's shared one is never restarted) goes
-    away and comes back; the link reconnects on its own and receives again."""
+    away and comes back; the link reconnects on its own and receives again. Without
+    persistence the broker comes back knowing no subscription: a message published as
+    soon as the link says it is connected arrives all the same (`connected` waits for
+    the SUBACK)."""
     import shutil
     import subprocess
 
@@ -233,7 +237,7 @@ async def test_reconnects_after_broker_restart(tmp_path) -> None:
     require_peer(Path(exe).exists(), "mosquitto binary")
     port = free_port()
     conf = tmp_path / "m.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {tmp_path}/\n")
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence {str(persistence).lower()}\npersistence_location {tmp_path}/\n")
 
     def start() -> subprocess.Popen:
         p = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
