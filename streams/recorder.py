@@ -238,8 +238,11 @@ class CameraRecorder:
             self._info = item
         elif isinstance(item, SourceDown):
             if self._mux is not None:
+                # the gap runs from the last frame recorded, not from when the loss was
+                # noticed (a read timeout or the stall watchdog, seconds later)
+                end = self._mux.last_at
                 self._close()
-                self._gap_start, self._gap_reason = item.at, "camera down"
+                self._gap_start, self._gap_reason = end, "camera down"
 
     def _interrupted(self, item: MediaPacket, reason: str) -> None:
         self._close()
