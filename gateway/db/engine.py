@@ -69,6 +69,9 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        from gateway.db.bulk import sqlite_file  # bulk imports this module
+
+        self.sqlite_path = sqlite_file(url)  # None for PostgreSQL and in-memory SQLite
         self._inline: sessionmaker[Session] | None = None
         self._inline_engine: Engine | None = None
         self.checkpointer: WalCheckpointer | None = None  # made with the first inline writer
@@ -82,21 +85,16 @@ class Database:
 
     def wal_checkpointer(self) -> WalCheckpointer:
         """The checkpointer of the SQLite file, for connections that write on the loop."""
-        from gateway.db.bulk import sqlite_file
-
         if self.checkpointer is None:
-            path = sqlite_file(self.url)
-            if path is None:
+            if self.sqlite_path is None:
                 raise RuntimeError("WAL checkpoints are for a SQLite database file")
-            self.checkpointer = WalCheckpointer(path)
+            self.checkpointer = WalCheckpointer(self.sqlite_path)
         return self.checkpointer
 
     @property
     def has_inline(self) -> bool:
         """Whether `inline_tx` can be used: a SQLite file (not PostgreSQL, not in memory)."""
-        from gateway.db.bulk import sqlite_file
-
-        return sqlite_file(self.url) is not None
+        return self.sqlite_path is not None
 
     @contextmanager
     def inline_tx(self) -> Iterator[Session]:
