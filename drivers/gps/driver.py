@@ -29,7 +29,7 @@ from drivers.gps.rules import GeofenceRules, RuleFix
 from drivers.gps.schedule import window_start
 from drivers.gps.zonestore import load_zones, sync_config_zones
 from gateway.alerts.service import AlertCall
-from gateway.db.bulk import InlineSqliteWriter, insert_rows, sqlite_file
+from gateway.db.bulk import InlineSqliteWriter, insert_rows
 from gateway.db.models import Device, PositionRow
 from gateway.events import DeviceState, DeviceStatus, Position
 
@@ -90,7 +90,7 @@ class TrackerDriver:
 
     async def start(self) -> None:
         self.services.extras["gps"] = self
-        path = sqlite_file(self.services.db.url)
+        path = self.services.db.sqlite_path
         if path:
             self._inline = InlineSqliteWriter(path, PositionRow.__table__, POSITION_COLUMNS, self.services.db.wal_checkpointer().soon)
         await sync_config_zones(self.services)

@@ -20,7 +20,7 @@ from sqlalchemy import Boolean, Float, Integer, String, Table, insert
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db.engine import WAL_LIMIT
+from gateway.db.engine import is_locked, loop_writer_pragmas
 from gateway.db.types import UTCDateTime
 
 # Stored as is by sqlite3 and psycopg, as SQLAlchemy stores them.
@@ -63,13 +63,8 @@ class InlineSqliteWriter:
 
     def __init__(self, path: str, table: Table, columns: Sequence[str], after_commit: Callable[[], None] | None = None) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)  # transactions are ours
-        self.conn.execute("PRAGMA busy_timeout=0")
-        self.conn.execute("PRAGMA synchronous=NORMAL")  # as the engine's connections
-        if after_commit is not None:
-            # the caller checkpoints off the loop (engine.WalCheckpointer): a checkpoint
-            # inside COMMIT syncs the disk with the loop waiting
-            self.conn.execute("PRAGMA wal_autocheckpoint=0")
-            self.conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+        # after_commit: the caller checkpoints off the loop (engine.WalCheckpointer)
+        loop_writer_pragmas(self.conn, checkpointed=after_commit is not None)
         self.after_commit = after_commit
         stamps = _stamps(table, columns)
         if stamps is None:
@@ -88,7 +83,7 @@ class InlineSqliteWriter:
         except sqlite3.OperationalError as e:
             if c.in_transaction:
                 c.execute("ROLLBACK")
-            if "locked" not in str(e) and "busy" not in str(e):
+            if not is_locked(e):
                 raise
             self.busy += 1
             return False
@@ -98,16 +93,6 @@ class InlineSqliteWriter:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def sqlite_file(url: str) -> str | None:
-    """The database file of a SQLite URL; None for other databases and in-memory ones."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" or u.database.startswith("file:"):
-        return None
-    return u.database
 
 
 def _stamps(table: Table, columns: Sequence[str]) -> list[int] | None:

@@ -53,6 +53,14 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for other databases and in-memory ones."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" or u.database.startswith("file:"):
+        return None
+    return u.database
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations (blocking); creates the SQLite folder if needed."""
     u = make_url(sync_url(url))
@@ -69,8 +77,6 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        from gateway.db.bulk import sqlite_file  # bulk imports this module
-
         self.sqlite_path = sqlite_file(url)  # None for PostgreSQL and in-memory SQLite
         self._inline: sessionmaker[Session] | None = None
         self._inline_engine: Engine | None = None
@@ -123,14 +129,12 @@ class Database:
             self.inline_done += 1
             self.wal_checkpointer().soon()
         except OperationalError as e:
-            if "locked" in str(e.orig) or "busy" in str(e.orig):
+            if is_locked(e.orig):
                 self.inline_busy += 1
                 raise InlineBusy(str(e.orig)) from e
             raise
 
     async def upgrade(self) -> None:
-        import asyncio
-
         await asyncio.to_thread(upgrade, self.url)
 
     async def close(self) -> None:
@@ -218,10 +222,22 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 def _sqlite_inline_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     dbapi_conn.isolation_level = None  # BEGIN is ours (IMMEDIATE), not the driver's
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=0")  # never wait on the event loop: see Database.inline_tx
-    cur.execute("PRAGMA wal_autocheckpoint=0")  # nor sync the disk there: see WalCheckpointer
-    cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
-    cur.close()
+    dbapi_conn.execute("PRAGMA foreign_keys=ON")
+    loop_writer_pragmas(dbapi_conn, checkpointed=True)
+
+
+def loop_writer_pragmas(conn: sqlite3.Connection, *, checkpointed: bool) -> None:
+    """For a sqlite3 connection that writes on the event loop: never wait for a lock there
+    (see Database.inline_tx) and, when a WalCheckpointer checkpoints for it, never sync
+    the disk there either."""
+    conn.execute("PRAGMA synchronous=NORMAL")  # as the engine's connections
+    conn.execute("PRAGMA busy_timeout=0")
+    if checkpointed:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+
+
+def is_locked(err: BaseException) -> bool:
+    """SQLite's "database is locked" / "busy": another connection holds the write lock."""
+    text = str(err)
+    return "locked" in text or "busy" in text

@@ -220,13 +220,11 @@ async def test_alert_changes_commit_inline_and_wait_their_turn_behind_a_held_loc
     On PostgreSQL every change takes the async path."""
     import sqlite3
 
-    from gateway.db.bulk import sqlite_file
-
     async with running(make_config(storage={"database_url": any_db_url}, persons=[{"id": "p1", "name": "A"}])) as gw:
         alerts, db = gw.services.alerts, gw.services.db
         done0 = db.inline_done
         first = await alerts.raise_alert("tamper", person_id="p1", device_id="t1")
-        path = sqlite_file(db.url)
+        path = db.sqlite_path
         if path is None:
             assert db.inline_done == done0 == 0  # PostgreSQL: never inline
         else:

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.sqlite import aiosqlite
 
-from gateway.db.bulk import InlineSqliteWriter, insert_rows, sqlite_datetime, sqlite_file
-from gateway.db.engine import Database
+from gateway.db.bulk import InlineSqliteWriter, insert_rows, sqlite_datetime
+from gateway.db.engine import Database, sqlite_file
 from gateway.db.models import PositionRow
 
 COLUMNS = ("device_id", "person_id", "fix_time", "received_at", "lat", "lon", "alt_m", "speed_mps", "course_deg",
