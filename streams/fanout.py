@@ -25,21 +25,43 @@ from typing import Any, Union
 import av
 
 
-@dataclass(frozen=True, slots=True)
 class MediaPacket:
-    """An encoded packet, detached from the demuxer (bytes, not an av.Packet)."""
+    """An encoded packet as the demuxer delivered it.
 
-    kind: str  # "video" | "audio"
-    data: bytes
-    pts: int
-    dts: int
-    time_base: Fraction
-    keyframe: bool
-    at: float  # wall clock (epoch s) when it arrived
-    generation: int  # which connection it came from; changes on every reconnect
-    # The demuxed av.Packet, for taps only (they run on the demux thread): the recorder
-    # muxes it without another copy. Consumers on other threads use `data`.
-    packet: Any = None
+    Made once per packet on the demux thread, so it is a plain slotted class: a frozen
+    dataclass costs a `object.__setattr__` call per field, on every packet of every camera.
+    Nobody changes one after `publish`.
+
+    `packet` is the demuxed av.Packet. Taps (on the demux thread) may set its pts, dts and
+    stream to mux it; they never change its data. `data` is a detached copy of the bytes,
+    made on first use (by a consumer on another thread, or a snapshot). A camera that
+    is only recorded never copies its packets.
+    """
+
+    __slots__ = ("kind", "pts", "dts", "time_base", "keyframe", "at", "generation", "packet", "_data")
+
+    def __init__(self, kind: str, pts: int, dts: int, time_base: Fraction, keyframe: bool, at: float,
+                 generation: int, packet: Any = None, data: bytes | None = None) -> None:
+        self.kind = kind  # "video" | "audio"
+        self.pts = pts
+        self.dts = dts
+        self.time_base = time_base
+        self.keyframe = keyframe
+        self.at = at  # wall clock (epoch s) when it arrived
+        self.generation = generation  # which connection it came from; changes on every reconnect
+        self.packet = packet
+        self._data = data
+
+    @property
+    def data(self) -> bytes:
+        d = self._data
+        if d is None:
+            # two threads may both copy: same bytes, last one kept
+            d = self._data = bytes(self.packet)
+        return d
+
+    def __repr__(self) -> str:
+        return f"MediaPacket({self.kind}, dts={self.dts}, key={self.keyframe}, gen={self.generation})"
 
 
 @dataclass(slots=True)
@@ -173,14 +195,15 @@ class Fanout:
         consumer.wake()
 
     def publish(self, item: Item) -> None:
-        if isinstance(item, StreamInfo):
+        if type(item) is MediaPacket:  # nearly every call: tested first
+            if item.kind == "video":
+                if item.keyframe:
+                    self.last_keyframe = [item]
+                elif self.last_keyframe and len(self.last_keyframe) < 600:
+                    self.last_keyframe.append(item)  # readers take a copy (list() is atomic under the GIL)
+        elif isinstance(item, StreamInfo):
             self.info = item
             self.last_keyframe = []
-        elif isinstance(item, MediaPacket) and item.kind == "video":
-            if item.keyframe:
-                self.last_keyframe = [item]
-            elif self.last_keyframe and len(self.last_keyframe) < 600:
-                self.last_keyframe.append(item)  # readers take a copy (list() is atomic under the GIL)
         elif isinstance(item, SourceDown):
             self.last_keyframe = []
         for t in self._taps:  # copy-on-write lists: no lock needed to iterate

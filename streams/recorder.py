@@ -92,6 +92,8 @@ class _Muxing:
     start_ts: float
     base_s: float  # media time (s) of the first packet: subtracted so each file starts at 0
     last_at: float
+    generation: int  # the connection it records
+    video_offset: int  # base_s in the video time base
     offsets: dict[str, int] = field(default_factory=dict)  # base_s in the time base of each kind ("video", "audio")
 
 
@@ -203,7 +205,26 @@ class CameraRecorder:
         """The Fanout tap. Never raises: one bad packet must not end the demux."""
         try:
             with self._lock:
-                if not self._stopped:
+                mux = self._mux
+                # The common case inline (a non-key video packet, or audio, of the open
+                # segment, nothing failed or queued too deep): it runs for every packet of
+                # every camera. Everything else takes `_feed`.
+                if (mux is not None and type(item) is MediaPacket and not item.keyframe and item.generation == mux.generation
+                        and self._queued <= self.queue_bytes and self._failed_until <= item.at):
+                    if item.kind == "video":
+                        off = mux.video_offset
+                        pkt = item.packet
+                        if pkt is not None:
+                            pkt.dts = item.dts - off
+                            pkt.pts = item.pts - off
+                            pkt.stream = mux.vstream
+                            mux.out.mux_one(pkt)
+                            mux.last_at = item.at
+                            if mux.sink.parts:
+                                self._hand_over(mux)
+                            return
+                    self._write(mux, item)
+                elif not self._stopped:
                     self._feed(item)
         except Exception:
             log.exception("recorder %s", self.camera_id)
@@ -267,7 +288,8 @@ class CameraRecorder:
         if self._gap_start is not None:
             gap, self._gap_start = (self._gap_start, first.at, self._gap_reason), None
         self._send(_Open(rel, first.at, info.codec, as_ is not None, gap), 0)
-        self._mux = _Muxing(rel, out, sink, vs, as_, first.at, float(first.dts * first.time_base), first.at)
+        base_s = float(first.dts * first.time_base)
+        self._mux = _Muxing(rel, out, sink, vs, as_, first.at, base_s, first.at, first.generation, first.dts)
         self._hand_over(self._mux, header=True)
         return self._mux
 

@@ -8,7 +8,6 @@ auth itself), and are never logged.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -18,6 +17,25 @@ import av
 from streams.fanout import Fanout, MediaPacket, SourceDown, StreamInfo
 
 log = logging.getLogger(__name__)
+
+
+class Flag:
+    """A stop flag read on every packet: a plain attribute, where `threading.Event.is_set`
+    would be a Python call per packet. Nobody waits on it."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def set(self) -> None:
+        self.on = True
+
+    def clear(self) -> None:
+        self.on = False
+
+    def is_set(self) -> bool:
+        return self.on
 
 
 @dataclass
@@ -71,7 +89,7 @@ class RtspSource:
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self.stats = Stats()
-        self.abort = threading.Event()  # set by the watchdog or on stop
+        self.abort = Flag()  # set by the watchdog or on stop
         self.generation = 0
 
     def run_once(self) -> Outcome:
@@ -106,32 +124,45 @@ class RtspSource:
             wanted = [v] + ([a] if a is not None and info.audio_template is not None else [])
             last = {v.index: -1, **({a.index: -1} if a is not None else {})}
             tbs = {v.index: v.time_base, **({a.index: a.time_base} if a is not None else {})}  # one Fraction each, not one per packet
-            self.stats.connected = True
+            stats = self.stats
+            stats.connected = True
+            abort, publish, clock = self.abort, self.fanout.publish, time.time
+            vindex = v.index
+            # Per packet, only what the fan-out needs: this loop runs for every packet of
+            # every camera, and with dozens of cameras its interpreter time is most of what
+            # recording costs beyond FFmpeg's own.
             for p in container.demux(wanted):
-                if self.abort.is_set():
+                if abort.on:
                     return Outcome("stopped" if self._stopping else "offline", "stopped" if self._stopping else "stalled", packets)
-                if p.size == 0:
+                size = p.size
+                if size == 0:
                     continue
                 # RTP gives no pts until RTCP sync and no dts at all: keep them present and increasing.
                 index = p.stream_index
                 prev = last[index]
-                pts = p.pts if p.pts is not None else prev + 1
-                dts = p.dts if p.dts is not None else pts
+                pts = p.pts
+                if pts is None:
+                    pts = prev + 1
+                dts = p.dts
+                if dts is None:
+                    dts = pts
                 if dts <= prev:
                     dts = prev + 1
-                pts = max(pts, dts)
+                if pts < dts:
+                    pts = dts
                 last[index] = dts
-                now = time.time()
-                key = bool(p.is_keyframe)
-                mp = MediaPacket("video" if index == v.index else "audio", bytes(p), pts, dts, tbs[index], key, now, gen, p)
-                if index == v.index:
-                    self.stats.frames += 1
-                    self.stats.bytes += p.size
+                now = clock()
+                key = p.is_keyframe
+                if index == vindex:
+                    stats.frames += 1
+                    stats.bytes += size
                     if key:
-                        self.stats.last_keyframe = now
-                self.stats.last_packet = now
+                        stats.last_keyframe = now
+                    publish(MediaPacket("video", pts, dts, tbs[index], key, now, gen, p))
+                else:
+                    publish(MediaPacket("audio", pts, dts, tbs[index], key, now, gen, p))
+                stats.last_packet = now
                 packets += 1
-                self.fanout.publish(mp)
             return Outcome("offline", "the camera ended the stream", packets)
         except Exception as e:
             state, detail = classify(e)
