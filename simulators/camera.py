@@ -86,6 +86,9 @@ def register(sub: Any) -> None:
     p.add_argument("--password")
     p.add_argument("--stall-every", type=float, default=0, metavar="S", help="every S seconds stop sending on all paths ...")
     p.add_argument("--stall-for", type=float, default=5, metavar="S", help="... for S seconds (connections stay open)")
+    p.add_argument("--stagger", type=float, default=0, metavar="S",
+                   help="start each path at a random offset up to S seconds, as independent cameras are "
+                        "(default 0: all paths send their frames in step)")
     p.add_argument("--drop-every", type=float, default=0, metavar="S", help="every S seconds close all connections")
     p.add_argument("--make-clip", metavar="FILE", help="write a test clip (libx264, burned-in clock) and exit")
     p.add_argument("--profile", default="high", choices=("baseline", "main", "high"))
@@ -107,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _serve(paths: dict[str, str], args: argparse.Namespace) -> int:
-    server = await serve_cameras(paths, args.port, args.host, args.username, args.password)
+    server = await serve_cameras(paths, args.port, args.host, args.username, args.password, args.stagger)
     for name in paths:
         print(f"serving {server.url(name)}", flush=True)
     stop = asyncio.Event()

@@ -4,10 +4,11 @@ Packets are muxed as they are (no decode, no re-encode, audio copied when presen
 camera's demux thread, through a Fanout tap: handing each packet to a recorder thread of
 its own cost more CPU than demuxing and muxing together (a thread wake-up per packet).
 The muxer writes into memory; each completed fragment (one per keyframe,
-frag_keyframe+empty_moov) goes to the recorder's writer thread, which writes it to disk,
-hashes it on the way and keeps the `recordings` rows. A stalled disk therefore fills the
-writer's bounded queue (then fragments are dropped and a gap recorded) instead of
-stalling the demuxer, and with it live view and the sampler.
+frag_keyframe+empty_moov) is queued for the `DiskWriter`, one thread for all cameras,
+which writes it to disk, hashes it on the way and keeps the `recordings` rows. A
+stalled disk therefore fills each camera's bounded queue (then fragments are dropped
+and a gap recorded) instead of stalling the demuxer, and with it live view and the
+sampler.
 
 A segment starts on a keyframe and rotates on the first keyframe after `segment_s`. A
 crash loses at most the open fragment; the file stays readable up to there. A closed
@@ -24,10 +25,10 @@ import errno
 import hashlib
 import logging
 import os
-import queue
 import shutil
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -136,11 +137,62 @@ class _Written:
     broken: bool = False
 
 
+class DiskWriter:
+    """The thread that writes every camera's segments.
+
+    Fragments are not handed over one at a time: waking a thread per fragment (a context
+    switch each way, and the GIL handed over) cost more, with dozens of cameras, than
+    writing and hashing them. Queued fragments wait for the next round, every
+    `interval_s`, so a crash loses at most that much more than the open fragment.
+    Opening and closing a segment wake the thread at once: a proceeding waits for them.
+    """
+
+    def __init__(self, interval_s: float = 0.2) -> None:
+        self.interval_s = interval_s
+        self._q: deque[tuple[Any, Any]] = deque()  # (recorder, message); append and popleft are atomic
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, recorder: "CameraRecorder | None", msg: Any, urgent: bool = False) -> None:
+        self._q.append((recorder, msg))
+        if urgent:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Return once everything queued so far is written."""
+        done = threading.Event()
+        self.put(None, done, urgent=True)
+        if self._thread.is_alive():
+            await asyncio.to_thread(done.wait, 30)
+
+    async def stop(self) -> None:
+        self.put(None, None, urgent=True)
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._thread.join, 30)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()  # before draining: a put after this wakes the next round
+            while self._q:
+                recorder, msg = self._q.popleft()
+                if recorder is not None:
+                    recorder.handle(msg)
+                elif msg is None:
+                    return
+                else:
+                    msg.set()
+
+
 class CameraRecorder:
-    """Records one camera: `feed` muxes on the demux thread, `_write_loop` writes."""
+    """Records one camera: `feed` muxes on the demux thread, `handle` writes (on the
+    DiskWriter's thread)."""
 
     def __init__(self, camera_id: str, fanout: Fanout, services: Any, loop: asyncio.AbstractEventLoop,
-                 segment_s: float, queue_bytes: int = 64 << 20, retry_s: float = 3.0) -> None:
+                 segment_s: float, disk: DiskWriter, queue_bytes: int = 64 << 20, retry_s: float = 3.0) -> None:
         self.camera_id = camera_id
         self.fanout = fanout
         self.services = services
@@ -158,13 +210,13 @@ class CameraRecorder:
         self._rotate_waiters: list[threading.Event] = []
         self._stopped = False
         # shared with the writer thread
-        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._disk = disk
+        self._seg: _Written | None = None  # the writer's side of the open segment
         self._queued = 0  # bytes handed to the writer and not yet written
         self._queued_lock = threading.Lock()
         self._failed_until = 0.0  # set by the writer on a write error: no new segment before
         self._failed_reason = ""
         self._disk_alert = False
-        self._writer = threading.Thread(target=self._write_loop, name=f"recorder:{camera_id}", daemon=True)
         m = services.metrics
         self._m_segments = m.counter("gateway_recording_segments_total", "Segments closed", ("camera",)).labels(camera_id)
         self._m_bytes = m.counter("gateway_recording_bytes_total", "Bytes recorded", ("camera",)).labels(camera_id)
@@ -174,7 +226,6 @@ class CameraRecorder:
 
     # --- control, from the event loop -------------------------------------------------
     def start(self) -> None:
-        self._writer.start()
         self.fanout.tap(self.feed)
 
     async def stop(self) -> None:
@@ -182,8 +233,7 @@ class CameraRecorder:
         with self._lock:
             self._stopped = True
             self._close()
-        self._q.put(None)
-        await asyncio.to_thread(self._writer.join, 30)
+        await self._disk.flush()
 
     async def rotate_now(self, timeout: float = 15.0) -> bool:
         """Close the open segment at the next keyframe (so a proceeding can seal it); True
@@ -341,34 +391,31 @@ class CameraRecorder:
         if size:
             with self._queued_lock:
                 self._queued += size
-        self._q.put(msg)
+        self._disk.put(self, msg, urgent=not size)
 
     # --- the writer thread ------------------------------------------------------------
     def _call(self, coro: Any, timeout: float = 30) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def _write_loop(self) -> None:
-        seg: _Written | None = None
-        while True:
-            msg = self._q.get()
-            if msg is None:
-                break
-            try:
-                if isinstance(msg, _Data):
-                    with self._queued_lock:
-                        self._queued -= msg.size
-                    if seg is not None and seg.rel == msg.rel and not seg.broken:
-                        self._append(seg, msg)
-                elif isinstance(msg, _Open):
-                    seg = self._start(msg)
-                elif isinstance(msg, _Close):
-                    if seg is not None and seg.rel == msg.rel:
-                        self._finish_file(seg, msg)
-                        seg = None
-                    for w in msg.waiters:
-                        w.set()
-            except Exception:
-                log.exception("recorder %s: writer", self.camera_id)
+    def handle(self, msg: Any) -> None:
+        """One message from `feed`, in order. Never raises: the thread writes every camera."""
+        seg = self._seg
+        try:
+            if isinstance(msg, _Data):
+                with self._queued_lock:
+                    self._queued -= msg.size
+                if seg is not None and seg.rel == msg.rel and not seg.broken:
+                    self._append(seg, msg)
+            elif isinstance(msg, _Open):
+                self._seg = self._start(msg)
+            elif isinstance(msg, _Close):
+                if seg is not None and seg.rel == msg.rel:
+                    self._seg = None
+                    self._finish_file(seg, msg)
+                for w in msg.waiters:
+                    w.set()
+        except Exception:
+            log.exception("recorder %s: writer", self.camera_id)
 
     def _start(self, msg: _Open) -> _Written | None:
         path = self.media_dir / msg.rel

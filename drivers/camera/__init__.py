@@ -50,6 +50,7 @@ class CameraArea:
         self.live: Any = None
         self.proceedings: Any = None
         self.snapshots: Any = None
+        self.disk: Any = None  # the recorders' DiskWriter, once started
         services.extras["cameras"] = self
 
     def fanout(self, camera_id: str) -> Fanout | None:
@@ -59,7 +60,7 @@ class CameraArea:
     async def start(self) -> None:
         from streams.live import LiveRelay
         from streams.proceedings import Proceedings
-        from streams.recorder import CameraRecorder, recover
+        from streams.recorder import CameraRecorder, DiskWriter, recover
         from streams.snapshots import Snapshots
 
         svc = self.services
@@ -68,9 +69,11 @@ class CameraArea:
         if recovered:
             log.info("finished %d segments left open by the last run", recovered)
         loop = asyncio.get_running_loop()
+        self.disk = DiskWriter()
+        self.disk.start()
         for cam in self.cameras.values():
             if cam.cfg.record:
-                cam.recorder = CameraRecorder(cam.id, cam.fanout, svc, loop, rec.segment_s)
+                cam.recorder = CameraRecorder(cam.id, cam.fanout, svc, loop, rec.segment_s, self.disk)
                 cam.recorder.start()
             cam.session.start()
         self.live = LiveRelay(self, svc)
@@ -99,6 +102,8 @@ class CameraArea:
             await self.live.close_all()
         await asyncio.gather(*(c.session.stop() for c in self.cameras.values()), return_exceptions=True)
         await asyncio.gather(*(c.recorder.stop() for c in self.cameras.values() if c.recorder), return_exceptions=True)
+        if self.disk is not None:
+            await self.disk.stop()
 
 
 def build(services: "Services") -> "list[Component]":

@@ -116,14 +116,17 @@ class PatternSource:
 class Path_:
     """One served path: a source read once, its clients, stall/drop state."""
 
-    def __init__(self, name: str, source: Any) -> None:
+    def __init__(self, name: str, source: Any, offset_s: float = 0.0) -> None:
         self.name = name
         self.source = source
+        self.offset_s = offset_s
         self.clients: set["Session"] = set()
         self.stalled_until = 0.0
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
+        if self.offset_s:
+            await asyncio.sleep(self.offset_s)
         start = time.monotonic()
         async for au in self.source.units():
             delay = start + au.ts - time.monotonic()
@@ -185,8 +188,11 @@ class CameraServer:
     """The server. Use `serve_cameras(...)` to build and start one."""
 
     def __init__(self, paths: dict[str, Any], host: str = "127.0.0.1", port: int = 8554,
-                 username: str | None = None, password: str | None = None) -> None:
-        self.paths = {k.strip("/"): Path_(k.strip("/"), v) for k, v in paths.items()}
+                 username: str | None = None, password: str | None = None, stagger_s: float = 0.0) -> None:
+        # stagger: each path starts at its own random offset, so that its frames and
+        # keyframes fall where an independent camera's would; without, every path sends
+        # its frames in the same millisecond, which no real site does
+        self.paths = {k.strip("/"): Path_(k.strip("/"), v, random.uniform(0, stagger_s)) for k, v in paths.items()}
         self.host, self.port = host, port
         self.username, self.password = username, password
         self.realm = "gateway-sim"
@@ -367,15 +373,16 @@ def make_source(spec: Any) -> Any:
 
 
 async def serve_cameras(paths: dict[str, Any], port: int = 8554, host: str = "127.0.0.1",
-                        username: str | None = None, password: str | None = None) -> CameraServer:
+                        username: str | None = None, password: str | None = None, stagger_s: float = 0.0) -> CameraServer:
     """Start an RTSP server on `host:port` serving each `paths` entry (name -> source spec,
     see `make_source`) at rtsp://host:port/<name>. Returns the running `CameraServer`
     (`.url(name)`, `.stall(name, s)`, `.drop(name)`, `await .close()`). With `username`,
-    clients must authenticate (digest or basic). Runs on the calling event loop."""
+    clients must authenticate (digest or basic). With `stagger_s`, each path starts at a
+    random offset up to that many seconds. Runs on the calling event loop."""
     srcs = {}
     for name, spec in paths.items():
         srcs[name] = await asyncio.to_thread(make_source, spec)
-    return await CameraServer(srcs, host, port, username, password).start()
+    return await CameraServer(srcs, host, port, username, password, stagger_s).start()
 
 
 class ThreadedCameraServer:
