@@ -1,8 +1,16 @@
-"""Fan-out taps: called on the publishing thread, removable by the same callable."""
+"""Fan-out taps, packets handed to them and on, and the recorders' disk writer."""
 
 from __future__ import annotations
 
-from streams.fanout import Fanout, SourceDown
+import asyncio
+import io
+from pathlib import Path
+
+import av
+
+from simulators.media import make_clip
+from streams.fanout import Fanout, MediaPacket, SourceDown
+from streams.recorder import MOVFLAGS, DiskWriter
 
 
 class Tapper:
@@ -20,3 +28,59 @@ def test_a_bound_method_tap_is_removed_by_untap() -> None:
     fan.untap(t.feed)  # a new bound-method object, equal to the tapped one
     fan.publish(SourceDown(2.0, "second"))
     assert [i.reason for i in t.seen] == ["first"]  # type: ignore[attr-defined]
+
+
+def test_a_packets_bytes_are_intact_after_the_recorder_muxed_it(tmp_path: Path) -> None:
+    """Consumers copy a packet's bytes lazily, after the recorder's tap has muxed the very
+    same av.Packet (new pts/dts/stream): the bytes they get must be the camera's."""
+    clip = make_clip(tmp_path / "c.mp4", seconds=2, profile="high")
+    with av.open(str(clip)) as src:
+        v = src.streams.video[0]
+        out = av.open(io.BytesIO(), "w", format="mp4", options={"movflags": MOVFLAGS})
+        o = out.add_stream_from_template(v)
+        out.start_encoding()
+        checked = 0
+        for n, p in enumerate(src.demux(v)):
+            if p.size == 0:
+                continue
+            original = bytes(p)
+            mp = MediaPacket("video", p.pts, p.dts, p.time_base, p.is_keyframe, 0.0, 1, p)
+            p.pts = p.dts = n
+            p.stream = o
+            out.mux_one(p)
+            assert mp.data == original
+            checked += 1
+        out.close()
+    assert checked >= 30
+
+
+async def test_disk_writer_keeps_each_cameras_order_and_wakes_only_when_asked() -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.got: list[int] = []
+
+        def handle(self, msg: int) -> None:
+            self.got.append(msg)
+
+    w = DiskWriter(interval_s=30)  # no round during the test: only urgent puts and flush wake it
+    w.start()
+    a, b = Recorder(), Recorder()
+    try:
+        await asyncio.sleep(0.05)
+        for i in range(200):
+            w.put(a, i)
+            w.put(b, -i)
+        await asyncio.sleep(0.3)
+        assert a.got == [] and b.got == []  # queued fragments wait for the next round
+        w.put(a, 200, urgent=True)  # a segment opened or closed: written at once
+        for _ in range(100):
+            if len(a.got) == 201:
+                break
+            await asyncio.sleep(0.02)
+        assert a.got == list(range(201)) and b.got == [-i for i in range(200)]
+        w.put(b, -200)
+        await w.flush()
+        assert b.got[-1] == -200
+    finally:
+        await w.stop()
+    assert not w._thread.is_alive()

@@ -206,3 +206,22 @@ async def test_camera_state_is_published_retained_on_mqtt(tmp_path: Path, make_c
                 sub.disconnect()
     finally:
         await server.close()
+
+
+async def test_stagger_starts_each_path_at_its_own_offset_and_all_still_play(tmp_path: Path) -> None:
+    import asyncio
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=2, profile="high")
+    server = await serve_cameras({f"c{i}": clip for i in range(6)}, port=0, stagger_s=0.5)
+    try:
+        offsets = [p.offset_s for p in server.paths.values()]
+        assert all(0 <= o <= 0.5 for o in offsets) and len(set(offsets)) == 6
+        for name in ("c0", "c5"):
+            assert await asyncio.to_thread(read, server.url(name), "tcp") == ("High", 320, 20)
+    finally:
+        await server.close()
+    server = await serve_cameras({"a": clip, "b": clip}, port=0)
+    try:
+        assert [p.offset_s for p in server.paths.values()] == [0.0, 0.0]  # default: in step
+    finally:
+        await server.close()
