@@ -92,6 +92,7 @@ def wait_port(port: int, timeout: float = 30) -> None:
 def main(quick: bool) -> None:
     cams = 4 if quick else 32
     seconds = 20 if quick else 600
+    segment_s = 10 if quick else 60  # the same in both runs: a rotation costs more than a minute of packets
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         from simulators.media import make_clip
@@ -100,7 +101,7 @@ def main(quick: bool) -> None:
         for stagger, secs in ((1.0, seconds), (0.0, 20 if quick else 60)):
             with simulator([f"c{i}={clip}" for i in range(cams)] + ["live=pattern:high:320x240:15"], stagger) as (sim, port):
                 urls = [f"rtsp://127.0.0.1:{port}/c{i}" for i in range(cams)]
-                record(work / f"s{stagger}", urls, secs, sim, "cameras out of step" if stagger else "cameras in step (worst case)")
+                record(work / f"s{stagger}", urls, secs, segment_s, sim, "cameras out of step" if stagger else "cameras in step (worst case)")
                 if stagger:
                     live(work, f"rtsp://127.0.0.1:{port}/live", quick)
 
@@ -119,7 +120,7 @@ def simulator(paths: list[str], stagger: float) -> Iterator[tuple[subprocess.Pop
         sim.wait(10)
 
 
-def record(work: Path, urls: list[str], seconds: float, sim: subprocess.Popen, label: str) -> None:  # type: ignore[type-arg]
+def record(work: Path, urls: list[str], seconds: float, segment_s: int, sim: subprocess.Popen, label: str) -> None:  # type: ignore[type-arg]
     n = len(urls)
     (work / "base").mkdir(parents=True)
     data = work / "gw"
@@ -127,8 +128,8 @@ def record(work: Path, urls: list[str], seconds: float, sim: subprocess.Popen, l
     base = subprocess.Popen([sys.executable, "-c", BASELINE, str(work / "base"), str(settle + seconds + 60), *urls])
     # the same gateway with no camera beside: what it spends whatever it records (HTTP,
     # alert escalation, watchdogs of other devices), so that the cost of a camera shows
-    gws = [gateway(work / "gw", [{"id": f"c{i}", "kind": "camera", "url": u} for i, u in enumerate(urls)], seconds),
-           gateway(work / "idle", [], seconds)]
+    gws = [gateway(work / "gw", [{"id": f"c{i}", "kind": "camera", "url": u} for i, u in enumerate(urls)], segment_s),
+           gateway(work / "idle", [], segment_s)]
     procs = [sim, base, *(g for g, _ in gws)]
     try:
         for _, port in gws:
@@ -158,13 +159,13 @@ def record(work: Path, urls: list[str], seconds: float, sim: subprocess.Popen, l
     continuity(data, label)
 
 
-def gateway(data: Path, devices: list[dict[str, str]], seconds: float) -> tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
+def gateway(data: Path, devices: list[dict[str, str]], segment_s: int) -> tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
     conf = data.with_suffix(".yaml")
     port = free_port()
     conf.write_text(yaml.safe_dump({
         "gateway": {"data_dir": str(data), "port": port, "log_level": "WARNING"},
         "devices": devices,
-        "recording": {"segment_s": 60 if seconds > 120 else 10, "min_free_bytes": 0},
+        "recording": {"segment_s": segment_s, "min_free_bytes": 0},
     }))
     return subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "-c", str(conf)]), port
 
