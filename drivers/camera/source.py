@@ -34,9 +34,6 @@ class Flag:
     def clear(self) -> None:
         self.on = False
 
-    def is_set(self) -> bool:
-        return self.on
-
 
 @dataclass
 class Outcome:
