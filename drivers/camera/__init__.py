@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from config.cameras import CameraDevice
-from drivers.camera.session import CameraSession
+from drivers.camera.session import CameraSession, Watchdog
 from drivers.camera.source import RtspSource
 from streams.fanout import Fanout
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class Camera:
-    def __init__(self, cfg: CameraDevice, services: "Services") -> None:
+    def __init__(self, cfg: CameraDevice, services: "Services", watchdog: Watchdog) -> None:
         rec = services.config.recording
         self.cfg = cfg
         self.id = cfg.id
@@ -33,7 +33,7 @@ class Camera:
                                  cfg.password.get_secret_value() if cfg.password else None,
                                  open_timeout_s=rec.open_timeout_s, read_timeout_s=rec.stall_s)
         self.session = CameraSession(cfg.id, self.source, services.bus, services.metrics, stall_s=rec.stall_s,
-                                     backoff_max_s=rec.backoff_max_s, auth_backoff_s=rec.auth_backoff_s)
+                                     backoff_max_s=rec.backoff_max_s, auth_backoff_s=rec.auth_backoff_s, watchdog=watchdog)
         self.recorder: Any = None
 
 
@@ -43,9 +43,10 @@ class CameraArea:
     def __init__(self, services: "Services") -> None:
         self.services = services
         self.cameras: dict[str, Camera] = {}
+        self.watchdog = Watchdog()
         for d in services.config.devices:
             if isinstance(d, CameraDevice) and d.enabled:
-                self.cameras[d.id] = Camera(d, services)
+                self.cameras[d.id] = Camera(d, services, self.watchdog)
         self._tasks: list[asyncio.Task[None]] = []
         self.live: Any = None
         self.proceedings: Any = None
@@ -101,6 +102,7 @@ class CameraArea:
         if self.live is not None:
             await self.live.close_all()
         await asyncio.gather(*(c.session.stop() for c in self.cameras.values()), return_exceptions=True)
+        await self.watchdog.stop()
         await asyncio.gather(*(c.recorder.stop() for c in self.cameras.values() if c.recorder), return_exceptions=True)
         if self.disk is not None:
             await self.disk.stop()

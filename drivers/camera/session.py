@@ -2,7 +2,8 @@
 
 State is published (CameraHealth + DeviceState) only when it changes; CameraHealth also
 carries fps/bitrate every `health_interval_s` while online. A camera that stops producing
-packets for `stall_s` is torn down by the watchdog and reconnected. Retries after a failed
+packets for `stall_s` is torn down by the watchdog (one `Watchdog` ticks for every camera)
+and reconnected. Retries after a failed
 connection back off exponentially (wrong credentials start higher and never retry fast).
 """
 
@@ -12,7 +13,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -23,10 +25,62 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclass
+class _Connection:
+    """What the watchdog compares against while one connection is up."""
+
+    started: float
+    frames: int
+    bytes: int
+    t: float  # when frames/bytes were read, for fps and bitrate
+    next_health: float = 0.0
+    aborted: bool = False
+
+
+class Watchdog:
+    """One clock for every camera's stall watchdog and health figures.
+
+    A task per camera waking every second cost, with dozens of cameras, more of the event
+    loop than everything else the gateway does at rest (a timer, a future and a task step
+    each); here one tick looks at every connected camera, which is a few comparisons each.
+    """
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self._sessions: dict[CameraSession, None] = {}  # ordered, for a steady publishing order
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, session: "CameraSession") -> None:
+        self._sessions[session] = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="camera-watchdog")
+
+    def discard(self, session: "CameraSession") -> None:
+        self._sessions.pop(session, None)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            now = time.time()
+            for session in list(self._sessions):
+                try:
+                    publish = session.check(now)
+                    if publish is not None:
+                        await publish
+                except Exception:
+                    log.exception("camera %s: watchdog", session.camera_id)
+
+
 class CameraSession:
     def __init__(self, camera_id: str, source: RtspSource, bus, metrics, *, stall_s: float = 5.0,  # type: ignore[no-untyped-def]
                  backoff_min_s: float = 0.5, backoff_max_s: float = 30.0, auth_backoff_s: float = 15.0,
-                 health_interval_s: float = 5.0, watch_s: float = 1.0) -> None:
+                 health_interval_s: float = 5.0, watchdog: "Watchdog | None" = None) -> None:
         self.camera_id = camera_id
         self.source = source
         self.bus = bus
@@ -35,7 +89,8 @@ class CameraSession:
         self.backoff_max_s = backoff_max_s
         self.auth_backoff_s = auth_backoff_s
         self.health_interval_s = health_interval_s
-        self.watch_s = watch_s
+        self.watchdog = watchdog or Watchdog()
+        self._conn: _Connection | None = None
         self.state = "offline"
         self.detail: str | None = None
         self.fps = 0.0
@@ -69,11 +124,14 @@ class CameraSession:
         while not self._stopping:
             self.source.abort.clear()
             self.attempts += 1
-            watch = asyncio.create_task(self._watch())
+            st, now = self.source.stats, time.time()
+            self._conn = _Connection(started=now, frames=st.frames, bytes=st.bytes, t=now)
+            self.watchdog.add(self)
             try:
                 outcome: Outcome = await in_own_thread(self.source.run_once, f"rtsp:{self.camera_id}")
             finally:
-                watch.cancel()
+                self.watchdog.discard(self)
+                self._conn = None
             self._connects.labels(self.camera_id, outcome.state).inc()
             if self._stopping:
                 break
@@ -88,35 +146,35 @@ class CameraSession:
                 break
             delay = min(delay * 2, self.backoff_max_s)
 
-    async def _watch(self) -> None:
-        """While a connection is up: online when packets flow, restart when they stop."""
-        st = self.source.stats
-        started = time.time()
-        last_frames, last_bytes, last_t = st.frames, st.bytes, time.time()
-        next_health = 0.0
-        while True:
-            await asyncio.sleep(self.watch_s)
-            now = time.time()
-            if st.last_packet > started and now - st.last_packet < self.stall_s:
-                if now - last_t >= 2.0:
-                    self.fps = (st.frames - last_frames) / (now - last_t)
-                    self.bitrate = (st.bytes - last_bytes) * 8 / (now - last_t)
-                    last_frames, last_bytes, last_t = st.frames, st.bytes, now
-                    self._fps.set(self.fps)
-                    self._bitrate.set(self.bitrate)
-                if st.last_keyframe:
-                    self._kf_age.set(now - st.last_keyframe)
-                if self.state != "online":
-                    await self._set_state("online", None)
-                elif now >= next_health:
-                    await self._publish_health()
-                if now >= next_health:
-                    next_health = now + self.health_interval_s
-            elif now - max(st.last_packet, started) >= self.stall_s + self.source.open_timeout_s * (st.last_packet <= started):
-                log.warning("camera %s: no packets for %.1fs, restarting", self.camera_id, self.stall_s)
-                self._restarts.labels(self.camera_id).inc()
-                self.source.abort.set()
-                return
+    def check(self, now: float) -> Coroutine[Any, Any, None] | None:
+        """One watchdog tick while a connection is up: online when packets flow, restart
+        when they stop. Returns what to publish, if anything."""
+        c, st = self._conn, self.source.stats
+        if c is None or c.aborted:
+            return None
+        if st.last_packet > c.started and now - st.last_packet < self.stall_s:
+            if now - c.t >= 2.0:
+                self.fps = (st.frames - c.frames) / (now - c.t)
+                self.bitrate = (st.bytes - c.bytes) * 8 / (now - c.t)
+                c.frames, c.bytes, c.t = st.frames, st.bytes, now
+                self._fps.set(self.fps)
+                self._bitrate.set(self.bitrate)
+            if st.last_keyframe:
+                self._kf_age.set(now - st.last_keyframe)
+            due, publish = now >= c.next_health, None
+            if due:
+                c.next_health = now + self.health_interval_s
+            if self.state != "online":
+                publish = self._set_state("online", None)
+            elif due:
+                publish = self._publish_health()
+            return publish
+        if now - max(st.last_packet, c.started) >= self.stall_s + self.source.open_timeout_s * (st.last_packet <= c.started):
+            log.warning("camera %s: no packets for %.1fs, restarting", self.camera_id, self.stall_s)
+            self._restarts.labels(self.camera_id).inc()
+            c.aborted = True
+            self.source.abort.set()
+        return None
 
     async def _publish_health(self) -> None:
         kf = self.source.stats.last_keyframe

@@ -84,9 +84,9 @@ class KioskDriver:
             rows = (await s.scalars(select(Device).where(Device.kind == "kiosk", Device.enabled.is_(True)))).all()
         return {r.id: dict(r.settings or {}) for r in rows}
 
-    async def check_liveness(self) -> None:
+    async def check_liveness(self, kiosks: dict[str, dict[str, Any]] | None = None) -> None:
         now = self.services.clock.monotonic()
-        for kiosk_id, settings in (await self._settings()).items():
+        for kiosk_id, settings in (kiosks if kiosks is not None else await self._settings()).items():
             st = self.kiosks.get(kiosk_id)
             if st is None or st.last_heartbeat is None or st.state == "offline":
                 continue  # never heard since start: nothing to compare against
@@ -148,10 +148,10 @@ class KioskDriver:
         elif event.result == "accepted":
             await self.services.alerts.clear("checkin_failed", person_id=event.person_id, device_id=event.kiosk_id, note=f"accepted check-in {event.checkin_id}")
 
-    async def check_schedules(self) -> None:
+    async def check_schedules(self, kiosks: dict[str, dict[str, Any]] | None = None) -> None:
         """Raise `checkin_missed` once per scheduled window that ended without an accepted check-in."""
         now = self.services.clock.now()
-        for kiosk_id, settings in (await self._settings()).items():
+        for kiosk_id, settings in (kiosks if kiosks is not None else await self._settings()).items():
             for sc in settings.get("checkins") or []:
                 tz = ZoneInfo(sc.get("timezone") or "Asia/Shanghai")
                 local = now.astimezone(tz)
@@ -180,8 +180,9 @@ class KioskDriver:
     async def _watch(self) -> None:
         while True:
             try:
-                await self.check_liveness()
-                await self.check_schedules()
+                kiosks = await self._settings()  # one query for both checks
+                await self.check_liveness(kiosks)
+                await self.check_schedules(kiosks)
             except Exception:
                 log.exception("kiosk watchdog pass failed")
             await asyncio.sleep(self.tick_s)

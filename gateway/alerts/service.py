@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -115,6 +115,11 @@ class AlertService:
         self.clock = clock
         self._changes = metrics.counter("gateway_alert_changes_total", "Alert lifecycle changes", ("kind", "change"))
         self._open = metrics.gauge("gateway_alerts_ongoing", "Open or acknowledged alerts (sampled at escalation checks)", ("level",))
+        # when the next open alert is due to escalate (None: none is), and whether an alert
+        # opened, was acknowledged or resolved since that was worked out: the check skips
+        # the database until one of the two says there is something to do
+        self._next_due: datetime | None = None
+        self._stale = True
 
     def level_for(self, kind: str, requested: str | None = None) -> str:
         level = requested or self.settings.levels.get(kind) or DEFAULT_LEVELS.get(kind, "yellow")
@@ -260,6 +265,8 @@ class AlertService:
         """Raise unacknowledged alerts one level once they wait past their level's limit."""
         now = self.clock.now()
         changed: list[dict[str, Any]] = []
+        next_due: datetime | None = None
+        self._stale = False  # before the query: a change during it marks it stale again
         async with self.audit.tx() as s:
             alerts = (await s.scalars(select(Alert).where(Alert.state == "open"))).all()
             counts = dict.fromkeys(LEVELS, 0)
@@ -268,16 +275,21 @@ class AlertService:
                 rule = self.settings.escalate.get(a.level)  # type: ignore[call-overload]
                 if rule is None or a.level == "red":
                     continue
-                since = a.escalated_at or a.opened_at
-                if (now - since).total_seconds() < rule.after_s:
-                    continue
-                old = a.level
-                a.level = LEVELS[LEVELS.index(old) + 1]
-                a.escalated_at = a.updated_at = now
-                text_ = f"unacknowledged for {rule.after_s} s: {old} → {a.level}"
-                a.notes.append(AlertNote(alert_id=a.id, at=now, author="system", action="escalated", text=text_))
-                await self.audit.add(s, "system", "alert.escalated", f"alert:{a.id}", {"from": old, "to": a.level})
-                changed.append(alert_to_dict(a))
+                due = (a.escalated_at or a.opened_at) + timedelta(seconds=rule.after_s)
+                if now >= due:
+                    old = a.level
+                    a.level = LEVELS[LEVELS.index(old) + 1]
+                    a.escalated_at = a.updated_at = now
+                    text_ = f"unacknowledged for {rule.after_s} s: {old} → {a.level}"
+                    a.notes.append(AlertNote(alert_id=a.id, at=now, author="system", action="escalated", text=text_))
+                    await self.audit.add(s, "system", "alert.escalated", f"alert:{a.id}", {"from": old, "to": a.level})
+                    changed.append(alert_to_dict(a))
+                    rule = self.settings.escalate.get(a.level)  # type: ignore[call-overload]
+                    if rule is None or a.level == "red":
+                        continue
+                    due = now + timedelta(seconds=rule.after_s)
+                next_due = due if next_due is None else min(next_due, due)
+        self._next_due = next_due
         for level, n in counts.items():
             self._open.labels(level).set(n)
         for payload in changed:
@@ -287,7 +299,8 @@ class AlertService:
     async def run_escalation(self, interval_s: float = 5.0) -> None:
         while True:
             try:
-                await self.escalate_due()
+                if self._stale or (self._next_due is not None and self.clock.now() >= self._next_due):
+                    await self.escalate_due()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -305,5 +318,7 @@ class AlertService:
         return alert
 
     async def _emit(self, change: str, payload: dict[str, Any]) -> None:
+        if change in ("opened", "acknowledged", "resolved"):
+            self._stale = True
         self._changes.labels(payload["kind"], change).inc()
         await self.bus.publish(AlertChanged(change=change, alert=payload))  # type: ignore[arg-type]

@@ -6,14 +6,15 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -133,6 +135,19 @@ class Database:
                 self.inline_busy += 1
                 raise InlineBusy(str(e.orig)) from e
             raise
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` in one short transaction, for small frequent writes that need
+        no session: inline on a SQLite file when its write lock is free (see `inline_tx`),
+        else through the async engine."""
+        if self.has_inline:
+            try:
+                with self.inline_tx() as s:
+                    return fn(s.connection())
+            except InlineBusy:
+                pass
+        async with self.engine.begin() as c:
+            return await c.run_sync(fn)
 
     async def upgrade(self) -> None:
         await asyncio.to_thread(upgrade, self.url)

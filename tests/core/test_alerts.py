@@ -256,3 +256,52 @@ async def test_startup_objects_are_kept_out_of_full_collections_while_running(ma
         assert gc.get_freeze_count() > 10_000
         assert gw.services.db is not None
     assert gc.get_freeze_count() == 0
+
+
+async def test_the_escalation_check_reads_alerts_only_when_one_may_be_due(make_config) -> None:
+    """At rest the periodic check costs no query; an alert opened, or one coming due,
+    brings it back."""
+    from sqlalchemy import event
+
+    clock = FakeClock()
+    cfg = make_config(alerts={"escalate": {"yellow": {"after_s": 60}}})
+    async with running(cfg, clock=clock) as gw:
+        a = gw.services.alerts
+        reads: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            if "FROM alerts" in statement and "state" in statement:
+                reads.append(statement)
+
+        engine = gw.services.db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        check = asyncio.create_task(a.run_escalation(interval_s=0.01))
+        try:
+            async def settle() -> int:
+                n = -1
+                for _ in range(20):
+                    if n == len(reads):  # no new read for ten rounds
+                        break
+                    n = len(reads)
+                    await asyncio.sleep(0.1)
+                return n
+
+            await settle()
+            before = len(reads)
+            await asyncio.sleep(0.3)  # 30 rounds, nothing open
+            assert len(reads) == before
+            lost = await a.raise_alert("lost_contact", device_id="t1", at=clock.now())
+            assert await settle() > before  # the new alert was looked at
+            before = len(reads)
+            await asyncio.sleep(0.3)  # open, but not due for a minute
+            assert len(reads) == before
+            clock.advance(61)
+            for _ in range(100):
+                got = (await gw.client.get(f"/api/alerts/{lost['id']}", headers=await gw.login())).json()
+                if got["level"] == "orange":
+                    break
+                await asyncio.sleep(0.05)
+            assert got["level"] == "orange" and got["notes"][-1]["action"] == "escalated"
+        finally:
+            check.cancel()
+            event.remove(engine, "before_cursor_execute", count)

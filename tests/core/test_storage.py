@@ -54,3 +54,42 @@ async def test_config_sync_keeps_history(any_db_url, make_config) -> None:
         assert rows["k1"].enabled is False  # disabled, not deleted
         assert rows["bwc1"].enabled and rows["bwc1"].source == "api"  # API devices untouched
         assert rows["k1"].settings["location"] == "hall"  # kind-specific settings kept with the device
+
+
+async def test_small_writes_go_inline_on_sqlite_and_wait_behind_a_held_lock(any_db_url, make_config) -> None:
+    """`Database.write` (segment rows): on SQLite it runs on the loop itself; a write lock
+    held elsewhere sends it to the async path, which waits off the loop and then writes.
+    On PostgreSQL it always takes the async path. Both commit."""
+    import asyncio
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from gateway.db.models import Recording
+
+    def add(path: str):  # type: ignore[no-untyped-def]
+        stmt = insert(Recording).values(camera_id="c1", kind="segment", path=path, started_at=datetime.now(UTC), hold=False).returning(Recording.id)
+        return lambda c: int(c.execute(stmt).scalar_one())
+
+    async with running(make_config(storage={"database_url": any_db_url})) as gw:
+        db = gw.services.db
+        done0, busy0 = db.inline_done, db.inline_busy
+        first = await db.write(add("a.mp4"))
+        path = db.sqlite_path
+        if path is None:
+            assert db.inline_done == done0 == 0
+        else:
+            assert db.inline_done == done0 + 1 and db.inline_busy == busy0
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            writing = asyncio.create_task(db.write(add("b.mp4")))
+            await asyncio.sleep(0.3)
+            assert not writing.done()  # waiting for the lock, off the loop (the sleep above ran)
+            other.execute("COMMIT")
+            other.close()
+            second = await asyncio.wait_for(writing, 10)
+            assert db.inline_busy == busy0 + 1 and second > first
+        async with db.session() as s:
+            rows = (await s.scalars(select(Recording.path).where(Recording.camera_id == "c1").order_by(Recording.id))).all()
+        assert rows == (["a.mp4"] if path is None else ["a.mp4", "b.mp4"])
