@@ -27,13 +27,16 @@ class Server(uvicorn.Server):
     (the Date header, the request limit) runs once a second as uvicorn's own does.
     """
 
-    _wake: asyncio.Event | None = None
+    _nap: asyncio.Future[None] | None = None
 
     async def main_loop(self) -> None:
-        self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
         while not await self.on_tick(0):  # counter 0: uvicorn's once-a-second work
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+            # a bare future and timer: asyncio.wait_for would make a task every second
+            self._nap = nap = loop.create_future()
+            timer = loop.call_later(1.0, _settle, nap)
+            await nap
+            timer.cancel()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -46,8 +49,13 @@ class Server(uvicorn.Server):
     def request_exit(self) -> None:
         log.info("stopping")
         self.should_exit = True
-        if self._wake is not None:
-            self._wake.set()
+        if self._nap is not None:
+            _settle(self._nap)
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def make_server(cfg: GatewayConfig, services: Services) -> Server:

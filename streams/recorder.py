@@ -1,8 +1,9 @@
 """Continuous recording by stream copy into fragmented MP4 segments.
 
 Packets are muxed as they are (no decode, no re-encode, audio copied when present) on the
-camera's demux thread, through a Fanout tap: handing each packet to a recorder thread of
-its own cost more CPU than demuxing and muxing together (a thread wake-up per packet).
+camera's demux thread, through a Fanout tap, a GOP at a time when the next keyframe comes
+(`_mux_pending`): handing each packet to a recorder thread of its own cost more CPU than
+demuxing and muxing together (a thread wake-up per packet).
 The muxer writes into memory; each completed fragment (one per keyframe,
 frag_keyframe+empty_moov) is queued for the `DiskWriter`, one thread for all cameras,
 which writes it to disk, hashes it on the way and keeps the `recordings` rows. A
@@ -45,6 +46,7 @@ from streams.fanout import Fanout, Item, MediaPacket, SourceDown, StreamInfo
 log = logging.getLogger(__name__)
 
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+MAX_PENDING = 256  # packets held for one mux call at most (a long GOP is muxed in parts)
 
 
 def utc(ts: float) -> datetime:
@@ -95,6 +97,7 @@ class _Muxing:
     last_at: float
     video_offset: int  # base_s in the video time base (the first packet's dts)
     audio_offset: int | None = None  # base_s in the audio time base, once audio came
+    pending: list[Any] = field(default_factory=list)  # packets of the open GOP, not yet muxed
 
 
 @dataclass
@@ -354,8 +357,23 @@ class CameraRecorder:
         # are, for consumers that copy them later; its timestamps and stream become ours
         pkt.dts, pkt.pts = dts, p.pts - off
         pkt.stream = stream
-        mux.out.mux_one(pkt)
+        mux.pending.append(pkt)
         mux.last_at = p.at
+        if (p.keyframe and p.kind == "video") or len(mux.pending) >= MAX_PENDING:
+            # with the keyframe that starts the next one, the muxer writes the fragment
+            # now, as it would have packet by packet
+            self._mux_pending(mux)
+
+    def _mux_pending(self, mux: _Muxing) -> None:
+        """Mux the packets held since the last keyframe, at once. The muxer writes a
+        fragment only when the next keyframe comes (frag_keyframe), so holding the rest
+        of a GOP delays nothing on disk; and muxing a GOP in one go cost ~5% less CPU in
+        all than a packet at a time, each of which gives up Python's GIL to FFmpeg and
+        waits to get it back (32 cameras, paired runs)."""
+        pending, mux.pending = mux.pending, []
+        write = mux.out.mux_one
+        for pkt in pending:
+            write(pkt)
         if mux.sink.parts:
             self._hand_over(mux)
 
@@ -370,6 +388,10 @@ class CameraRecorder:
         if mux is None:
             return
         self._mux = None
+        try:
+            self._mux_pending(mux)
+        except Exception as e:
+            log.warning("recorder %s: muxing the last packets of %s: %s", self.camera_id, mux.rel, e)
         try:
             mux.out.close()  # writes the last fragment into the sink
         except Exception as e:

@@ -70,8 +70,9 @@ class CameraArea:
         if recovered:
             log.info("finished %d segments left open by the last run", recovered)
         loop = asyncio.get_running_loop()
-        self.disk = DiskWriter()
-        self.disk.start()
+        if any(c.cfg.record for c in self.cameras.values()):  # no idle thread when nothing records
+            self.disk = DiskWriter()
+            self.disk.start()
         for cam in self.cameras.values():
             if cam.cfg.record:
                 cam.recorder = CameraRecorder(cam.id, cam.fanout, svc, loop, rec.segment_s, self.disk)

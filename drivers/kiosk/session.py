@@ -38,9 +38,10 @@ class KioskState:
 class KioskDriver:
     name = "kiosks"
 
-    def __init__(self, services: "Services", tick_s: float = 5.0) -> None:
+    def __init__(self, services: "Services", tick_s: float = 5.0, settings_every_s: float = 60.0) -> None:
         self.services = services
         self.tick_s = tick_s
+        self.settings_every_s = settings_every_s
         self.kiosks: dict[str, KioskState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
@@ -178,9 +179,16 @@ class KioskDriver:
                         )
 
     async def _watch(self) -> None:
+        kiosks: dict[str, dict[str, Any]] = {}
+        read_at = -float("inf")
         while True:
             try:
-                kiosks = await self._settings()  # one query for both checks
+                # The kiosks' settings (thresholds, schedules) are read once a minute, not
+                # on every tick: that query was most of what the gateway did at rest. A
+                # heartbeat from a kiosk not in them yet reads them again at once.
+                now = self.services.clock.monotonic()
+                if now - read_at >= self.settings_every_s or not self.kiosks.keys() <= kiosks.keys():
+                    kiosks, read_at = await self._settings(), now
                 await self.check_liveness(kiosks)
                 await self.check_schedules(kiosks)
             except Exception:

@@ -84,3 +84,55 @@ async def test_disk_writer_keeps_each_cameras_order_and_wakes_only_when_asked() 
     finally:
         await w.stop()
     assert not w._thread.is_alive()
+
+
+async def test_recorder_writes_each_fragment_when_the_next_keyframe_comes_and_the_rest_at_stop(tmp_path: Path, make_config) -> None:  # type: ignore[no-untyped-def]
+    """The recorder holds a GOP's packets and muxes them in one go: a fragment must still
+    reach the disk as soon as the keyframe after it arrives (as muxing packet by packet
+    would write it), no keyframe may be lost, and stopping writes what is held."""
+    from streams.fanout import StreamInfo
+    from streams.recorder import CameraRecorder
+    from tests.conftest import running
+
+    def frames(path: Path) -> int:
+        try:
+            with av.open(str(path)) as c:
+                return sum(1 for _ in c.decode(video=0))
+        except av.error.InvalidDataError:
+            return 0
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=3, fps=15, profile="high")  # a keyframe every 15 frames
+    async with running(make_config()) as gw:
+        fan, disk = Fanout("cam"), DiskWriter(interval_s=30)
+        disk.start()
+        rec = CameraRecorder("cam", fan, gw.services, asyncio.get_running_loop(), 60, disk)
+        rec.start()
+        try:
+            with av.open(str(clip)) as src:
+                v = src.streams.video[0]
+                fan.publish(StreamInfo.from_container(src, 1))
+                packets = [p for p in src.demux(v) if p.size]
+                assert [i for i, p in enumerate(packets) if p.is_keyframe] == [0, 15, 30]
+
+                def publish(i: int) -> None:
+                    p = packets[i]
+                    fan.publish(MediaPacket("video", p.pts, p.dts, p.time_base, p.is_keyframe, 1000.0 + i / 15, 1, p))
+
+                for i in range(16):  # the first GOP and the keyframe after it
+                    publish(i)
+                path = gw.services.media_dir / (rec.open_segment or "")
+                await disk.flush()
+                assert frames(path) == 15
+                for i in range(16, 30):  # the rest of the second GOP: not a fragment yet
+                    publish(i)
+                await disk.flush()
+                assert frames(path) == 15
+                publish(30)
+                await disk.flush()
+                assert frames(path) == 30
+                for i in range(31, len(packets)):
+                    publish(i)
+            await rec.stop()
+            assert frames(path) == len(packets)
+        finally:
+            await disk.stop()

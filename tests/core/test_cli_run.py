@@ -33,6 +33,7 @@ def test_run_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "gateway did not come up"
                 time.sleep(0.2)
         assert r.status_code == 200 and r.json()["status"] == "ok"
+        assert "date" in r.headers  # uvicorn's once-a-second tick runs (our main loop replaces its 10 Hz poll)
         assert httpx.get(f"http://127.0.0.1:{port}/api/persons").status_code == 401
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
