@@ -367,7 +367,7 @@ class CameraRecorder:
     def _mux_pending(self, mux: _Muxing) -> None:
         """Mux the packets held since the last keyframe, at once. The muxer writes a
         fragment only when the next keyframe comes (frag_keyframe), so holding the rest
-        of a GOP delays nothing on disk; and muxing a GOP in one go cost ~5% less CPU in
+        of a GOP delays nothing on disk; and muxing a GOP in one go cost 3-5% less CPU in
         all than a packet at a time, each of which gives up Python's GIL to FFmpeg and
         waits to get it back (32 cameras, paired runs)."""
         pending, mux.pending = mux.pending, []

@@ -3,8 +3,8 @@
 State is published (CameraHealth + DeviceState) only when it changes; CameraHealth also
 carries fps/bitrate every `health_interval_s` while online. A camera that stops producing
 packets for `stall_s` is torn down by the watchdog (one `Watchdog` ticks for every camera)
-and reconnected. Retries after a failed
-connection back off exponentially (wrong credentials start higher and never retry fast).
+and reconnected. Retries after a failed connection back off exponentially (wrong
+credentials start higher and never retry fast).
 """
 
 from __future__ import annotations

@@ -304,6 +304,7 @@ class AlertService:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self._stale = True  # try again next time
                 log.exception("escalation check failed")
             await asyncio.sleep(interval_s)
 
