@@ -11,12 +11,26 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
 from tests.conftest import free_port, port_open, require_peer
 
 HERE = Path(__file__).parent
 SYSTEM_PY = "/usr/bin/python3"
+
+
+def playable_frames(path: Path, tolerate_cut: bool = False) -> int:
+    """Frames decodable from the file; with tolerate_cut, up to where a cut-off write ends it."""
+    n = 0
+    try:
+        with av.open(str(path)) as c:
+            for _ in c.decode(video=0):
+                n += 1
+    except av.error.InvalidDataError:
+        if not tolerate_cut:
+            raise
+    return n
 
 
 def gst_available() -> bool:

@@ -92,14 +92,11 @@ async def test_recorder_writes_each_fragment_when_the_next_keyframe_comes_and_th
     would write it), no keyframe may be lost, and stopping writes what is held."""
     from streams.fanout import StreamInfo
     from streams.recorder import CameraRecorder
+    from tests.cameras.conftest import playable_frames
     from tests.conftest import running
 
     def frames(path: Path) -> int:
-        try:
-            with av.open(str(path)) as c:
-                return sum(1 for _ in c.decode(video=0))
-        except av.error.InvalidDataError:
-            return 0
+        return playable_frames(path, tolerate_cut=True)  # a file with its header only has none
 
     clip = make_clip(tmp_path / "c.mp4", seconds=3, fps=15, profile="high")  # a keyframe every 15 frames
     async with running(make_config()) as gw:

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 import yaml
 from sqlalchemy import select
@@ -21,21 +20,8 @@ from sqlalchemy import select
 from gateway.db.models import Alert, Recording
 from simulators.media import make_clip
 from simulators.rtsp.server import serve_cameras
-from tests.cameras.conftest import camera_config, wait_for
+from tests.cameras.conftest import camera_config, playable_frames, wait_for
 from tests.conftest import free_port, running
-
-
-def playable_frames(path: Path, tolerate_cut: bool = False) -> int:
-    """Frames decodable from the file; with tolerate_cut, up to where a cut-off write ends it."""
-    n = 0
-    try:
-        with av.open(str(path)) as c:
-            for _ in c.decode(video=0):
-                n += 1
-    except av.error.InvalidDataError:
-        if not tolerate_cut:
-            raise
-    return n
 
 
 async def segments(services: Any, cam: str, closed: bool = True) -> list[Recording]:

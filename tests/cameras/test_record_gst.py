@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from gateway.db.models import Recording
 from gateway.evidence import sha256_file, verify_all
-from tests.cameras.conftest import camera_config, wait_for
+from tests.cameras.conftest import camera_config, playable_frames, wait_for
 from tests.conftest import running
 
 
@@ -25,11 +25,6 @@ async def closed_segments(services: Any, camera_id: str) -> list[Recording]:
     async with services.db.session() as s:
         q = select(Recording).where(Recording.camera_id == camera_id, Recording.kind == "segment", Recording.sha256.is_not(None))
         return list((await s.scalars(q.order_by(Recording.id))).all())
-
-
-def frames_in(path: Any) -> int:
-    with av.open(str(path)) as c:
-        return sum(1 for _ in c.decode(video=0))
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
@@ -41,7 +36,7 @@ async def test_records_high_profile_segments_that_play(gst_server: Any, make_con
         for seg in segs:
             path = r.services.media_dir / seg.path
             assert sha256_file(path) == seg.sha256
-            assert frames_in(path) >= 15  # >= 1 s of 15 fps video, decodable from the file alone
+            assert playable_frames(path) >= 15  # >= 1 s of 15 fps video, decodable from the file alone
             with av.open(str(path)) as c:
                 assert c.streams.video[0].codec_context.profile == "High"
         h = await r.login()
