@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from config.schema import AlertSettings
+from config.schema import AlertSettings, EscalationRule
 from gateway.audit import Audit
 from gateway.bus import EventBus
 from gateway.clock import Clock
@@ -272,11 +272,10 @@ class AlertService:
             counts = dict.fromkeys(LEVELS, 0)
             for a in alerts:
                 counts[a.level] += 1
-                rule = self.settings.escalate.get(a.level)  # type: ignore[call-overload]
-                if rule is None or a.level == "red":
+                rule = self._rule(a.level)
+                if rule is None:
                     continue
-                due = (a.escalated_at or a.opened_at) + timedelta(seconds=rule.after_s)
-                if now >= due:
+                if now >= (a.escalated_at or a.opened_at) + timedelta(seconds=rule.after_s):
                     old = a.level
                     a.level = LEVELS[LEVELS.index(old) + 1]
                     a.escalated_at = a.updated_at = now
@@ -284,10 +283,10 @@ class AlertService:
                     a.notes.append(AlertNote(alert_id=a.id, at=now, author="system", action="escalated", text=text_))
                     await self.audit.add(s, "system", "alert.escalated", f"alert:{a.id}", {"from": old, "to": a.level})
                     changed.append(alert_to_dict(a))
-                    rule = self.settings.escalate.get(a.level)  # type: ignore[call-overload]
-                    if rule is None or a.level == "red":
+                    rule = self._rule(a.level)  # the new level's, for when it is due next
+                    if rule is None:
                         continue
-                    due = now + timedelta(seconds=rule.after_s)
+                due = (a.escalated_at or a.opened_at) + timedelta(seconds=rule.after_s)
                 next_due = due if next_due is None else min(next_due, due)
         self._next_due = next_due
         for level, n in counts.items():
@@ -295,6 +294,10 @@ class AlertService:
         for payload in changed:
             await self._emit("escalated", payload)
         return len(changed)
+
+    def _rule(self, level: str) -> EscalationRule | None:
+        """How long an alert of `level` may wait unacknowledged; None: it does not escalate."""
+        return None if level == "red" else self.settings.escalate.get(level)  # type: ignore[call-overload]
 
     async def run_escalation(self, interval_s: float = 5.0) -> None:
         while True:
