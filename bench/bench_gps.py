@@ -294,8 +294,8 @@ async def _mirror(counter: Any, base: float, shared: Any, stop: asyncio.Event) -
 
 
 async def gateway_runs(quick: bool) -> None:
+    from gateway.assembly import build_gateway
     from gateway.events import AlertChanged
-    from gateway.services import Services
 
     tag = uuid.uuid4().hex[:6]
     n_dev = 200
@@ -304,9 +304,10 @@ async def gateway_runs(quick: bool) -> None:
     payloads = [(f"trackers/bt{i}-{tag}/nmea", _fix(i, k, t0)) for k in range(per_dev) for i in range(n_dev)]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = _gateway_config(Path(tmp), tag, n_dev)
-        svc = Services.create(cfg)
-        await svc.start()
-        driver = svc.extras["gps"]
+        gw = build_gateway(cfg)
+        await gw.start()
+        svc, driver = gw.core, gw.areas.trackers
+        assert driver is not None
         try:
             # --- throughput ---
             stored = driver.m_stored
@@ -367,7 +368,7 @@ async def gateway_runs(quick: bool) -> None:
             else:
                 print("publish → alert: no alert observed (FAILED)")
         finally:
-            await svc.stop()
+            await gw.stop()
             _forget(f"bench-gw-{tag}")
             _forget(f"bench-gw-{tag}-trackers")
 

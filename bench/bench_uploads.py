@@ -32,7 +32,8 @@ SERVER = textwrap.dedent('''
     from fastapi import Request
     from config.loader import load_config_text
     from gateway.app import create_app
-    from gateway.services import Services
+    from gateway.assembly import build_gateway
+    from gateway.core import Core
     from gateway.db.models import Device
     from gateway.auth.tokens import hash_device_key
 
@@ -40,7 +41,7 @@ SERVER = textwrap.dedent('''
     cfg = load_config_text(f"gateway: {{data_dir: {data}, port: {port}}}\\nuploads: {{max_size_bytes: 17179869184, min_free_bytes: 0}}\\n", "<bench>", env={})
 
     async def setup():
-        s = Services.create(cfg, with_components=False)
+        s = Core.create(cfg)
         await s.start()
         async with s.db.session() as db:
             db.add(Device(id="bench-cam", kind="bodycam", key_hash=hash_device_key(key)))
@@ -48,7 +49,7 @@ SERVER = textwrap.dedent('''
         await s.stop()
     asyncio.run(setup())
 
-    app = create_app(cfg, Services.create(cfg))
+    app = create_app(cfg, build_gateway(cfg))
     raw_dir = os.path.join(data, "raw"); os.makedirs(raw_dir, exist_ok=True)
 
     def _write(fd, data):

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from config.base import Section
+from config.base import Section, TimeZone
 from config.device_base import DeviceBase
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -18,7 +18,7 @@ class ScheduledCheckin(Section):
     days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7], description="ISO weekdays, 1 = Monday.")
     start: str = Field("09:00", description="HH:MM local time.")
     end: str = Field("17:00", description="HH:MM local time; the check-in is missed if none was accepted by then.")
-    timezone: str = Field("Asia/Shanghai")
+    timezone: TimeZone | None = Field(None, description="IANA time zone of start/end; default gateway.timezone.")
 
     @field_validator("start", "end")
     @classmethod

@@ -8,12 +8,11 @@ each area owns its settings; this module only assembles them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from config.base import Section
+from config.base import Section, TimeZone
 from config.cameras import RecordingSettings
 from config.devices import DeviceConfig
 from config.faces import FaceSettings
@@ -34,12 +33,7 @@ class GatewaySettings(Section):
     max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest request body outside the tus upload endpoint.")
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    timezone: str = Field("Asia/Shanghai", description="Default time zone for schedules and the console.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        return _check_tz(v)
+    timezone: TimeZone = Field("Asia/Shanghai", description="Default time zone of zones, curfews, kiosk schedules and the console.")
 
     @field_validator("secret_key")
     @classmethod
@@ -165,13 +159,3 @@ class GatewayConfig(Section):
     def database_url(self) -> str:
         return self.storage.database_url or f"sqlite:///{(self.gateway.data_dir / 'gateway.db').as_posix()}"
 
-
-def _check_tz(v: str) -> str:
-    try:
-        ZoneInfo(v)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
-    return v
-
-
-TimeZoneName = Annotated[str, Field(description="IANA time zone")]

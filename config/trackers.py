@@ -27,6 +27,7 @@ class GpsSettings(Section):
     max_accuracy_m: float = Field(500.0, gt=0, description="Fixes less accurate than this are rejected.")
     max_speed_kmh: float = Field(300.0, gt=0, description="Implausible jumps between fixes are rejected.")
     max_future_s: float = Field(300.0, ge=0, description="Fixes this far ahead of wall time are rejected.")
+    max_age_s: float = Field(7 * 24 * 3600.0, gt=0, description="Fixes older than this (against wall time) are rejected as stale: a receiver that lost its clock reports 1970 or 2000, and a device's stored backlog older than this is history, not news.")
     lost_contact_factor: float = Field(3.0, ge=1.0, description="Lost contact after factor x report_interval_s without a report.")
     speed_reanchor: int = Field(3, ge=1, le=100, description="After this many consecutive speed rejections the filter accepts the new place (the old one was the outlier).")
     alert_update_s: float = Field(30.0, ge=0, description="An ongoing geofence alert is updated with the latest position at most this often (fix time).")

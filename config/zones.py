@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.base import Section
+from config.base import Section, TimeZone
 
 
 class ScheduleWindow(Section):
@@ -28,7 +28,7 @@ class ZoneConfig(Section):
     radius_m: float | None = Field(None, gt=0)
     datum: Literal["wgs84", "gcj02"] = "wgs84"
     schedule: list[ScheduleWindow] | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: TimeZone | None = Field(None, description="IANA time zone of the schedule; default gateway.timezone.")
     buffer_m: float = Field(30.0, ge=0)
     dwell_s: float = Field(60.0, ge=0)
     level: Literal["red", "orange", "yellow", "blue"] | None = None

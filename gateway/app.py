@@ -1,4 +1,8 @@
-"""`create_app(config, services)`: the FastAPI app, built on demand, never at import."""
+"""`create_app(config, gateway)`: the FastAPI app, built on demand, never at import.
+
+Routes reach the core through `CoreDep` and an area through its typed dependency
+(`CamerasDep`, `RecognitionDep`, ...; gateway/api/deps.py), from `app.state.core` and
+`app.state.areas`, which the composition root (gateway/assembly.py) built."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.schema import GatewayConfig
 from gateway import __version__
-from gateway.services import Services
+from gateway.assembly import Gateway, build_gateway
 
 log = logging.getLogger(__name__)
 
@@ -22,25 +26,26 @@ log = logging.getLogger(__name__)
 LARGE_BODY_PREFIXES = ("/api/uploads",)
 
 
-def create_app(config: GatewayConfig, services: Services | None = None, *, manage_services: bool = True) -> FastAPI:
-    """Build the app. With `manage_services` the lifespan starts and stops the services."""
-    services = services or Services.create(config)
+def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage: bool = True) -> FastAPI:
+    """Build the app. With `manage` the lifespan starts and stops the gateway."""
+    gw = gateway or build_gateway(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if manage_services:
-            await services.start()
+        if manage:
+            await gw.start()
         try:
             yield
         finally:
-            if manage_services:
-                await services.stop()
+            if manage:
+                await gw.stop()
 
     app = FastAPI(
         title="Supervision gateway", version=__version__, lifespan=lifespan,
         docs_url=None, redoc_url=None, openapi_url=None,  # served behind auth in api/system.py
     )
-    app.state.services = services
+    app.state.core = gw.core
+    app.state.areas = gw.areas
     app.state.config = config
 
     from gateway.api import (

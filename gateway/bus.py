@@ -10,6 +10,12 @@ instead of blocking the caller.
 A subscriber registered with `batch=True` gets a list: whatever is queued
 when it is ready, in order. Subscribers that write to the database use it to
 pay for one transaction per burst instead of one per event.
+
+A subscriber registered with `inline=True` has no queue: `publish` awaits its
+handler before returning. Change events use it (a device registered through the
+API, a zone edited): when the API answers, every driver has applied the change,
+so a tracker that sends its first fix the moment it is registered is heard.
+Inline handlers must be quick, and `offer` (another thread) does not call them.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class Subscription:
     queue: asyncio.Queue[Event]
     overflow: Overflow
     batch: bool = False
+    inline: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def wants(self, topic: str) -> bool:
@@ -62,10 +69,13 @@ class EventBus:
         maxsize: int = 1000,
         overflow: Overflow = "drop_oldest",
         batch: bool = False,
+        inline: bool = False,
     ) -> Subscription:
-        sub = Subscription(name, frozenset(topics) if topics is not None else None, handler, asyncio.Queue(maxsize), overflow, batch)
+        if inline and batch:
+            raise ValueError("an inline subscriber is called once per event")
+        sub = Subscription(name, frozenset(topics) if topics is not None else None, handler, asyncio.Queue(maxsize), overflow, batch, inline)
         self._subs.append(sub)
-        if self._running:
+        if self._running and not inline:
             sub.task = asyncio.get_running_loop().create_task(self._consume(sub), name=f"bus:{name}")
         return sub
 
@@ -73,7 +83,7 @@ class EventBus:
         self._loop = asyncio.get_running_loop()
         self._running = True
         for sub in self._subs:
-            if sub.task is None:
+            if sub.task is None and not sub.inline:
                 sub.task = self._loop.create_task(self._consume(sub), name=f"bus:{sub.name}")
 
     async def stop(self, drain_timeout: float = 2.0) -> None:
@@ -107,6 +117,9 @@ class EventBus:
             for sub in self._subs:
                 if not sub.wants(topic):
                     continue
+                if sub.inline:
+                    await self._call_inline(sub, event)
+                    continue
                 if sub.overflow == "block":
                     await sub.queue.put(event)
                 else:
@@ -116,6 +129,23 @@ class EventBus:
             self._published.labels(topic).inc(n)
         for sub in touched:
             self._depth.labels(sub.name).set(sub.queue.qsize())
+
+    async def _call_inline(self, sub: Subscription, event: Event) -> None:
+        try:
+            await sub.handler(event)  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._failed.labels(sub.name).inc()
+            log.exception("bus subscriber %s failed on %s", sub.name, event.topic)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop delivering to `sub` (its queued events are dropped)."""
+        if sub in self._subs:
+            self._subs.remove(sub)
+        if sub.task is not None:
+            sub.task.cancel()
+            sub.task = None
 
     def offer(self, event: Event) -> None:
         """Publish without waiting; safe from any thread."""
@@ -134,7 +164,7 @@ class EventBus:
     def _offer_now(self, event: Event) -> None:
         self._published.labels(event.topic).inc()
         for sub in self._subs:
-            if sub.wants(event.topic):
+            if sub.wants(event.topic) and not sub.inline:
                 self._put_nowait(sub, event)
                 self._depth.labels(sub.name).set(sub.queue.qsize())
 

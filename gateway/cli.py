@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     p = with_config(ev.add_parser("verify", help="re-hash recordings, uploads and proceeding manifests"))
     p.set_defaults(func=cmd_evidence_verify)
 
-    from recognition.cli import register as register_faces
+    from gateway.cli_faces import register as register_faces
 
-    register_faces(sub, with_config)
+    register_faces(sub, with_config, _config)
 
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

@@ -15,10 +15,10 @@ import secrets
 from pathlib import Path
 
 from config import load_config
+from gateway.assembly import build_gateway
 from gateway.broker import EmbeddedBroker
 from gateway.logs import setup_logging
 from gateway.runner import make_server
-from gateway.services import Services
 
 log = logging.getLogger(__name__)
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
@@ -61,8 +61,7 @@ async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulat
         with contextlib.suppress(ValueError):  # exists from an earlier run
             await add_user(cfg, name, role, password, actor="demo")
 
-    services = Services.create(cfg)
-    server = make_server(cfg, services)
+    server = make_server(cfg, build_gateway(cfg))
     serve = asyncio.create_task(server.serve(), name="http")
     while not server.started and not serve.done():
         await asyncio.sleep(0.05)

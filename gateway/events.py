@@ -164,3 +164,46 @@ class UploadProgress(Event):
     offset: int
     length: int
     state: str = "receiving"
+
+
+# --- change events: what an operator changed, published after commit ---------------------
+# They carry ids, not rows: a subscriber reads what it needs from the database, so the same
+# event works on every node (issue 17 carries them between nodes).
+
+Change = Literal["created", "updated", "deleted"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceChanged(Event):
+    """A device was registered, edited, disabled (`updated`, with enabled false) or removed."""
+
+    topic: ClassVar[str] = "device.changed"
+    device_id: str
+    kind: str
+    change: Change
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneChanged(Event):
+    topic: ClassVar[str] = "zone.changed"
+    zone_id: str
+    change: Change
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersonChanged(Event):
+    topic: ClassVar[str] = "person.changed"
+    person_id: str
+    change: Change
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserChanged(Event):
+    """A console user was created, edited (role, password, disabled) or their tokens revoked."""
+
+    topic: ClassVar[str] = "user.changed"
+    user_id: int
+    change: Change
+
+
+CHANGE_TOPICS = ("device.changed", "zone.changed", "person.changed", "user.changed")

@@ -6,6 +6,9 @@ import json
 import logging
 import re
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 # Device keys, credentials inside URLs, bearer tokens: never written to a log.
@@ -49,3 +52,66 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     for noisy in ("aiortc", "aioice", "amqtt", "transitions", "libav", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+@dataclass(slots=True)
+class _Window:
+    started: float
+    suppressed: int = 0
+    last: str = ""
+
+
+class Throttled:
+    """A log that stays readable under a flood: per key (a device, a peer), the first
+    message is written at once; those that follow within `every_s` are counted, and written
+    as one summary line when the window ends ("...and 1,234 more in the last 60 s"), by the
+    next message or by `flush()` (call it periodically). The counts belong in metrics;
+    the log says that it happens and who does it.
+
+    At most `max_keys` keys are tracked: beyond that (a flood of made-up ids) the rest share
+    one key, so memory stays bounded and the flood still shows.
+    """
+
+    OTHERS = "(other sources)"
+
+    def __init__(self, logger: logging.Logger, every_s: float = 60.0, max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger, self.every_s, self.max_keys, self.clock = logger, every_s, max_keys, clock
+        self._windows: dict[tuple[int, str], _Window] = {}
+
+    def log(self, level: int, key: str, msg: str, *args: object) -> None:
+        if not self.logger.isEnabledFor(level):
+            return
+        now = self.clock()
+        k = (level, key)
+        w = self._windows.get(k)
+        if w is None:
+            if len(self._windows) >= self.max_keys:
+                k = (level, self.OTHERS)
+                w = self._windows.get(k)
+            if w is None:
+                self._windows[k] = _Window(now)
+                self.logger.log(level, msg, *args)
+                return
+        if now - w.started < self.every_s:
+            w.suppressed += 1
+            w.last = msg % args if args else msg
+            return
+        self._summarise(k, w)
+        w.started, w.suppressed = now, 0
+        self.logger.log(level, msg, *args)
+
+    def flush(self) -> None:
+        """Write the summaries of windows that have ended, and forget quiet keys."""
+        now = self.clock()
+        for k, w in list(self._windows.items()):
+            if now - w.started < self.every_s:
+                continue
+            if w.suppressed:
+                self._summarise(k, w)
+                w.started, w.suppressed = now, 0
+            else:
+                del self._windows[k]
+
+    def _summarise(self, k: tuple[int, str], w: _Window) -> None:
+        if w.suppressed:
+            self.logger.log(k[0], "%s: %d more like this in the last %.0f s, the latest: %s", k[1], w.suppressed, self.every_s, w.last)

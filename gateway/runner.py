@@ -12,8 +12,8 @@ import uvicorn
 
 from config.schema import GatewayConfig
 from gateway.app import create_app
+from gateway.assembly import Gateway, build_gateway
 from gateway.logs import setup_logging
-from gateway.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,13 @@ def _settle(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-def make_server(cfg: GatewayConfig, services: Services) -> Server:
-    app = create_app(cfg, services)
+def make_server(cfg: GatewayConfig, gateway: Gateway) -> Server:
+    app = create_app(cfg, gateway)
     return Server(uvicorn.Config(app, host=cfg.gateway.host, port=cfg.gateway.port, log_config=None, access_log=False))
 
 
-async def run_gateway(cfg: GatewayConfig, services: Services | None = None) -> int:
+async def run_gateway(cfg: GatewayConfig, gateway: Gateway | None = None) -> int:
     setup_logging(cfg.gateway.log_level, cfg.gateway.log_format)
-    server = make_server(cfg, services or Services.create(cfg))
+    server = make_server(cfg, gateway or build_gateway(cfg))
     await server.serve()
     return 0

@@ -1,5 +1,5 @@
 """Enrollment, 1:1 verification (kiosk check-ins) and 1:N identification,
-with storage and audit. One instance per gateway: `services.extras["recognition"]`.
+with storage and audit. One instance per gateway, built by the composition root.
 
 Pixels are handled in `FaceWorkers` processes; distances against the index are
 numpy in a thread; the event loop only awaits.
@@ -12,22 +12,26 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import select
 
+from config.faces import FaceSettings
+from gateway.audit import Audit
+from gateway.bus import EventBus
+from gateway.clock import Clock
+from gateway.db.engine import Database
 from gateway.db.models import CheckInRow, FaceEncoding, Person
 from gateway.events import CheckIn
 from gateway.evidence import confined
+from gateway.metrics import Metrics
 from recognition.faces import Analysis, Params
 from recognition.images import BadImage, decode
 from recognition.index import FaceIndex
 from recognition.liveness import LivenessResult, judge
 from recognition.worker import FaceWorkers
-
-if TYPE_CHECKING:
-    from gateway.services import Services
 
 log = logging.getLogger(__name__)
 Result = Literal["accepted", "rejected", "retry"]
@@ -85,12 +89,12 @@ def sniff_ext(data: bytes) -> str:
 class Recognition:
     name = "recognition"
 
-    def __init__(self, services: "Services") -> None:
-        self.services = services
-        self.settings = services.config.thresholds.faces
+    def __init__(self, *, settings: FaceSettings, db: Database, audit: Audit, bus: EventBus, clock: Clock, metrics: Metrics, media_dir: Path) -> None:
+        self.settings = settings
+        self.db, self.audit, self.bus, self.clock, self.media_dir = db, audit, bus, clock, media_dir
         self.workers = FaceWorkers(self.settings.workers)
         self.index = FaceIndex()
-        m = services.metrics
+        m = metrics
         self.m_decisions = m.counter("gateway_face_decisions_total", "1:1 face decisions", ("source", "result"))
         self.m_bad = m.counter("gateway_face_bad_input_total", "Face requests refused as bad input", ("reason",))
         self.m_enroll = m.counter("gateway_face_enrollments_total", "Enrollment photos by verdict", ("verdict",))
@@ -104,7 +108,7 @@ class Recognition:
         await asyncio.to_thread(self.workers.close)
 
     async def reload(self) -> None:
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             rows = (await s.execute(select(FaceEncoding.id, FaceEncoding.person_id, FaceEncoding.encoding))).all()
         self.index.load([(r[0], r[1], np.frombuffer(r[2], dtype="<f8")) for r in rows])
 
@@ -119,7 +123,7 @@ class Recognition:
 
     def _store(self, folder: str, name: str, data: bytes) -> str:
         rel = f"faces/{folder}/{name}"
-        path = confined(self.services.media_dir, rel)
+        path = confined(self.media_dir, rel)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         return rel
@@ -133,7 +137,7 @@ class Recognition:
         return "rejected", f"face does not match the enrolled person (distance {distance:.3f} > {thr + margin:.3f})"
 
     async def _person(self, person_id: str) -> Person:
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             p = await s.get(Person, person_id)
         if p is None:
             raise self.bad(404, "unknown_person", f"no person {person_id}")
@@ -175,7 +179,7 @@ class Recognition:
                     reasons.append(f"duplicate: this face matches person {dup} (distance {near[0][1]:.3f}); flagged for review")
         verdict = Verdict(not reasons, reasons, metrics, duplicate_of=dup)
         self.m_enroll.labels("accepted" if verdict.accepted else "refused").inc()
-        audit = self.services.audit
+        audit = self.audit
         if not verdict.accepted:
             await audit.log(actor, "face.enroll_refused", f"person:{person_id}", {"reasons": reasons, "duplicate_of": dup, **metrics})
             return verdict
@@ -193,26 +197,26 @@ class Recognition:
         return verdict
 
     async def delete_photo(self, person_id: str, encoding_id: int, actor: str) -> bool:
-        async with self.services.audit.tx() as s:
+        async with self.audit.tx() as s:
             row = await s.get(FaceEncoding, encoding_id)
             if row is None or row.person_id != person_id:
                 return False
             rel = row.photo_path
             await s.delete(row)
-            await self.services.audit.add(s, actor, "face.photo_deleted", f"person:{person_id}", {"encoding_id": encoding_id})
+            await self.audit.add(s, actor, "face.photo_deleted", f"person:{person_id}", {"encoding_id": encoding_id})
             await s.flush()
             # Files are named by content hash: keep the file while another row still uses it.
             shared = (await s.scalars(select(FaceEncoding.id).where(FaceEncoding.photo_path == rel).limit(1))).first()
         self.index.remove(encoding_id)
         if shared is None:
-            confined(self.services.media_dir, rel).unlink(missing_ok=True)
+            confined(self.media_dir, rel).unlink(missing_ok=True)
         return True
 
     # -- 1:1 ---------------------------------------------------------------
     async def verify(self, person_id: str, photos: list[bytes], *, source: str, actor: str, liveness: bool, clip: bytes | None = None) -> Decision:
         """One decision, stored with its distance, threshold and a thumbnail, published as a CheckIn.
         `photos` is a burst of frames, or `clip` a short video from which frames are taken."""
-        t0 = self.services.clock.monotonic()
+        t0 = self.clock.monotonic()
         s = self.settings
         if clip is not None and photos:
             raise self.bad(422, "both", "send frames or a clip, not both")
@@ -251,19 +255,19 @@ class Recognition:
         thumb_src = next((a for a in frames if len(a.faces) == 1), frames[0])
         thumb = None
         if thumb_src.thumbnail:
-            thumb = await asyncio.to_thread(self._store, f"checkins/{self.services.clock.now():%Y-%m-%d}", f"{uuid.uuid4().hex}.jpg", thumb_src.thumbnail)
+            thumb = await asyncio.to_thread(self._store, f"checkins/{self.clock.now():%Y-%m-%d}", f"{uuid.uuid4().hex}.jpg", thumb_src.thumbnail)
         details = live.details | {"live": live.live, "reason": live.reason} if live else {}
         decision = Decision(result, reason, distance, s.match_threshold, liveness=details)
         kiosk_id = source
-        async with self.services.audit.tx() as sess:
-            row = CheckInRow(kiosk_id=kiosk_id, person_id=person_id, at=self.services.clock.now(), result=result, distance=distance, threshold=s.match_threshold, reason=reason, thumbnail=thumb, liveness=details)
+        async with self.audit.tx() as sess:
+            row = CheckInRow(kiosk_id=kiosk_id, person_id=person_id, at=self.clock.now(), result=result, distance=distance, threshold=s.match_threshold, reason=reason, thumbnail=thumb, liveness=details)
             sess.add(row)
             await sess.flush()
             decision.checkin_id = row.id
-            await self.services.audit.add(sess, actor, "face.checkin", f"person:{person_id}", {"checkin_id": row.id, "result": result, "distance": distance, "source": source})
+            await self.audit.add(sess, actor, "face.checkin", f"person:{person_id}", {"checkin_id": row.id, "result": result, "distance": distance, "source": source})
         self.m_decisions.labels("kiosk" if liveness else "api", result).inc()
-        self.m_latency.observe(self.services.clock.monotonic() - t0)
-        await self.services.bus.publish(CheckIn(checkin_id=row.id, kiosk_id=kiosk_id, person_id=person_id, result=result, distance=distance, reason=reason, at=row.at))
+        self.m_latency.observe(self.clock.monotonic() - t0)
+        await self.bus.publish(CheckIn(checkin_id=row.id, kiosk_id=kiosk_id, person_id=person_id, result=result, distance=distance, reason=reason, at=row.at))
         return decision
 
     # -- 1:N ---------------------------------------------------------------

@@ -193,11 +193,11 @@ class RelayTrack(MediaStreamTrack):
 
 
 class LiveRelay:
-    def __init__(self, area: Any, services: Any) -> None:
+    def __init__(self, area: Any, metrics: Any, queue_packets: int) -> None:
         self.area = area
-        self.services = services
+        self.queue_packets = queue_packets
         self.sessions: dict[str, tuple[str, RTCPeerConnection, RelayTrack]] = {}
-        self._viewers = services.metrics.gauge("gateway_live_viewers", "WebRTC viewers", ("camera",))
+        self._viewers = metrics.gauge("gateway_live_viewers", "WebRTC viewers", ("camera",))
 
     async def answer(self, camera_id: str, offer_sdp: str) -> tuple[str, str]:
         """WHEP: SDP offer in, (session id, SDP answer) out."""
@@ -215,7 +215,7 @@ class LiveRelay:
             raise ValueError(f"the offer has no H.264 format able to play this camera's profile-level-id {plid}")
         cap = ensure_codec(params)
         pc = RTCPeerConnection()
-        track = RelayTrack(fan, self.services.config.recording.live_queue_packets)
+        track = RelayTrack(fan, self.queue_packets)
         sid = secrets.token_urlsafe(16)
         try:
             # the transceiver exists before the offer is applied, so our preference shapes the answer

@@ -49,9 +49,9 @@ class ProceedingError(Exception):
 
 
 class Proceedings:
-    def __init__(self, area: Any, services: Any) -> None:
+    def __init__(self, area: Any, *, db: Any, audit: Any, bus: Any, clock: Any, pre_roll_s: int) -> None:
         self.area = area
-        self.services = services
+        self.db, self.audit, self.bus, self.clock, self.pre_roll_s = db, audit, bus, clock, pre_roll_s
         self._seal_lock = asyncio.Lock()
 
     async def start(self, camera_ids: list[str], person_id: str | None, kind: str, case_ref: str | None, user: str) -> Proceeding:
@@ -65,29 +65,29 @@ class Proceedings:
         norec = [c for c in camera_ids if self.area.cameras[c].recorder is None]
         if norec:
             raise ProceedingError(409, f"camera(s) not recording: {', '.join(norec)}")
-        now = self.services.clock.now()
+        now = self.clock.now()
         row = Proceeding(kind=kind, person_id=person_id, case_ref=case_ref, camera_ids=list(camera_ids), state="recording",
-                         started_at=naive(now), started_by=user, pre_roll_s=self.services.config.recording.pre_roll_s)
-        async with self.services.audit.tx() as s:
+                         started_at=naive(now), started_by=user, pre_roll_s=self.pre_roll_s)
+        async with self.audit.tx() as s:
             s.add(row)
             await s.flush()
-            await self.services.audit.add(s, user, "proceeding.started", f"proceeding:{row.id}",
+            await self.audit.add(s, user, "proceeding.started", f"proceeding:{row.id}",
                                           {"kind": kind, "person_id": person_id, "case_ref": case_ref, "camera_ids": camera_ids})
-        await self.services.bus.publish(ProceedingChanged(proceeding_id=row.id, state="recording", person_id=person_id, kind=kind, camera_ids=list(camera_ids)))
+        await self.bus.publish(ProceedingChanged(proceeding_id=row.id, state="recording", person_id=person_id, kind=kind, camera_ids=list(camera_ids)))
         return row
 
     async def stop(self, proceeding_id: int, user: str) -> Proceeding:
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             row = await s.get(Proceeding, proceeding_id)
         if row is None:
             raise ProceedingError(404, "no such proceeding")
         if row.state != "recording":
             raise ProceedingError(409, "the proceeding is already sealed")
-        stopped = naive(self.services.clock.now())
+        stopped = naive(self.clock.now())
         # the open segments hold the last seconds: close them so they can be hashed
         await asyncio.gather(*(self.area.cameras[c].recorder.rotate_now() for c in row.camera_ids
                                if c in self.area.cameras and self.area.cameras[c].recorder))
-        async with self._seal_lock, self.services.audit.tx() as s:
+        async with self._seal_lock, self.audit.tx() as s:
             row = await s.get(Proceeding, proceeding_id)
             if row is None or row.state != "recording":
                 raise ProceedingError(409, "the proceeding is already sealed")
@@ -119,9 +119,9 @@ class Proceedings:
             row.prev_manifest_sha256 = manifest["prev_manifest_sha256"]
             row.stopped_at, row.stopped_by, row.state = stopped, user, "sealed"
             await s.flush()
-            await self.services.audit.add(s, user, "proceeding.sealed", f"proceeding:{row.id}",
+            await self.audit.add(s, user, "proceeding.sealed", f"proceeding:{row.id}",
                                           {"manifest_sha256": row.manifest_sha256, "segments": len(items)})
-        await self.services.bus.publish(ProceedingChanged(proceeding_id=row.id, state="sealed", person_id=row.person_id, kind=row.kind, camera_ids=list(row.camera_ids)))
+        await self.bus.publish(ProceedingChanged(proceeding_id=row.id, state="sealed", person_id=row.person_id, kind=row.kind, camera_ids=list(row.camera_ids)))
         return row
 
 
@@ -152,11 +152,11 @@ def concat_segments(media_dir: Path, paths: list[str], out_path: Path) -> None:
         out.close()
 
 
-async def export_zip(services: Any, row: Proceeding) -> bytes:
+async def export_zip(media_dir: Path, row: Proceeding) -> bytes:
     """A zip with one MP4 per camera and the sealed manifest (+ its hash)."""
     manifest = row.manifest or {}
     buf = io.BytesIO()
-    tmp = services.media_dir / "tmp"
+    tmp = media_dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         z.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
@@ -168,7 +168,7 @@ async def export_zip(services: Any, row: Proceeding) -> bytes:
                 continue
             out = tmp / f"export-{row.id}-{cam}.mp4"
             try:
-                await asyncio.to_thread(concat_segments, services.media_dir, paths, out)
+                await asyncio.to_thread(concat_segments, media_dir, paths, out)
                 z.write(out, f"proceeding-{row.id}-{cam}.mp4")
             finally:
                 out.unlink(missing_ok=True)

@@ -193,16 +193,16 @@ class CameraRecorder:
     """Records one camera: `feed` muxes on the demux thread, `handle` writes (on the
     DiskWriter's thread)."""
 
-    def __init__(self, camera_id: str, fanout: Fanout, services: Any, loop: asyncio.AbstractEventLoop,
-                 segment_s: float, disk: DiskWriter, queue_bytes: int = 64 << 20, retry_s: float = 3.0) -> None:
+    def __init__(self, camera_id: str, fanout: Fanout, *, db: Any, bus: Any, alerts: Any, metrics: Any, media_dir: Path,
+                 loop: asyncio.AbstractEventLoop, segment_s: float, disk: DiskWriter, queue_bytes: int = 64 << 20, retry_s: float = 3.0) -> None:
         self.camera_id = camera_id
         self.fanout = fanout
-        self.services = services
+        self.db, self.bus, self.alerts = db, bus, alerts
         self.loop = loop
         self.segment_s = segment_s
         self.retry_s = retry_s
         self.queue_bytes = queue_bytes
-        self.media_dir: Path = services.media_dir
+        self.media_dir = media_dir
         # demux thread side (under _lock: stop() may close the segment from the loop)
         self._lock = threading.Lock()
         self._mux: _Muxing | None = None
@@ -219,7 +219,7 @@ class CameraRecorder:
         self._failed_until = 0.0  # set by the writer on a write error: no new segment before
         self._failed_reason = ""
         self._disk_alert = False
-        m = services.metrics
+        m = metrics
         self._m_segments = m.counter("gateway_recording_segments_total", "Segments closed", ("camera",)).labels(camera_id)
         self._m_bytes = m.counter("gateway_recording_bytes_total", "Bytes recorded", ("camera",)).labels(camera_id)
         self._m_gaps = m.counter("gateway_recording_gaps_total", "Recording interruptions", ("camera",)).labels(camera_id)
@@ -445,7 +445,7 @@ class CameraRecorder:
             self._call(self._record_gap(*msg.gap))
         if self._disk_alert:
             self._disk_alert = False
-            self._call(self.services.alerts.clear("disk_full", device_id=self.camera_id, note="recording resumed"))
+            self._call(self.alerts.clear("disk_full", device_id=self.camera_id, note="recording resumed"))
         return _Written(msg.rel, path, f, row_id, hashlib.sha256())
 
     def _append(self, seg: _Written, data: _Data) -> None:
@@ -499,7 +499,7 @@ class CameraRecorder:
             self._disk_alert = True
             log.error("recorder %s: %s: %s", self.camera_id, kind, e)
             try:
-                self._call(self.services.alerts.raise_alert(kind, device_id=self.camera_id, message=f"recording of {self.camera_id} stopped: {e}"))
+                self._call(self.alerts.raise_alert(kind, device_id=self.camera_id, message=f"recording of {self.camera_id} stopped: {e}"))
             except Exception:
                 log.exception("raising %s", kind)
 
@@ -509,38 +509,38 @@ class CameraRecorder:
     # aiosqlite each cost the event loop ~1.2 ms of CPU (32 cameras: a row a second).
     async def _insert(self, values: dict[str, Any]) -> int:
         stmt = insert(Recording).values(**values).returning(Recording.id)
-        return await self.services.db.write(lambda c: int(c.execute(stmt).scalar_one()))
+        return await self.db.write(lambda c: int(c.execute(stmt).scalar_one()))
 
     async def _finish(self, row_id: int, last_at: float, duration: float, size: int | None, digest: str | None) -> None:
         stmt = update(Recording).where(Recording.id == row_id).values(
             ended_at=naive(utc(last_at)), duration_s=round(duration, 3), size=size, sha256=digest)
-        await self.services.db.write(lambda c: c.execute(stmt))
+        await self.db.write(lambda c: c.execute(stmt))
 
     async def _forget(self, row_id: int) -> None:
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             row = await s.get(Recording, row_id)
             if row is not None:
                 await s.delete(row)
                 await s.commit()
 
     async def _record_gap(self, start: float, end: float, reason: str) -> None:
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             s.add(Recording(camera_id=self.camera_id, kind="gap", started_at=naive(utc(start)), ended_at=naive(utc(end)),
                             duration_s=round(end - start, 3)))
             await s.commit()
         self._m_gaps.inc()
-        await self.services.bus.publish(RecordingGap(camera_id=self.camera_id, started_at=utc(start), ended_at=utc(end),
+        await self.bus.publish(RecordingGap(camera_id=self.camera_id, started_at=utc(start), ended_at=utc(end),
                                                      duration_s=round(end - start, 3), reason=reason))
 
 
-async def recover(services: Any) -> int:
+async def recover(db: Any, media_dir: Path) -> int:
     """Finish segments left open by a crash: the file is readable up to its last fragment."""
     n = 0
-    async with services.db.session() as s:
+    async with db.session() as s:
         rows = (await s.scalars(select(Recording).where(Recording.kind == "segment", Recording.sha256.is_(None)))).all()
         for row in rows:
             try:
-                path = services.media_dir / (row.path or "")
+                path = media_dir / (row.path or "")
                 st = path.stat()
                 row.size = st.st_size
                 row.sha256 = await asyncio.to_thread(sha256_file, path)
@@ -553,13 +553,12 @@ async def recover(services: Any) -> int:
     return n
 
 
-async def apply_retention(services: Any, retention_days: dict[str, int], min_free_bytes: int, now: datetime | None = None) -> list[str]:
+async def apply_retention(db: Any, media: Path, retention_days: dict[str, int], min_free_bytes: int, now: datetime | None = None) -> list[str]:
     """Delete expired segments, then the oldest ones while free space is below the floor.
     Segments under hold (part of a proceeding) are never deleted. Returns deleted paths."""
     now = naive(now or datetime.now(timezone.utc))
     deleted: list[str] = []
-    media: Path = services.media_dir
-    async with services.db.session() as s:
+    async with db.session() as s:
         q = select(Recording).where(Recording.kind == "segment", Recording.hold.is_(False), Recording.sha256.is_not(None)).order_by(Recording.started_at)
         rows = (await s.scalars(q)).all()
         for row in rows:

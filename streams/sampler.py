@@ -29,11 +29,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import select
 
+from config.faces import FaceSettings
+from gateway.bus import EventBus
+from gateway.db.engine import Database
 from gateway.db.models import FaceMatch, Proceeding
 from gateway.events import FaceSeen
+from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
-    from gateway.services import Services
+
     from recognition.service import Recognition
 
 log = logging.getLogger(__name__)
@@ -73,25 +77,27 @@ class Voter:
 class FaceSampler:
     name = "face-sampler"
 
-    def __init__(self, services: "Services", recognition: "Recognition", cameras: Any, camera_ids: list[str]) -> None:
-        self.services, self.recognition, self.cameras, self.camera_ids = services, recognition, cameras, camera_ids
-        s = services.config.thresholds.faces
+    def __init__(self, *, settings: FaceSettings, bus: EventBus, db: Database, metrics: Metrics, recognition: "Recognition", cameras: Any) -> None:
+        self.settings, self.bus, self.db = settings, bus, db
+        self.recognition, self.cameras = recognition, cameras
+        s = settings
         self.fps, self.max_side = s.sample_fps, s.sample_max_side
         self.voter = Voter(s.vote_window_s, s.min_votes, s.seen_cooldown_s)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._consumers: list[tuple[Any, Any]] = []
         self._busy: set[str] = set()
-        m = services.metrics
+        m = metrics
         self.m_frames = m.counter("gateway_face_sampled_frames_total", "Frames sampled for 1:N", ("camera_id",))
         self.m_seen = m.counter("gateway_face_seen_total", "face.seen events", ("camera_id", "known"))
 
     async def start(self) -> None:
         from streams.fanout import Consumer
 
-        self.services.bus.subscribe("face-attendance", self._on_proceeding, topics=("proceeding",), maxsize=100)
+        self.bus.subscribe("face-attendance", self._on_proceeding, topics=("proceeding",), maxsize=100)
         loop = asyncio.get_running_loop()
-        for cam_id in self.camera_ids:
+        # the cameras with `recognition: true`, as the camera area started them
+        for cam_id in [c.id for c in self.cameras.cameras.values() if c.cfg.recognition]:
             fanout = self.cameras.fanout(cam_id)
             if fanout is None:
                 continue
@@ -177,29 +183,29 @@ class FaceSampler:
         h, w = rgb.shape[:2]
         jpg = await asyncio.to_thread(to_jpeg, rgb[max(0, t - m): min(h, b + m), max(0, lf - m): min(w, r + m)], 200)
         rel = await asyncio.to_thread(self.recognition._store, f"seen/{seen_at:%Y-%m-%d}", f"{uuid.uuid4().hex}.jpg", jpg)
-        async with self.services.db.session() as sess:
+        async with self.db.session() as sess:
             row = FaceMatch(camera_id=cam_id, person_id=s.person_id, at=seen_at, distance=s.distance, snapshot=rel)
             sess.add(row)
             await sess.commit()
         self.m_seen.labels(cam_id, "yes" if s.person_id else "no").inc()
-        await self.services.bus.publish(FaceSeen(camera_id=cam_id, person_id=s.person_id, distance=s.distance, seen_at=seen_at, snapshot=f"/api/faces/matches/{row.id}/snapshot.jpg"))
+        await self.bus.publish(FaceSeen(camera_id=cam_id, person_id=s.person_id, distance=s.distance, seen_at=seen_at, snapshot=f"/api/faces/matches/{row.id}/snapshot.jpg"))
         if s.person_id:
-            await record_attendance(self.services, cam_id, s.person_id, seen_at, s.distance)
+            await record_attendance(self.db, cam_id, s.person_id, seen_at, s.distance)
 
 
     async def _on_proceeding(self, event: Any) -> None:
         if getattr(event, "state", None) == "sealed":
-            await seal_attendance(self.services, event.proceeding_id)
+            await seal_attendance(self.db, self.settings, event.proceeding_id)
 
 
-async def seal_attendance(services: "Services", proceeding_id: int) -> None:
+async def seal_attendance(db: Database, settings: FaceSettings, proceeding_id: int) -> None:
     """At the end, attendance is recomputed from every sighting on its cameras during it
     (so a person reported just before the start, still in cooldown, is not missed: the
     window opens `vote_window_s` early)."""
     from datetime import timedelta
 
-    window = timedelta(seconds=services.config.thresholds.faces.vote_window_s + services.config.thresholds.faces.seen_cooldown_s)
-    async with services.db.session() as s:
+    window = timedelta(seconds=settings.vote_window_s + settings.seen_cooldown_s)
+    async with db.session() as s:
         p = await s.get(Proceeding, proceeding_id)
         if p is None or p.stopped_at is None:
             return
@@ -220,9 +226,9 @@ async def seal_attendance(services: "Services", proceeding_id: int) -> None:
         await s.commit()
 
 
-async def record_attendance(services: "Services", camera_id: str, person_id: str, seen_at: datetime, distance: float | None) -> None:
+async def record_attendance(db: Database, camera_id: str, person_id: str, seen_at: datetime, distance: float | None) -> None:
     """Add the person to every recording proceeding that uses this camera."""
-    async with services.db.session() as s:
+    async with db.session() as s:
         rows = (await s.scalars(select(Proceeding).where(Proceeding.state == "recording"))).all()
         changed = False
         for p in rows:
@@ -242,13 +248,3 @@ async def record_attendance(services: "Services", camera_id: str, person_id: str
             changed = True
         if changed:
             await s.commit()
-
-
-def build_sampler(services: "Services", recognition: "Recognition") -> FaceSampler | None:
-    from config.cameras import CameraDevice
-
-    ids = [d.id for d in services.config.devices if isinstance(d, CameraDevice) and d.enabled and d.recognition]
-    cameras = services.extras.get("cameras")
-    if not ids or cameras is None:
-        return None
-    return FaceSampler(services, recognition, cameras, ids)

@@ -3,7 +3,9 @@
 - `make_config(yaml_text="", **sections)`: a validated config whose data_dir is a temp folder.
 - `db_url`: parametrised over SQLite and PostgreSQL for tests marked `postgres`
   (use the `any_db_url` fixture); PostgreSQL must be reachable in CI.
-- `running(config)`: async context manager: started Services + httpx client on the ASGI app.
+- `running(config)`: async context manager: a started gateway (built by gateway/assembly.py, as
+  `gateway run` builds it) + httpx client on the ASGI app; `r.services` is the core, `r.areas`
+  the areas.
 - `live_gateway`: a real uvicorn server on a free port in a background thread,
   for WebSocket, browser and device-protocol tests.
 - `shared_data`: ../shared/data (skips with a reason outside CI when absent; fails in CI).
@@ -113,7 +115,8 @@ def make_config(tmp_path: Path) -> Callable[..., GatewayConfig]:
 
 @dataclass
 class Running:
-    services: Any
+    services: Any  # the core (gateway.core.Core)
+    areas: Any  # gateway.assembly.Areas
     app: Any
     client: httpx.AsyncClient
 
@@ -136,22 +139,23 @@ class Running:
 @asynccontextmanager
 async def running(config: GatewayConfig, **create_kw: Any) -> AsyncIterator[Running]:
     from gateway.app import create_app
-    from gateway.services import Services
+    from gateway.assembly import build_gateway
 
-    services = Services.create(config, **create_kw)
-    app = create_app(config, services, manage_services=False)
-    await services.start()
+    gw = build_gateway(config, **create_kw)
+    app = create_app(config, gw, manage=False)
+    await gw.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gateway.test") as client:
-            yield Running(services, app, client)
+            yield Running(gw.core, gw.areas, app, client)
     finally:
-        await services.stop()
+        await gw.stop()
 
 
 @dataclass
 class LiveGateway:
     url: str
-    services: Any
+    services: Any  # the core
+    areas: Any
     loop: asyncio.AbstractEventLoop
 
     def call(self, coro_fn: Callable[..., Any], *args: Any, timeout: float = 30, **kw: Any) -> Any:
@@ -178,7 +182,7 @@ def start_live_gateway() -> Iterator[Callable[[GatewayConfig], LiveGateway]]:
         import uvicorn
 
         from gateway.app import create_app
-        from gateway.services import Services
+        from gateway.assembly import build_gateway
 
         config.gateway.port = free_port()
         holder: dict[str, Any] = {}
@@ -187,10 +191,10 @@ def start_live_gateway() -> Iterator[Callable[[GatewayConfig], LiveGateway]]:
         def serve() -> None:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
-            services = Services.create(config)
-            app = create_app(config, services)
+            gw = build_gateway(config)
+            app = create_app(config, gw)
             server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=config.gateway.port, log_config=None, access_log=False, lifespan="on"))
-            holder.update(loop=loop, services=services, server=server)
+            holder.update(loop=loop, gateway=gw, server=server)
 
             async def main() -> None:
                 task = asyncio.create_task(server.serve())
@@ -215,7 +219,7 @@ def start_live_gateway() -> Iterator[Callable[[GatewayConfig], LiveGateway]]:
             thread.join(30)
 
         stops.append(stop)
-        return LiveGateway(f"http://127.0.0.1:{config.gateway.port}", holder["services"], holder["loop"])
+        return LiveGateway(f"http://127.0.0.1:{config.gateway.port}", holder["gateway"].core, holder["gateway"].areas, holder["loop"])
 
     yield start
     for stop in reversed(stops):

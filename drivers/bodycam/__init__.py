@@ -2,8 +2,8 @@
 service.py: upload sessions streaming to disk), the completion pipeline
 (pipeline.py, probe.py) and the expiry sweep.
 
-The HTTP routes live in gateway/api/uploads.py (auth) and call
-`services.extras["uploads"]`, an `UploadSessions`.
+The HTTP routes live in gateway/api/uploads.py (auth) and call the area's
+`UploadSessions`, which the composition root builds.
 """
 
 from __future__ import annotations
@@ -11,13 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
-from drivers.bodycam.pipeline import Pipeline
 from drivers.bodycam.service import UploadSessions
-
-if TYPE_CHECKING:
-    from gateway.services import Component, Services
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +45,3 @@ class ExpirySweeper:
         drain = getattr(self.sessions.on_complete, "drain", None)
         if drain is not None:
             await drain()
-
-
-def build(services: "Services") -> "list[Component]":
-    sessions = UploadSessions(services, Pipeline(services))
-    services.extras["uploads"] = sessions
-    return [ExpirySweeper(sessions)]

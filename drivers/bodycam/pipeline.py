@@ -19,16 +19,18 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
 from drivers.bodycam.probe import NotPlayable, Probe, probe
+from gateway.alerts.service import AlertService
+from gateway.audit import Audit
+from gateway.bus import EventBus
+from gateway.clock import Clock
 from gateway.db.models import Custody, Evidence, UploadRow
 from gateway.events import DeviceState, UploadCompleted
-
-if TYPE_CHECKING:
-    from gateway.services import Services
+from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 _EXT = re.compile(r"^\.[a-z0-9]{1,5}$")
@@ -50,9 +52,9 @@ def _move(src: Path, dst: Path) -> None:
 
 
 class Pipeline:
-    def __init__(self, services: "Services") -> None:
-        self.services = services
-        m = services.metrics
+    def __init__(self, *, audit: Audit, bus: EventBus, alerts: AlertService, clock: Clock, metrics: Metrics, media_dir: Path) -> None:
+        self.audit, self.bus, self.alerts, self.clock, self.media_dir = audit, bus, alerts, clock, media_dir
+        m = metrics
         self.completed = m.counter("gateway_uploads_completed_total", "Uploads finished, by outcome", ["outcome"])
         self._removals: set[asyncio.Task[None]] = set()
 
@@ -83,20 +85,20 @@ class Pipeline:
             except Exception as e:  # a decoder bug must quarantine, never lose the file
                 log.exception("probe failed for upload %s", row.id)
                 reason = f"probe failed: {type(e).__name__}: {e}"
-        media_root = self.services.media_dir
+        media_root = self.media_dir
         recorded_at = datetime.fromisoformat(meta["recorded_at"]) if meta.get("recorded_at") else None
         common = dict(kind="upload", sha256=sha256, size=row.length, filename=meta.get("filename"), device_id=row.device_id,
                       officer=meta.get("officer") or None, person_id=meta.get("person_id") or None, case_ref=meta.get("case_ref") or None,
-                      recorded_at=recorded_at, received_at=self.services.clock.now())
+                      recorded_at=recorded_at, received_at=self.clock.now())
         received = {"upload_id": row.id, "device_id": row.device_id, "sha256": sha256, "size": row.length, "filename": meta.get("filename")}
         duplicate = False
-        async with self.services.audit.tx() as s:
+        async with self.audit.tx() as s:
             if reason is None:
                 assert result is not None
                 existing = (await s.scalars(select(Evidence).where(Evidence.sha256 == sha256, Evidence.kind == "upload", Evidence.state == "stored"))).first()
                 if existing is not None and (media_root / existing.path).is_file():
                     ev, duplicate = existing, True
-                    s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="received", actor=row.actor, details=dict(received, duplicate=True)))
+                    s.add(Custody(evidence_id=ev.id, at=self.clock.now(), action="received", actor=row.actor, details=dict(received, duplicate=True)))
                 else:
                     rel = store_path(sha256, meta.get("filename"))
                     await asyncio.to_thread(_move, partial, media_root / rel)
@@ -107,11 +109,11 @@ class Pipeline:
                     ev = Evidence(path=rel, media=result.media, thumbnail=thumb, state="stored", **common)
                     s.add(ev)
                     await s.flush()
-                    s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="received", actor=row.actor, details=received))
+                    s.add(Custody(evidence_id=ev.id, at=self.clock.now(), action="received", actor=row.actor, details=received))
                     checks = ["sha256 computed while receiving", "length equals Upload-Length", "playable video (PyAV)"]
                     if claimed:
                         checks.append("sha256 equals the recorder's claim")
-                    s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="verified", actor="gateway", details={"sha256": sha256, "checks": checks}))
+                    s.add(Custody(evidence_id=ev.id, at=self.clock.now(), action="verified", actor="gateway", details={"sha256": sha256, "checks": checks}))
             else:
                 rel = f"quarantine/uploads/{sha256}.bin"
                 if (media_root / rel).exists():
@@ -121,11 +123,11 @@ class Pipeline:
                 ev = Evidence(path=rel, media={}, state="quarantined", quarantine_reason=reason, **common)
                 s.add(ev)
                 await s.flush()
-                s.add(Custody(evidence_id=ev.id, at=self.services.clock.now(), action="received", actor=row.actor, details=dict(received, quarantined=True, reason=reason)))
+                s.add(Custody(evidence_id=ev.id, at=self.clock.now(), action="received", actor=row.actor, details=dict(received, quarantined=True, reason=reason)))
             up = await s.get(UploadRow, row.id)
             assert up is not None
-            up.state, up.evidence_id, up.sha256, up.updated_at = "completed", ev.id, sha256, self.services.clock.now()
-            await self.services.audit.add(s, row.actor, "evidence.quarantined" if reason else "evidence.received", f"evidence:{ev.id}",
+            up.state, up.evidence_id, up.sha256, up.updated_at = "completed", ev.id, sha256, self.clock.now()
+            await self.audit.add(s, row.actor, "evidence.quarantined" if reason else "evidence.received", f"evidence:{ev.id}",
                                           dict(received, duplicate=duplicate, reason=reason))
             evidence_id = ev.id
         if duplicate:
@@ -133,11 +135,11 @@ class Pipeline:
         self.completed.labels("quarantined" if reason else ("duplicate" if duplicate else "stored")).inc()
         if reason:
             log.warning("upload %s from %s quarantined: %s", row.id, row.device_id, reason)
-            await self.services.alerts.raise_alert("upload_quarantined", person_id=common["person_id"], device_id=row.device_id,
+            await self.alerts.raise_alert("upload_quarantined", person_id=common["person_id"], device_id=row.device_id,
                                                    message=f"upload {meta.get('filename')!r} quarantined: {reason}",
                                                    details={"evidence_id": evidence_id, "upload_id": row.id, "sha256": sha256, "reason": reason},
                                                    key=f"upload_quarantined:{evidence_id}")
-        await self.services.bus.publish(UploadCompleted(evidence_id=evidence_id, device_id=row.device_id, sha256=sha256, size=row.length,
+        await self.bus.publish(UploadCompleted(evidence_id=evidence_id, device_id=row.device_id, sha256=sha256, size=row.length,
                                                         quarantined=reason is not None, reason=reason))
         # A body-cam is only reachable while it uploads: its last upload is its last sign of life.
-        await self.services.bus.publish(DeviceState(device_id=row.device_id, kind="bodycam", state="online", reason="upload received"))
+        await self.bus.publish(DeviceState(device_id=row.device_id, kind="bodycam", state="online", reason="upload received"))

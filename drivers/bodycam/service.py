@@ -26,10 +26,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
+from config.uploads import UploadSettings
 from drivers.bodycam.tus import (
     METADATA_KEYS,
     METADATA_KEYS_REQUIRED,
@@ -37,11 +38,13 @@ from drivers.bodycam.tus import (
     TusError,
     safe_filename,
 )
+from gateway.audit import Audit
+from gateway.bus import EventBus
+from gateway.clock import Clock
+from gateway.db.engine import Database
 from gateway.db.models import Device, UploadRow
 from gateway.events import UploadProgress
-
-if TYPE_CHECKING:
-    from gateway.services import Services
+from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 WRITE_BATCH = 1024 * 1024
@@ -122,15 +125,16 @@ def _rehash(path: Path, length: int) -> Any:
 
 
 class UploadSessions:
-    def __init__(self, services: "Services", on_complete: Any) -> None:
-        self.services = services
-        self.settings = services.config.uploads
-        self.partial_dir = services.media_dir / "uploads" / "partial"
+    def __init__(self, *, settings: UploadSettings, db: Database, audit: Audit, bus: EventBus, clock: Clock, metrics: Metrics, media_dir: Path,
+                 on_complete: Any) -> None:
+        self.settings = settings
+        self.db, self.audit, self.bus, self.clock, self.media_dir = db, audit, bus, clock, media_dir
+        self.partial_dir = media_dir / "uploads" / "partial"
         self.on_complete = on_complete  # async (row, sha256_hex, path) -> None
         self._locks: dict[str, asyncio.Lock] = {}
         self._hashers: dict[str, tuple[int, Any]] = {}
         self._last_progress: dict[str, float] = {}
-        m = services.metrics
+        m = metrics
         self.rejected = m.counter("gateway_uploads_rejected_total", "tus requests refused, by reason", ["reason"])
         self.bytes_in = m.counter("gateway_upload_bytes_total", "Bytes accepted by the tus endpoint")
         self.interrupted = m.counter("gateway_uploads_interrupted_total", "PATCH bodies cut short by the client or a stalled link")
@@ -149,7 +153,7 @@ class UploadSessions:
     async def _get(self, upload_id: str, who: Uploader) -> UploadRow:
         if not (len(upload_id) == 32 and all(c in "0123456789abcdef" for c in upload_id)):
             raise TusError(404, "no such upload", "not_found")
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             row = await s.get(UploadRow, upload_id)
         if row is None:
             raise TusError(404, "no such upload", "not_found")
@@ -157,7 +161,7 @@ class UploadSessions:
             raise TusError(403, "this upload belongs to another device", "foreign_device")
         if row.state in ("terminated", "expired"):
             raise TusError(410, f"upload {row.state}", row.state)
-        if row.state == "receiving" and row.expires_at <= self.services.clock.now():
+        if row.state == "receiving" and row.expires_at <= self.clock.now():
             raise TusError(410, "upload expired", "expired")
         return row
 
@@ -186,7 +190,7 @@ class UploadSessions:
         device_id = meta["device_id"]
         if who.device_id is not None and device_id != who.device_id:
             raise TusError(403, f"device_id {device_id!r} is not the authenticated device", "foreign_device")
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             dev = await s.get(Device, device_id)
         if dev is None or dev.kind != "bodycam":
             raise TusError(400, f"device_id {device_id!r} is not a registered body-cam", "unknown_device")
@@ -196,11 +200,11 @@ class UploadSessions:
             raise TusError(507, f"not enough disk space for {length} bytes", "disk_full")
         meta.setdefault("person_id", dev.person_id or "")
         meta.setdefault("officer", str((dev.settings or {}).get("officer") or ""))
-        now = self.services.clock.now()
+        now = self.clock.now()
         row = UploadRow(id=secrets.token_hex(16), device_id=device_id, actor=who.actor, length=length, offset=0, meta=meta,
                         state="receiving", created_at=now, updated_at=now, expires_at=self._expiry(now))
         self.path_of(row.id).touch(exist_ok=False)
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             s.add(row)
             await s.commit()
             await s.refresh(row)
@@ -280,8 +284,8 @@ class UploadSessions:
                 pipe.settle()
                 os.close(fd)
             new_offset = start + written
-            now = self.services.clock.now()
-            async with self.services.db.session() as s:
+            now = self.clock.now()
+            async with self.db.session() as s:
                 fresh = await s.get(UploadRow, upload_id)
                 assert fresh is not None
                 fresh.offset, fresh.updated_at, fresh.expires_at = new_offset, now, self._expiry(now)
@@ -292,7 +296,7 @@ class UploadSessions:
             self._progress(fresh, new_offset, force=True)
             if new_offset == fresh.length:
                 await self.finish(fresh)
-                async with self.services.db.session() as s:
+                async with self.db.session() as s:
                     fresh = await s.get(UploadRow, upload_id)  # type: ignore[assignment]
             assert fresh is not None
             return fresh
@@ -305,12 +309,12 @@ class UploadSessions:
         self._last_progress.pop(row.id, None)
 
     def _progress(self, row: UploadRow, offset: int, force: bool = False) -> None:
-        now = self.services.clock.monotonic()
+        now = self.clock.monotonic()
         last = self._last_progress.get(row.id)
         if not force and last is not None and now - last < self.settings.progress_interval_s:
             return
         self._last_progress[row.id] = now
-        self.services.bus.offer(UploadProgress(upload_id=row.id, device_id=row.device_id, filename=(row.meta or {}).get("filename"),
+        self.bus.offer(UploadProgress(upload_id=row.id, device_id=row.device_id, filename=(row.meta or {}).get("filename"),
                                                offset=offset, length=row.length, state="complete" if offset == row.length else "receiving"))
 
     # -- termination and expiry ---------------------------------------------
@@ -320,25 +324,25 @@ class UploadSessions:
             if row.state != "receiving":
                 raise TusError(409, f"upload is {row.state}; only uploads in progress can be terminated", "not_receiving")
             await self._drop(upload_id, "terminated")
-        await self.services.audit.log(who.actor, "upload.terminated", f"upload:{upload_id}", {"device_id": row.device_id, "offset": row.offset})
+        await self.audit.log(who.actor, "upload.terminated", f"upload:{upload_id}", {"device_id": row.device_id, "offset": row.offset})
 
     async def _drop(self, upload_id: str, state: str) -> None:
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             row = await s.get(UploadRow, upload_id)
             if row is not None:
-                row.state, row.updated_at = state, self.services.clock.now()
+                row.state, row.updated_at = state, self.clock.now()
                 await s.commit()
         self.path_of(upload_id).unlink(missing_ok=True)
         self._hashers.pop(upload_id, None)
         self._locks.pop(upload_id, None)
         self._last_progress.pop(upload_id, None)
-        self.services.bus.offer(UploadProgress(upload_id=upload_id, device_id=row.device_id if row else "", filename=None,
+        self.bus.offer(UploadProgress(upload_id=upload_id, device_id=row.device_id if row else "", filename=None,
                                                offset=row.offset if row else 0, length=row.length if row else 0, state=state))
 
     async def sweep(self) -> int:
         """Remove partial uploads past their Upload-Expires. Returns how many."""
-        now = self.services.clock.now()
-        async with self.services.db.session() as s:
+        now = self.clock.now()
+        async with self.db.session() as s:
             stale = (await s.scalars(select(UploadRow.id).where(UploadRow.state == "receiving", UploadRow.expires_at <= now))).all()
         n = 0
         for uid in stale:
@@ -354,7 +358,7 @@ class UploadSessions:
 
     async def resume_pending(self) -> None:
         """Uploads whose last byte arrived but whose completion a crash interrupted."""
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             rows = (await s.scalars(select(UploadRow).where(UploadRow.state == "receiving"))).all()
         for row in rows:
             if row.offset == row.length and self.path_of(row.id).is_file():
@@ -367,7 +371,7 @@ class UploadSessions:
         files = {p.name[:-len(".part")]: p for p in self.partial_dir.glob("*.part")} if self.partial_dir.is_dir() else {}
         if not files:
             return 0
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             receiving = set((await s.scalars(select(UploadRow.id).where(UploadRow.id.in_(files), UploadRow.state == "receiving"))).all())
         gone = [p for uid, p in files.items() if uid not in receiving]
         for p in gone:
@@ -377,7 +381,7 @@ class UploadSessions:
         return len(gone)
 
     async def in_flight(self) -> list[dict[str, Any]]:
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             rows = (await s.scalars(select(UploadRow).where(UploadRow.state == "receiving").order_by(UploadRow.created_at))).all()
         return [{"id": r.id, "device_id": r.device_id, "filename": (r.meta or {}).get("filename"), "offset": r.offset, "length": r.length,
                  "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), "expires_at": r.expires_at.isoformat()} for r in rows]

@@ -7,7 +7,8 @@ rules may see. A fix is one of:
 - rejected, with a reason counted in `gateway_gps_rejected_total{reason}`:
   `invalid` (not a number or off the earth), `zero` (0,0: the receiver's
   "no position"), `duplicate` (same fix time as the last accepted),
-  `future` (ahead of wall time by more than max_future_s), `speed` (the jump
+  `future` (ahead of wall time by more than max_future_s), `stale` (older
+  than max_age_s: a receiver without a clock says 1970 or 2000), `speed` (the jump
   from the last accepted fix implies more than max_speed_kmh), `accuracy`
   (accuracy worse than max_accuracy_m).
 
@@ -26,7 +27,7 @@ from drivers.gps.geo import haversine_m, valid_lat_lon
 from drivers.gps.nmea import Fix
 
 ACCEPTED, OUT_OF_ORDER = "accepted", "out_of_order"
-REASONS = ("invalid", "zero", "duplicate", "future", "speed", "accuracy")
+REASONS = ("invalid", "zero", "duplicate", "future", "stale", "speed", "accuracy")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Limits:
     max_accuracy_m: float
     max_speed_mps: float
     max_future_s: float
+    max_age_s: float
     reanchor: int
 
     @classmethod
@@ -43,6 +45,7 @@ class Limits:
             max_accuracy_m=o.max_accuracy_m or gps.max_accuracy_m,
             max_speed_mps=(o.max_speed_kmh or gps.max_speed_kmh) / 3.6,
             max_future_s=gps.max_future_s if o.max_future_s is None else o.max_future_s,
+            max_age_s=gps.max_age_s,
             reanchor=gps.speed_reanchor,
         )
 
@@ -63,6 +66,8 @@ def judge(fix: Fix, state: FilterState, limits: Limits, now: datetime) -> str:
         return "zero"
     if fix.fix_time > now + timedelta(seconds=limits.max_future_s):
         return "future"
+    if fix.fix_time < now - timedelta(seconds=limits.max_age_s):
+        return "stale"
     if fix.accuracy_m is not None and fix.accuracy_m > limits.max_accuracy_m:
         return "accuracy"
     last = state.last_time

@@ -36,7 +36,7 @@ class ZoneSpec:
     geometry: dict[str, Any]  # GeoJSON, WGS-84
     radius_m: float | None = None
     schedule: list[dict[str, Any]] | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = "UTC"  # the zone row always has one (gateway.timezone by default)
     buffer_m: float = 30.0
     dwell_s: float = 60.0
     level: str | None = None

@@ -18,22 +18,24 @@ Kinds: exclusion zone → `exclusion_breach`; inclusion zone with a schedule →
 `curfew` (only inside its windows; a window ending resolves it); inclusion
 zone without schedule → `inclusion_exit`. A scheduled exclusion zone is only
 watched inside its windows.
+
+`evaluate` is pure apart from the state it keeps: it returns the alert changes
+(`AlertCall`s) for the caller to apply with the batch. After a restart the state
+is rebuilt from what is stored (`drivers/gps/recovery.py`): `seed` it from the
+alerts, then `evaluate` the stored fixes again with `replay=True`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
 from drivers.gps.geofence import ZoneIndex, ZoneSpec
 from drivers.gps.schedule import window_start
-
-RaiseFn = Callable[..., Awaitable[Any]]
+from gateway.alerts.service import AlertCall
 
 
 @dataclass
@@ -41,6 +43,8 @@ class ZoneState:
     violating: bool = False
     pending_since: datetime | None = None
     last_update: datetime | None = None
+    # rebuilt after a restart: fixes up to here were judged before (the alert says so)
+    judged_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,8 @@ def kind_of(z: ZoneSpec) -> str:
 
 
 class GeofenceRules:
-    def __init__(self, index: ZoneIndex, raise_alert: RaiseFn, clear: RaiseFn, update_s: float = 30.0) -> None:
+    def __init__(self, index: ZoneIndex, update_s: float = 30.0) -> None:
         self.index = index
-        self.raise_alert = raise_alert
-        self.clear = clear
         self.update_s = update_s
         self.state: dict[tuple[str, str], ZoneState] = {}
         # device -> exclusion zones (ids) with a pending or ongoing breach: the only
@@ -79,10 +81,23 @@ class GeofenceRules:
             if index.zones[index.by_id[zid]].kind == "exclusion" and (st.violating or st.pending_since):
                 self._active.setdefault(dev, set()).add(zid)
 
-    async def evaluate(self, fixes: list[RuleFix]) -> None:
-        """All fixes of a batch against all their zones, in one vectorised query."""
+    def seed(self, device_id: str, zone_id: str, violating: bool, judged_until: datetime | None) -> None:
+        """State known from the alerts after a restart: `violating` when the zone's alert
+        is ongoing (or was closed by hand while the condition went on), with the fixes up
+        to `judged_until` (its last update) already judged."""
+        self.state[(device_id, zone_id)] = ZoneState(violating=violating, last_update=judged_until, judged_until=judged_until)
+        z = self.index.by_id.get(zone_id)
+        if violating and z is not None and self.index.zones[z].kind == "exclusion":
+            self._active.setdefault(device_id, set()).add(zone_id)
+
+    def evaluate(self, fixes: list[RuleFix], replay: bool = False) -> list[AlertCall]:
+        """All fixes of a batch against all their zones, in one vectorised query; the
+        alert changes they cause, in order. With `replay` (stored fixes, after a restart)
+        only changes of state are returned: an update of an alert that is open already
+        was applied when the fix first came."""
+        calls: list[AlertCall] = []
         if not fixes or not self.index.zones:
-            return
+            return calls
         lat = np.fromiter((f.lat for f in fixes), float, len(fixes))
         lon = np.fromiter((f.lon for f in fixes), float, len(fixes))
         acc = np.fromiter((f.accuracy_m for f in fixes), float, len(fixes))
@@ -107,46 +122,59 @@ class GeofenceRules:
             for z in sorted(todo):
                 zone = self.index.zones[z]
                 # not a candidate: farther than the margin outside the zone
-                await self._step(f, zone, dists.get(z, math.inf))
+                step = self._step(f, zone, dists.get(z, math.inf))
+                if step is not None and (not replay or step[1]):
+                    calls.append(step[0])
                 if zone.kind == "exclusion":
                     st = self.state[(f.device_id, zone.id)]
                     if st.violating or st.pending_since:
                         self._active.setdefault(f.device_id, set()).add(zone.id)
                     else:
                         self._active.get(f.device_id, set()).discard(zone.id)
+        return calls
 
-    async def _step(self, f: RuleFix, z: ZoneSpec, sd: float) -> None:
-        st = self.state.setdefault((f.device_id, z.id), ZoneState())
+    def _step(self, f: RuleFix, z: ZoneSpec, sd: float) -> tuple[AlertCall, bool] | None:
+        """The alert change this fix causes in this zone, if any, and whether it changes
+        the state (opens or ends the condition) rather than updating an ongoing one."""
+        st = self.state.get((f.device_id, z.id))
+        if st is None:
+            st = self.state[(f.device_id, z.id)] = ZoneState()
+        elif st.judged_until is not None:
+            if f.fix_time <= st.judged_until:
+                return None  # judged before the restart: its effect is in the alert
+            st.judged_until = None
         kind = kind_of(z)
         if z.schedule and window_start(z.schedule, z.timezone, f.fix_time) is None:
-            if st.violating:
-                await self.clear(kind, person_id=f.person_id, device_id=f.device_id, zone_id=z.id, note="schedule window ended", at=f.fix_time)
+            was = st.violating
             st.violating, st.pending_since = False, None
-            return
+            if was:
+                return AlertCall(False, kind, {"person_id": f.person_id, "device_id": f.device_id, "zone_id": z.id, "note": "schedule window ended",
+                                               "at": f.fix_time}), True
+            return None
         depth = sd if z.kind == "inclusion" else -sd
         if depth - f.accuracy_m > z.buffer_m:
-            if not st.violating:
+            opened = not st.violating
+            if opened:
                 st.pending_since = st.pending_since or f.fix_time
                 if (f.fix_time - st.pending_since).total_seconds() < z.dwell_s:
-                    return
+                    return None
                 st.violating = True
             elif st.last_update is not None and (f.fix_time - st.last_update).total_seconds() < self.update_s:
-                return
+                return None
             st.last_update = f.fix_time
             where = "outside" if z.kind == "inclusion" else "inside"
             # not a candidate of the index: only known to be farther than the query margin
             dist = round(depth, 1) if math.isfinite(depth) else None
             far = f"{depth:.0f} m" if dist is not None else "far"
-            await self.raise_alert(
-                kind, person_id=f.person_id, device_id=f.device_id, zone_id=z.id, level=z.level,
-                lat=f.lat, lon=f.lon, at=f.fix_time,
-                message=f"{f.person_id} {where} zone {z.name or z.id} ({far}, accuracy {f.accuracy_m:.0f} m)",
-                details={"distance_m": dist, "accuracy_m": f.accuracy_m, "fix_time": f.fix_time.isoformat()},
-            )
-        elif depth <= 0:
-            st.pending_since = None
-            if st.violating:
-                st.violating = False
-                await self.clear(kind, person_id=f.person_id, device_id=f.device_id, zone_id=z.id, note="back on the right side of the zone", at=f.fix_time)
-        else:
-            st.pending_since = None
+            return AlertCall(True, kind, {
+                "person_id": f.person_id, "device_id": f.device_id, "zone_id": z.id, "level": z.level,
+                "lat": f.lat, "lon": f.lon, "at": f.fix_time,
+                "message": f"{f.person_id} {where} zone {z.name or z.id} ({far}, accuracy {f.accuracy_m:.0f} m)",
+                "details": {"distance_m": dist, "accuracy_m": f.accuracy_m, "fix_time": f.fix_time.isoformat()},
+            }), opened
+        st.pending_since = None
+        if depth <= 0 and st.violating:
+            st.violating = False
+            return AlertCall(False, kind, {"person_id": f.person_id, "device_id": f.device_id, "zone_id": z.id,
+                                           "note": "back on the right side of the zone", "at": f.fix_time}), True
+        return None

@@ -1,8 +1,11 @@
 """Kiosk sessions: liveness from heartbeats, idempotent event batches, check-in
 alerts and scheduled check-ins that were missed.
 
-Wall time is used only for liveness and schedules (through `services.clock`,
-so tests move it); events keep the kiosk's own `occurred_at`.
+Wall time is used only for liveness and schedules (through the injected clock,
+so tests move it); events keep the kiosk's own `occurred_at`. The kiosks'
+settings (heartbeat interval, offline threshold, check-in schedules) are read at
+start and again for a kiosk when a `DeviceChanged` says it changed: an edit through
+the API takes effect at once.
 """
 
 from __future__ import annotations
@@ -11,18 +14,23 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from config.devices import stored_device
+from config.kiosks import KioskDevice
 from drivers.kiosk.decoder import Heartbeat, KioskEventIn, problems
+from gateway.alerts.service import AlertService
+from gateway.bus import EventBus
+from gateway.clock import Clock
+from gateway.db.engine import Database
 from gateway.db.models import CheckInRow, Device, KioskEventRow
-from gateway.events import CheckIn, DeviceState, Event, KioskEvent
-
-if TYPE_CHECKING:
-    from gateway.services import Services
+from gateway.events import CheckIn, DeviceChanged, DeviceState, Event, KioskEvent
+from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +43,40 @@ class KioskState:
     status: str | None = None
 
 
+def kiosk_settings(row: Device) -> KioskDevice:
+    """The row as the typed model the API and the configuration validate it with."""
+    try:
+        cfg = stored_device("kiosk", row.id, row.name, row.enabled, None, row.settings)
+        assert isinstance(cfg, KioskDevice)
+        return cfg
+    except ValidationError as e:
+        log.warning("kiosk %s: settings not valid, defaults used: %s", row.id, e.errors(include_url=False))
+        return KioskDevice(id=row.id, kind="kiosk")
+
+
 class KioskDriver:
     name = "kiosks"
 
-    def __init__(self, services: "Services", tick_s: float = 5.0, settings_every_s: float = 60.0) -> None:
-        self.services = services
+    def __init__(self, *, bus: EventBus, db: Database, alerts: AlertService, clock: Clock, metrics: Metrics, default_tz: str,
+                 tick_s: float = 5.0) -> None:
+        self.bus, self.db, self.alerts, self.clock = bus, db, alerts, clock
+        self.default_tz = default_tz  # gateway.timezone, for schedules that name none
         self.tick_s = tick_s
-        self.settings_every_s = settings_every_s
         self.kiosks: dict[str, KioskState] = {}
+        self.settings: dict[str, KioskDevice] = {}  # enabled kiosks
         self._locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
         self._missed_done: set[tuple[str, str, date]] = set()
-        m = services.metrics
+        m = metrics
         self.m_events = m.counter("gateway_kiosk_events_total", "Kiosk events by outcome", ("outcome",))
         self.m_heartbeats = m.counter("gateway_kiosk_heartbeats_total", "Kiosk heartbeats")
 
     async def start(self) -> None:
-        self.services.bus.subscribe("kiosk-checkins", self._on_checkin, topics=("checkin",), maxsize=1000, overflow="block")
+        async with self.db.session() as s:
+            rows = (await s.scalars(select(Device).where(Device.kind == "kiosk", Device.enabled.is_(True)))).all()
+            self.settings = {r.id: kiosk_settings(r) for r in rows}
+        self.bus.subscribe("kiosk-checkins", self._on_checkin, topics=("checkin",), maxsize=1000, overflow="block")
+        self.bus.subscribe("kiosk-changes", self._changed, topics=(DeviceChanged.topic,), inline=True)
         self._task = asyncio.create_task(self._watch(), name="kiosk-watchdog")
 
     async def stop(self) -> None:
@@ -59,46 +84,52 @@ class KioskDriver:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    async def _changed(self, event: Event) -> None:
+        if not isinstance(event, DeviceChanged) or event.kind != "kiosk":
+            return
+        async with self.db.session() as s:
+            row = await s.get(Device, event.device_id, populate_existing=True)
+        if row is None or row.kind != "kiosk" or not row.enabled:
+            self.settings.pop(event.device_id, None)
+            self.kiosks.pop(event.device_id, None)
+        else:
+            self.settings[event.device_id] = kiosk_settings(row)
+
     # -- heartbeats and liveness ----------------------------------------
     async def heartbeat(self, kiosk_id: str, hb: Heartbeat) -> dict[str, Any]:
         self.m_heartbeats.inc()
         st = self.kiosks.setdefault(kiosk_id, KioskState())
-        st.last_heartbeat = self.services.clock.monotonic()
+        st.last_heartbeat = self.clock.monotonic()
         st.software_version, st.status = hb.software_version, problems(hb)
-        async with self.services.db.session() as s:
+        async with self.db.session() as s:
             row = await s.get(Device, kiosk_id)
             if row is not None:
-                row.last_seen_at = self.services.clock.now()
+                row.last_seen_at = self.clock.now()
                 reported = {"software_version": hb.software_version, "printer": hb.printer, "paper": hb.paper, "kiosk_state": hb.state}
                 row.settings = {**(row.settings or {}), **{k: v for k, v in reported.items() if v is not None}}
                 await s.commit()
         if st.state != "online":
             was_offline = st.state == "offline"
             st.state = "online"
-            await self.services.bus.publish(DeviceState(device_id=kiosk_id, kind="kiosk", state="online", reason=st.status))
+            await self.bus.publish(DeviceState(device_id=kiosk_id, kind="kiosk", state="online", reason=st.status))
             if was_offline:
-                await self.services.alerts.clear("kiosk_offline", device_id=kiosk_id, note="heartbeats resumed")
-        return {"state": st.state, "status": st.status, "server_time": self.services.clock.now().isoformat()}
+                await self.alerts.clear("kiosk_offline", device_id=kiosk_id, note="heartbeats resumed")
+        return {"state": st.state, "status": st.status, "server_time": self.clock.now().isoformat()}
 
-    async def _settings(self) -> dict[str, dict[str, Any]]:
-        async with self.services.db.session() as s:
-            rows = (await s.scalars(select(Device).where(Device.kind == "kiosk", Device.enabled.is_(True)))).all()
-        return {r.id: dict(r.settings or {}) for r in rows}
-
-    async def check_liveness(self, kiosks: dict[str, dict[str, Any]] | None = None) -> None:
-        now = self.services.clock.monotonic()
-        for kiosk_id, settings in (kiosks if kiosks is not None else await self._settings()).items():
+    async def check_liveness(self) -> None:
+        now = self.clock.monotonic()
+        for kiosk_id, cfg in list(self.settings.items()):
             st = self.kiosks.get(kiosk_id)
             if st is None or st.last_heartbeat is None or st.state == "offline":
                 continue  # never heard since start: nothing to compare against
-            interval = int(settings.get("heartbeat_interval_s") or 60)
-            limit = int(settings.get("offline_after_s") or 3 * interval)
+            interval = cfg.heartbeat_interval_s
+            limit = cfg.offline_after_s or 3 * interval
             silent = now - st.last_heartbeat
             if silent > limit:
                 st.state = "offline"
                 reason = f"no heartbeat for {silent:.0f} s (expected every {interval} s)"
-                await self.services.bus.publish(DeviceState(device_id=kiosk_id, kind="kiosk", state="offline", reason=reason))
-                await self.services.alerts.raise_alert("kiosk_offline", device_id=kiosk_id, message=f"kiosk {kiosk_id} offline: {reason}")
+                await self.bus.publish(DeviceState(device_id=kiosk_id, kind="kiosk", state="offline", reason=reason))
+                await self.alerts.raise_alert("kiosk_offline", device_id=kiosk_id, message=f"kiosk {kiosk_id} offline: {reason}")
 
     # -- events ----------------------------------------------------------
     async def apply_events(self, kiosk_id: str, events: list[KioskEventIn]) -> dict[str, Any]:
@@ -113,24 +144,24 @@ class KioskDriver:
         published: list[Event] = []
         async with lock:
             ids = [e.event_id for e in events]
-            async with self.services.db.session() as s:
+            async with self.db.session() as s:
                 existing = set((await s.scalars(select(KioskEventRow.event_id).where(KioskEventRow.kiosk_id == kiosk_id, KioskEventRow.event_id.in_(ids)))).all()) if ids else set()
             for e in events:
                 if e.event_id in existing:
                     duplicates.append(e.event_id)
                     continue
                 try:
-                    async with self.services.db.session() as s:
-                        s.add(KioskEventRow(kiosk_id=kiosk_id, event_id=e.event_id, kind=e.kind, occurred_at=e.occurred_at, received_at=self.services.clock.now(), payload=e.payload))
+                    async with self.db.session() as s:
+                        s.add(KioskEventRow(kiosk_id=kiosk_id, event_id=e.event_id, kind=e.kind, occurred_at=e.occurred_at, received_at=self.clock.now(), payload=e.payload))
                         await s.commit()
                 except IntegrityError:
                     duplicates.append(e.event_id)
                     continue
                 existing.add(e.event_id)
                 applied.append(e.event_id)
-                published.append(KioskEvent(kiosk_id=kiosk_id, event_id=e.event_id, kind=e.kind, payload=e.payload, at=e.occurred_at or self.services.clock.now()))
+                published.append(KioskEvent(kiosk_id=kiosk_id, event_id=e.event_id, kind=e.kind, payload=e.payload, at=e.occurred_at or self.clock.now()))
             for ev in published:
-                await self.services.bus.publish(ev)
+                await self.bus.publish(ev)
         self.m_events.labels("applied").inc(len(applied))
         self.m_events.labels("duplicate").inc(len(duplicates))
         return {"applied": applied, "duplicates": duplicates}
@@ -141,56 +172,48 @@ class KioskDriver:
         if event.kiosk_id.startswith("user:"):
             return  # a console verification is not a check-in obligation
         if event.result == "rejected":
-            await self.services.alerts.raise_alert(
+            await self.alerts.raise_alert(
                 "checkin_failed", person_id=event.person_id, device_id=event.kiosk_id,
                 message=f"check-in of {event.person_id} at {event.kiosk_id} rejected: {event.reason}",
                 details={"checkin_id": event.checkin_id, "distance": event.distance},
             )
         elif event.result == "accepted":
-            await self.services.alerts.clear("checkin_failed", person_id=event.person_id, device_id=event.kiosk_id, note=f"accepted check-in {event.checkin_id}")
+            await self.alerts.clear("checkin_failed", person_id=event.person_id, device_id=event.kiosk_id, note=f"accepted check-in {event.checkin_id}")
 
-    async def check_schedules(self, kiosks: dict[str, dict[str, Any]] | None = None) -> None:
+    async def check_schedules(self) -> None:
         """Raise `checkin_missed` once per scheduled window that ended without an accepted check-in."""
-        now = self.services.clock.now()
-        for kiosk_id, settings in (kiosks if kiosks is not None else await self._settings()).items():
-            for sc in settings.get("checkins") or []:
-                tz = ZoneInfo(sc.get("timezone") or "Asia/Shanghai")
+        now = self.clock.now()
+        for kiosk_id, cfg in list(self.settings.items()):
+            for sc in cfg.checkins:
+                tz = ZoneInfo(sc.timezone or self.default_tz)
                 local = now.astimezone(tz)
                 for day in (local.date() - timedelta(days=1), local.date()):
-                    if day.isoweekday() not in (sc.get("days") or range(1, 8)):
+                    if day.isoweekday() not in sc.days:
                         continue
-                    start = datetime.combine(day, time.fromisoformat(sc.get("start", "09:00")), tz)
-                    end = datetime.combine(day, time.fromisoformat(sc.get("end", "17:00")), tz)
+                    start = datetime.combine(day, time.fromisoformat(sc.start), tz)
+                    end = datetime.combine(day, time.fromisoformat(sc.end), tz)
                     if end <= start:
                         end += timedelta(days=1)
-                    key = (kiosk_id, sc["person_id"], day)
+                    key = (kiosk_id, sc.person_id, day)
                     if now < end or key in self._missed_done:
                         continue
                     self._missed_done.add(key)
-                    async with self.services.db.session() as s:
+                    async with self.db.session() as s:
                         ok = (await s.scalars(select(CheckInRow.id).where(
-                            CheckInRow.person_id == sc["person_id"], CheckInRow.kiosk_id == kiosk_id, CheckInRow.result == "accepted",
+                            CheckInRow.person_id == sc.person_id, CheckInRow.kiosk_id == kiosk_id, CheckInRow.result == "accepted",
                             CheckInRow.at >= start, CheckInRow.at <= end).limit(1))).first()
                     if ok is None and now - end < timedelta(days=1):
-                        await self.services.alerts.raise_alert(
-                            "checkin_missed", person_id=sc["person_id"], device_id=kiosk_id, key=f"checkin_missed:{sc['person_id']}:{kiosk_id}:{day.isoformat()}",
-                            message=f"{sc['person_id']} did not check in at {kiosk_id} between {sc.get('start')} and {sc.get('end')} on {day.isoformat()}",
-                            details={"day": day.isoformat(), "start": sc.get("start"), "end": sc.get("end")},
+                        await self.alerts.raise_alert(
+                            "checkin_missed", person_id=sc.person_id, device_id=kiosk_id, key=f"checkin_missed:{sc.person_id}:{kiosk_id}:{day.isoformat()}",
+                            message=f"{sc.person_id} did not check in at {kiosk_id} between {sc.start} and {sc.end} on {day.isoformat()}",
+                            details={"day": day.isoformat(), "start": sc.start, "end": sc.end},
                         )
 
     async def _watch(self) -> None:
-        kiosks: dict[str, dict[str, Any]] = {}
-        read_at = -float("inf")
         while True:
             try:
-                # The kiosks' settings (thresholds, schedules) are read once a minute, not
-                # on every tick: that query was most of what the gateway did at rest. A
-                # heartbeat from a kiosk not in them yet reads them again at once.
-                now = self.services.clock.monotonic()
-                if now - read_at >= self.settings_every_s or not self.kiosks.keys() <= kiosks.keys():
-                    kiosks, read_at = await self._settings(), now
-                await self.check_liveness(kiosks)
-                await self.check_schedules(kiosks)
+                await self.check_liveness()
+                await self.check_schedules()
             except Exception:
                 log.exception("kiosk watchdog pass failed")
             await asyncio.sleep(self.tick_s)

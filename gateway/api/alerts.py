@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway.alerts import AlertError, alert_to_dict
-from gateway.api.deps import CurrentUser, Principal, Require, ServicesDep, SessionDep
+from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
 from gateway.db.models import Alert
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -56,16 +56,16 @@ async def get_alert(alert_id: int, _: CurrentUser, s: SessionDep) -> dict[str, A
 
 
 @router.post("/{alert_id}/ack")
-async def acknowledge(alert_id: int, user: Annotated[Principal, Require("alerts.ack")], services: ServicesDep, body: NoteIn | None = None) -> dict[str, Any]:
+async def acknowledge(alert_id: int, user: Annotated[Principal, Require("alerts.ack")], core: CoreDep, body: NoteIn | None = None) -> dict[str, Any]:
     try:
-        return await services.alerts.acknowledge(alert_id, user.username, body.note if body else None)
+        return await core.alerts.acknowledge(alert_id, user.username, body.note if body else None)
     except AlertError as e:
         raise HTTPException(e.status, str(e)) from None
 
 
 @router.post("/{alert_id}/resolve")
-async def resolve(alert_id: int, user: Annotated[Principal, Require("alerts.resolve")], services: ServicesDep, body: NoteIn | None = None) -> dict[str, Any]:
+async def resolve(alert_id: int, user: Annotated[Principal, Require("alerts.resolve")], core: CoreDep, body: NoteIn | None = None) -> dict[str, Any]:
     try:
-        return await services.alerts.resolve(alert_id, user.username, body.note if body else None)
+        return await core.alerts.resolve(alert_id, user.username, body.note if body else None)
     except AlertError as e:
         raise HTTPException(e.status, str(e)) from None

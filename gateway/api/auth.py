@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from gateway.api.deps import COOKIE, CurrentUser, ServicesDep
+from gateway.api.deps import COOKIE, CoreDep, CurrentUser
 from gateway.auth.passwords import verify_password
 from gateway.db.models import User
 
@@ -29,15 +29,15 @@ class MeOut(BaseModel):
     role: str
 
 
-async def _authenticate(services: ServicesDep, request: Request, username: str, password: str) -> User:
+async def _authenticate(core: CoreDep, request: Request, username: str, password: str) -> User:
     client = request.client.host if request.client else "?"
     for key in (f"user:{username.lower()}", f"addr:{client}"):
-        if not services.login_limiter.hit(key):
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many login attempts; wait and try again", headers={"Retry-After": str(services.login_limiter.retry_after(key))})
-    async with services.db.session() as s:
+        if not core.login_limiter.hit(key):
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many login attempts; wait and try again", headers={"Retry-After": str(core.login_limiter.retry_after(key))})
+    async with core.db.session() as s:
         user = (await s.scalars(select(User).where(User.username == username))).first()
     ok = verify_password(user.password_hash if user else None, password) and user is not None and not user.disabled
-    await services.audit.log(username[:64] or "?", "auth.login" if ok else "auth.login_failed", f"user:{username[:64]}", {"client": client})
+    await core.audit.log(username[:64] or "?", "auth.login" if ok else "auth.login_failed", f"user:{username[:64]}", {"client": client})
     if not ok:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"})
     assert user is not None
@@ -45,24 +45,24 @@ async def _authenticate(services: ServicesDep, request: Request, username: str, 
 
 
 @router.post("/token", response_model=TokenOut, summary="OAuth2 password flow")
-async def token(services: ServicesDep, request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
-    user = await _authenticate(services, request, form.username, form.password)
-    return TokenOut(access_token=services.signer.issue(user.id, user.role, user.token_version), expires_in=services.signer.ttl_s, role=user.role)
+async def token(core: CoreDep, request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
+    user = await _authenticate(core, request, form.username, form.password)
+    return TokenOut(access_token=core.signer.issue(user.id, user.role, user.token_version), expires_in=core.signer.ttl_s, role=user.role)
 
 
 @router.post("/login", response_model=MeOut, summary="Console login: sets the session cookie")
-async def login(services: ServicesDep, request: Request, response: Response, username: Annotated[str, Form()], password: Annotated[str, Form()]) -> MeOut:
-    user = await _authenticate(services, request, username, password)
+async def login(core: CoreDep, request: Request, response: Response, username: Annotated[str, Form()], password: Annotated[str, Form()]) -> MeOut:
+    user = await _authenticate(core, request, username, password)
     response.set_cookie(
-        COOKIE, services.signer.issue(user.id, user.role, user.token_version), max_age=services.signer.ttl_s,
-        httponly=True, samesite="strict", secure=services.config.auth.cookie_secure, path="/",
+        COOKIE, core.signer.issue(user.id, user.role, user.token_version), max_age=core.signer.ttl_s,
+        httponly=True, samesite="strict", secure=core.config.auth.cookie_secure, path="/",
     )
     return MeOut(id=user.id, username=user.username, role=user.role)
 
 
 @router.post("/logout", status_code=204)
-async def logout(user: CurrentUser, services: ServicesDep, response: Response) -> Response:
-    await services.audit.log(user.username, "auth.logout", f"user:{user.username}")
+async def logout(user: CurrentUser, core: CoreDep, response: Response) -> Response:
+    await core.audit.log(user.username, "auth.logout", f"user:{user.username}")
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/")
     return response

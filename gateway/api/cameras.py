@@ -6,22 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from gateway.api.deps import Principal, Require, ServicesDep
+from gateway.api.deps import CamerasDep, CoreDep, Principal, Require
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 Viewer = Annotated[Principal, Require("live.view")]
 
 
-def _area(services: Any) -> Any:
-    area = services.extras.get("cameras")
-    if area is None:
-        raise HTTPException(503, "the cameras area is not running")
-    return area
-
-
 @router.get("")
-async def list_cameras(services: ServicesDep, user: Viewer) -> list[dict[str, Any]]:
-    area = _area(services)
+async def list_cameras(area: CamerasDep, user: Viewer) -> list[dict[str, Any]]:
     out = []
     for cam in area.cameras.values():
         info = cam.fanout.info
@@ -35,10 +27,9 @@ async def list_cameras(services: ServicesDep, user: Viewer) -> list[dict[str, An
 
 
 @router.get("/{camera_id}/snapshot.jpg", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-async def snapshot(camera_id: str, services: ServicesDep, user: Viewer) -> Response:
+async def snapshot(camera_id: str, area: CamerasDep, user: Viewer) -> Response:
     from streams.snapshots import NoPicture
 
-    area = _area(services)
     try:
         jpg = await area.snapshots.jpeg(camera_id)
     except KeyError:
@@ -50,8 +41,7 @@ async def snapshot(camera_id: str, services: ServicesDep, user: Viewer) -> Respo
 
 @router.post("/{camera_id}/whep", status_code=201, response_class=Response,
              openapi_extra={"requestBody": {"content": {"application/sdp": {"schema": {"type": "string"}}}, "required": True}})
-async def whep(camera_id: str, request: Request, services: ServicesDep, user: Viewer) -> Response:
-    area = _area(services)
+async def whep(camera_id: str, request: Request, core: CoreDep, area: CamerasDep, user: Viewer) -> Response:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/sdp":
         raise HTTPException(415, "WHEP offers must be application/sdp")
     offer = (await request.body()).decode("utf-8", "replace")
@@ -65,14 +55,14 @@ async def whep(camera_id: str, request: Request, services: ServicesDep, user: Vi
         raise HTTPException(503, str(e)) from None
     except ValueError as e:
         raise HTTPException(400, str(e)) from None
-    await services.audit.log(user.username, "live.view", f"camera:{camera_id}", {"session": sid})
+    await core.audit.log(user.username, "live.view", f"camera:{camera_id}", {"session": sid})
     return Response(answer, status_code=201, media_type="application/sdp",
                     headers={"Location": f"/api/cameras/{camera_id}/whep/{sid}", "ETag": f'"{sid}"'})
 
 
 @router.delete("/{camera_id}/whep/{session_id}", status_code=200)
-async def whep_delete(camera_id: str, session_id: str, services: ServicesDep, user: Viewer) -> dict[str, bool]:
-    if not await _area(services).live.close(session_id):
+async def whep_delete(camera_id: str, session_id: str, area: CamerasDep, user: Viewer) -> dict[str, bool]:
+    if not await area.live.close(session_id):
         raise HTTPException(404, "no such session")
     return {"closed": True}
 

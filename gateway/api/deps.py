@@ -1,23 +1,30 @@
 """Dependencies shared by every router.
 
-    async def route(user: CurrentUser, s: SessionDep, services: ServicesDep): ...
+    async def route(user: CurrentUser, s: SessionDep, core: CoreDep): ...
     @router.post(..., dependencies=[Require("zones.write")])
     async def route(user: Annotated[Principal, Require("zones.write")]): ...
+    async def route(cameras: CamerasDep): ...   # an area, typed; 503 when it is not running
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from drivers.bodycam.service import UploadSessions
+from drivers.camera import CameraArea
+from drivers.gps.driver import TrackerDriver
+from drivers.kiosk.session import KioskDriver
+from gateway.assembly import Areas
 from gateway.auth.roles import allowed
 from gateway.auth.tokens import DEVICE_KEY_PREFIX, device_key_matches, hash_device_key
+from gateway.core import Core
 from gateway.db.models import Device, User
-from gateway.services import Services
+from recognition.service import Recognition
 
 COOKIE = "gw_session"
 CSRF_HEADER = "x-requested-with"
@@ -38,15 +45,54 @@ class DevicePrincipal:
     person_id: str | None
 
 
-def get_services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+def get_core(request: Request) -> Core:
+    return request.app.state.core  # type: ignore[no-any-return]
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+CoreDep = Annotated[Core, Depends(get_core)]
 
 
-async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
-    async with services.db.session() as s:
+def get_areas(request: Request) -> Areas:
+    return request.app.state.areas  # type: ignore[no-any-return]
+
+
+A = TypeVar("A")
+
+
+def _running(area: A | None, what: str) -> A:
+    if area is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{what} is not running")
+    return area
+
+
+def get_cameras(request: Request) -> CameraArea:
+    return _running(get_areas(request).cameras, "the cameras area")
+
+
+def get_recognition(request: Request) -> Recognition:
+    return _running(get_areas(request).recognition, "face recognition")
+
+
+def get_kiosks(request: Request) -> KioskDriver:
+    return _running(get_areas(request).kiosks, "the kiosk driver")
+
+
+def get_uploads(request: Request) -> UploadSessions:
+    return _running(get_areas(request).uploads, "the uploads area")
+
+
+def get_trackers(request: Request) -> TrackerDriver:
+    return _running(get_areas(request).trackers, "the trackers area")
+
+
+CamerasDep = Annotated[CameraArea, Depends(get_cameras)]
+RecognitionDep = Annotated[Recognition, Depends(get_recognition)]
+KiosksDep = Annotated[KioskDriver, Depends(get_kiosks)]
+UploadsDep = Annotated[UploadSessions, Depends(get_uploads)]
+
+
+async def get_session(core: CoreDep) -> AsyncIterator[AsyncSession]:
+    async with core.db.session() as s:
         yield s
 
 
@@ -61,18 +107,18 @@ def _bearer(header: str | None) -> str | None:
     return None
 
 
-async def principal_from_token(services: Services, token: str) -> Principal | None:
-    claims = services.signer.verify(token)
+async def principal_from_token(core: Core, token: str) -> Principal | None:
+    claims = core.signer.verify(token)
     if claims is None:
         return None
-    async with services.db.session() as s:
+    async with core.db.session() as s:
         user = await s.get(User, claims.user_id)
     if user is None or user.disabled or user.token_version != claims.version:
         return None
     return Principal(user.id, user.username, user.role)
 
 
-async def current_user(request: Request, services: ServicesDep) -> Principal:
+async def current_user(request: Request, core: CoreDep) -> Principal:
     token = _bearer(request.headers.get("authorization"))
     via_cookie = False
     if token is None:
@@ -80,7 +126,7 @@ async def current_user(request: Request, services: ServicesDep) -> Principal:
         via_cookie = token is not None
     if token is None or token.startswith(DEVICE_KEY_PREFIX):
         raise _UNAUTHORIZED
-    p = await principal_from_token(services, token)
+    p = await principal_from_token(core, token)
     if p is None:
         raise _UNAUTHORIZED
     # A cookie is sent by the browser on its own; unsafe requests must also
@@ -104,21 +150,21 @@ def Require(permission: str):  # noqa: N802 - reads like a type in signatures
     return Depends(check)
 
 
-async def websocket_user(ws: WebSocket, services: Services) -> Principal | None:
+async def websocket_user(ws: WebSocket, core: Core) -> Principal | None:
     token = _bearer(ws.headers.get("authorization")) or ws.query_params.get("token") or ws.cookies.get(COOKIE)
     if not token:
         return None
-    return await principal_from_token(services, token)
+    return await principal_from_token(core, token)
 
 
-async def current_device(request: Request, services: ServicesDep) -> DevicePrincipal:
+async def current_device(request: Request, core: CoreDep) -> DevicePrincipal:
     """Kiosks and body-cams: `X-Device-Key: dk_...` or `Authorization: Bearer dk_...`."""
     key = request.headers.get("x-device-key") or _bearer(request.headers.get("authorization"))
     if not key or not key.startswith(DEVICE_KEY_PREFIX):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "device key required", headers={"WWW-Authenticate": "Bearer"})
     from sqlalchemy import select
 
-    async with services.db.session() as s:
+    async with core.db.session() as s:
         dev = (await s.scalars(select(Device).where(Device.key_hash == hash_device_key(key)))).first()
     if dev is None or not device_key_matches(dev.key_hash, key) or not dev.enabled:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or disabled device key", headers={"WWW-Authenticate": "Bearer"})

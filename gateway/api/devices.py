@@ -1,20 +1,39 @@
+"""Devices of every kind (`/api/devices`).
+
+`settings` are checked with the same typed model as the configuration file
+(config/cameras.py, trackers.py, kiosks.py, uploads.py): an unknown key or a bad value
+is a 422 naming it. A change is published as `DeviceChanged` after commit and applied by
+the drivers before the answer: a tracker registered here is heard from its first
+message, a camera added here is connected and recording, a device disabled here is
+refused from its next request or message.
+
+A camera's password is write-only: given in `password`, stored apart from the
+settings, never returned (`has_password` says whether one is set).
+"""
+
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from sqlalchemy import select
 
-from gateway.api.deps import CurrentUser, Principal, Require, ServicesDep, SessionDep
+from config.devices import COLUMNS, DEVICE_MODELS, settings_fields
+from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
 from gateway.auth.tokens import hash_device_key, new_device_key
 from gateway.db.models import Device, Person
+from gateway.events import Change, DeviceChanged
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 Admin = Annotated[Principal, Require("devices.write")]
 Kind = Literal["camera", "tracker", "bodycam", "kiosk"]
 KEYED = ("kiosk", "bodycam")
+WITH_PERSON = ("tracker", "bodycam")
+WITH_PASSWORD = ("camera",)
+# what a device reports about itself (a kiosk's heartbeat), kept beside its settings
+REPORTED = ("software_version", "printer", "paper", "kiosk_state")
 
 
 class DeviceCreate(BaseModel):
@@ -22,14 +41,16 @@ class DeviceCreate(BaseModel):
     kind: Kind
     name: str | None = Field(None, max_length=200)
     person_id: str | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict, description="The kind's settings, as in the configuration file (e.g. a camera's url, transport, record).")
+    password: SecretStr | None = Field(None, description="Camera only: the RTSP password. Write-only.")
     enabled: bool = True
 
 
 class DeviceUpdate(BaseModel):
     name: str | None = Field(None, max_length=200)
     person_id: str | None = None
-    settings: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = Field(None, description="Merged into the current settings; a key set to null returns to its default.")
+    password: SecretStr | None = Field(None, description="Camera only: a new RTSP password (an empty string removes it). Write-only.")
     enabled: bool | None = None
 
 
@@ -46,6 +67,7 @@ class DevicePublic(BaseModel):
     enabled: bool
     source: str
     has_key: bool
+    has_password: bool
 
 
 class DeviceCreated(DevicePublic):
@@ -53,11 +75,31 @@ class DeviceCreated(DevicePublic):
 
 
 def public(d: Device) -> DevicePublic:
-    settings = {k: v for k, v in (d.settings or {}).items() if k not in ("password",)}
     return DevicePublic(
-        id=d.id, kind=d.kind, name=d.name, person_id=d.person_id, settings=settings, state=d.state, state_reason=d.state_reason,
+        id=d.id, kind=d.kind, name=d.name, person_id=d.person_id, settings=dict(d.settings or {}), state=d.state, state_reason=d.state_reason,
         last_seen_at=d.last_seen_at, battery=d.battery, enabled=d.enabled, source=d.source, has_key=d.key_hash is not None,
+        has_password=d.secret is not None,
     )
+
+
+def checked_settings(kind: str, device_id: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings as the kind's typed model takes them (what was given, normalised);
+    422 naming the first problem."""
+    model = DEVICE_MODELS[kind]
+    columns = sorted(k for k in settings if k in COLUMNS)
+    if columns:
+        raise HTTPException(422, f"settings.{columns[0]}: not a setting (use the device's own field)")
+    try:
+        cfg = model.model_validate({**settings, "id": device_id, "kind": kind})
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise HTTPException(422, f"settings.{where}: {err['msg']}") from None
+    return cfg.model_dump(mode="json", include=set(settings) & settings_fields(kind))
+
+
+async def _changed(core: CoreDep, d: Device, change: Change) -> None:
+    await core.bus.publish(DeviceChanged(device_id=d.id, kind=d.kind, change=change))
 
 
 @router.get("", response_model=list[DevicePublic])
@@ -77,57 +119,87 @@ async def get_device(device_id: str, _: CurrentUser, s: SessionDep) -> DevicePub
 
 
 @router.post("", response_model=DeviceCreated, status_code=201)
-async def create_device(body: DeviceCreate, admin: Admin, services: ServicesDep) -> DeviceCreated:
-    if body.person_id and body.kind not in ("tracker", "bodycam"):
+async def create_device(body: DeviceCreate, admin: Admin, core: CoreDep) -> DeviceCreated:
+    if body.person_id and body.kind not in WITH_PERSON:
         raise HTTPException(422, "only trackers and body-cams belong to a person")
+    if body.password is not None and body.kind not in WITH_PASSWORD:
+        raise HTTPException(422, f"a {body.kind} has no password")
+    settings = checked_settings(body.kind, body.id, body.settings)
     key = new_device_key() if body.kind in KEYED else None
-    async with services.audit.tx() as s:
+    async with core.audit.tx() as s:
         if await s.get(Device, body.id):
             raise HTTPException(409, f"device {body.id} exists")
         if body.person_id and await s.get(Person, body.person_id) is None:
             raise HTTPException(422, f"no person {body.person_id}")
-        d = Device(id=body.id, kind=body.kind, name=body.name, person_id=body.person_id, settings=body.settings, enabled=body.enabled, source="api", key_hash=hash_device_key(key) if key else None)
+        d = Device(id=body.id, kind=body.kind, name=body.name, person_id=body.person_id, settings=settings, enabled=body.enabled, source="api",
+                   key_hash=hash_device_key(key) if key else None, secret=body.password.get_secret_value() if body.password else None)
         s.add(d)
         await s.flush()
-        await services.audit.add(s, admin.username, "device.created", f"device:{body.id}", {"kind": body.kind})
+        await core.audit.add(s, admin.username, "device.created", f"device:{body.id}", {"kind": body.kind})
+    await _changed(core, d, "created")
     return DeviceCreated(**public(d).model_dump(), key=key)
 
 
 @router.post("/{device_id}/key", response_model=DeviceCreated, summary="Issue a new key (the old one stops working)")
-async def rotate_key(device_id: str, admin: Admin, services: ServicesDep) -> DeviceCreated:
+async def rotate_key(device_id: str, admin: Admin, core: CoreDep) -> DeviceCreated:
     key = new_device_key()
-    async with services.audit.tx() as s:
+    async with core.audit.tx() as s:
         d = await s.get(Device, device_id)
         if d is None:
             raise HTTPException(404, f"no device {device_id}")
         if d.kind not in KEYED:
             raise HTTPException(422, f"{d.kind} devices do not use keys")
         d.key_hash = hash_device_key(key)
-        await services.audit.add(s, admin.username, "device.key_issued", f"device:{device_id}")
+        await core.audit.add(s, admin.username, "device.key_issued", f"device:{device_id}")
     return DeviceCreated(**public(d).model_dump(), key=key)
 
 
 @router.patch("/{device_id}", response_model=DevicePublic)
-async def update_device(device_id: str, body: DeviceUpdate, admin: Admin, services: ServicesDep) -> DevicePublic:
-    async with services.audit.tx() as s:
+async def update_device(device_id: str, body: DeviceUpdate, admin: Admin, core: CoreDep) -> DevicePublic:
+    changes = body.model_dump(exclude_unset=True, exclude={"password", "settings"})
+    async with core.audit.tx() as s:
         d = await s.get(Device, device_id)
         if d is None:
             raise HTTPException(404, f"no device {device_id}")
-        changes = body.model_dump(exclude_unset=True)
-        if changes.get("person_id") and await s.get(Person, changes["person_id"]) is None:
-            raise HTTPException(422, f"no person {changes['person_id']}")
+        if "enabled" in changes and changes["enabled"] is None:
+            raise HTTPException(422, "enabled: must be true or false")
+        if changes.get("person_id"):
+            if d.kind not in WITH_PERSON:
+                raise HTTPException(422, "only trackers and body-cams belong to a person")
+            if await s.get(Person, changes["person_id"]) is None:
+                raise HTTPException(422, f"no person {changes['person_id']}")
+        audited: dict[str, Any] = dict(changes)
+        if body.settings is not None:
+            known = settings_fields(d.kind)
+            merged = {k: v for k, v in (d.settings or {}).items() if k in known}
+            for k, v in body.settings.items():
+                if v is None:
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+            reported = {k: v for k, v in (d.settings or {}).items() if k in REPORTED}
+            d.settings = {**reported, **checked_settings(d.kind, d.id, merged)}
+            audited["settings"] = sorted(body.settings)
+        if "password" in body.model_fields_set:
+            if d.kind not in WITH_PASSWORD:
+                raise HTTPException(422, f"a {d.kind} has no password")
+            secret = body.password.get_secret_value() if body.password else ""
+            d.secret = secret or None
+            audited["password"] = "changed" if secret else "removed"
         for k, v in changes.items():
             setattr(d, k, v)
-        await services.audit.add(s, admin.username, "device.updated", f"device:{device_id}", {k: v for k, v in changes.items() if k != "settings"})
+        await core.audit.add(s, admin.username, "device.updated", f"device:{device_id}", audited)
+    await _changed(core, d, "updated")
     return public(d)
 
 
 @router.delete("/{device_id}", status_code=204)
-async def delete_device(device_id: str, admin: Admin, services: ServicesDep) -> None:
+async def delete_device(device_id: str, admin: Admin, core: CoreDep) -> None:
     """Disables the device and revokes its key; its data stays."""
-    async with services.audit.tx() as s:
+    async with core.audit.tx() as s:
         d = await s.get(Device, device_id)
         if d is None:
             raise HTTPException(404, f"no device {device_id}")
         d.enabled, d.key_hash = False, None
-        await services.audit.add(s, admin.username, "device.disabled", f"device:{device_id}")
+        await core.audit.add(s, admin.username, "device.disabled", f"device:{device_id}")
+    await _changed(core, d, "updated")

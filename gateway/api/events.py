@@ -19,13 +19,13 @@ router = APIRouter(tags=["events"])
 
 @router.websocket("/api/events")
 async def events(ws: WebSocket) -> None:
-    services = ws.app.state.services
-    user = await websocket_user(ws, services)
+    core = ws.app.state.core
+    user = await websocket_user(ws, core)
     if user is None:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="authentication required")
         return
     await ws.accept()
-    client = services.push.connect()
+    client = core.push.connect()
     await ws.send_text(json.dumps({"type": "hello", "user": user.username, "role": user.role}))
 
     async def reader() -> None:
@@ -52,4 +52,4 @@ async def events(ws: WebSocket) -> None:
         pass
     finally:
         read_task.cancel()
-        services.push.disconnect(client)
+        core.push.disconnect(client)

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from drivers.bodycam.manifest import load_or_create_key, public_key_b64, sign
-from gateway.api.deps import Principal, Require, ServicesDep, SessionDep
+from gateway.api.deps import CoreDep, Principal, Require, SessionDep
 from gateway.db.models import Custody, Evidence
 from gateway.evidence import confined
 
@@ -61,8 +61,8 @@ async def list_evidence(s: SessionDep, user: Reader, device_id: str | None = Non
 
 
 @router.get("/signing-key", summary="Ed25519 public key that signs export manifests")
-async def signing_key(services: ServicesDep, user: Reader) -> dict[str, str]:
-    return {"algorithm": "Ed25519", "public_key": public_key_b64(load_or_create_key(services.config.gateway.data_dir))}
+async def signing_key(core: CoreDep, user: Reader) -> dict[str, str]:
+    return {"algorithm": "Ed25519", "public_key": public_key_b64(load_or_create_key(core.config.gateway.data_dir))}
 
 
 async def _get(s: Any, evidence_id: int) -> Evidence:
@@ -79,9 +79,9 @@ async def get_evidence(evidence_id: int, s: SessionDep, user: Reader) -> dict[st
     return {**public(e), "custody": [_custody(c) for c in log]}
 
 
-def _file(services: Any, rel: str) -> Any:
+def _file(core: Any, rel: str) -> Any:
     try:
-        path = confined(services.media_dir, rel)
+        path = confined(core.media_dir, rel)
     except ValueError:
         raise HTTPException(404, "no such file") from None
     if not path.is_file():
@@ -91,42 +91,42 @@ def _file(services: Any, rel: str) -> Any:
 
 @router.get("/{evidence_id}/file", response_class=FileResponse,
             responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}})
-async def evidence_file(evidence_id: int, request: Request, s: SessionDep, services: ServicesDep, user: Reader) -> FileResponse:
+async def evidence_file(evidence_id: int, request: Request, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
     e = await _get(s, evidence_id)
     if e.state != "stored":
         raise HTTPException(409, f"evidence is {e.state}: {e.quarantine_reason or ''}".strip())
-    path = _file(services, e.path)
+    path = _file(core, e.path)
     rng = request.headers.get("range", "")
     # A player fetches many ranges per viewing; the opening request (no Range or
     # from byte 0) is the one that marks a viewing in the custody log.
     if not rng or rng.replace(" ", "").startswith("bytes=0-"):
-        async with services.audit.tx() as tx:
-            tx.add(Custody(evidence_id=e.id, at=services.clock.now(), action="viewed", actor=user.username, details={"range": rng or None}))
+        async with core.audit.tx() as tx:
+            tx.add(Custody(evidence_id=e.id, at=core.clock.now(), action="viewed", actor=user.username, details={"range": rng or None}))
     return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"), filename=e.filename or path.name,
                         content_disposition_type="inline")
 
 
 @router.get("/{evidence_id}/thumbnail.jpg", response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}})
-async def evidence_thumbnail(evidence_id: int, s: SessionDep, services: ServicesDep, user: Reader) -> FileResponse:
+async def evidence_thumbnail(evidence_id: int, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
     e = await _get(s, evidence_id)
     if not e.thumbnail:
         raise HTTPException(404, "no thumbnail for this evidence")
-    return FileResponse(_file(services, e.thumbnail), media_type="image/jpeg")
+    return FileResponse(_file(core, e.thumbnail), media_type="image/jpeg")
 
 
 @router.post("/{evidence_id}/export", summary="Signed (Ed25519) export manifest; adds an `exported` custody entry")
-async def export_evidence(evidence_id: int, services: ServicesDep, user: Exporter) -> dict[str, Any]:
-    async with services.audit.tx() as s:
+async def export_evidence(evidence_id: int, core: CoreDep, user: Exporter) -> dict[str, Any]:
+    async with core.audit.tx() as s:
         e = await _get(s, evidence_id)
         if e.state != "stored":
             raise HTTPException(409, f"evidence is {e.state}; quarantined files are not exported")
-        now = services.clock.now()
+        now = core.clock.now()
         log = (await s.scalars(select(Custody).where(Custody.evidence_id == e.id).order_by(Custody.at, Custody.id))).all()
         manifest = {"format": "gateway-evidence-export/1", "exported_at": now.isoformat(), "exported_by": user.username,
                     "evidence": {k: v for k, v in public(e).items() if k not in ("has_thumbnail", "quarantine_reason")},
                     "file": {"sha256": e.sha256, "size": e.size, "url": f"/api/evidence/{e.id}/file"},
                     "custody": [_custody(c) for c in log] + [{"at": now.isoformat(), "action": "exported", "actor": user.username, "details": {}}]}
-        signed = sign(load_or_create_key(services.config.gateway.data_dir), manifest)
+        signed = sign(load_or_create_key(core.config.gateway.data_dir), manifest)
         s.add(Custody(evidence_id=e.id, at=now, action="exported", actor=user.username, details={"signature": signed["signature"]["value"]}))
-        await services.audit.add(s, user.username, "evidence.exported", f"evidence:{e.id}", {"sha256": e.sha256})
+        await core.audit.add(s, user.username, "evidence.exported", f"evidence:{e.id}", {"sha256": e.sha256})
     return signed

@@ -11,21 +11,14 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from gateway.api.deps import CurrentUser, Principal, Require, ServicesDep, SessionDep
+from gateway.api.deps import CoreDep, CurrentUser, Principal, RecognitionDep, Require, SessionDep
 from gateway.db.models import CheckInRow, FaceEncoding, FaceMatch, Person
 from gateway.evidence import confined
-from recognition.service import FaceInputError, Recognition
+from recognition.service import FaceInputError
 
 router = APIRouter(tags=["faces"])
 Enroller = Annotated[Principal, Require("faces.enroll")]
 Checker = Annotated[Principal, Require("faces.check")]
-
-
-def recognition(services: Any) -> Recognition:
-    r = services.extras.get("recognition")
-    if r is None:
-        raise HTTPException(503, "face recognition is not running")
-    return r  # type: ignore[no-any-return]
 
 
 async def read_upload(f: UploadFile, what: str = "file") -> bytes:
@@ -35,9 +28,9 @@ async def read_upload(f: UploadFile, what: str = "file") -> bytes:
     return data
 
 
-async def refused(services: Any, actor: str, action: str, target: str, e: FaceInputError) -> HTTPException:
+async def refused(core: Any, actor: str, action: str, target: str, e: FaceInputError) -> HTTPException:
     """Bad input leaves only an audit entry behind."""
-    await services.audit.log(actor, action, target, {"status": e.status, "reason": str(e)})
+    await core.audit.log(actor, action, target, {"status": e.status, "reason": str(e)})
     return HTTPException(e.status, str(e))
 
 
@@ -47,12 +40,11 @@ def photo_public(row: FaceEncoding) -> dict[str, Any]:
 
 
 @router.post("/api/persons/{person_id}/photos", summary="Enroll a photo: quality verdict and stored encoding", status_code=201)
-async def add_photo(person_id: str, user: Enroller, services: ServicesDep, file: UploadFile = File(...)) -> dict[str, Any]:
-    rec = recognition(services)
+async def add_photo(person_id: str, user: Enroller, core: CoreDep, rec: RecognitionDep, file: UploadFile = File(...)) -> dict[str, Any]:
     try:
         verdict = await rec.enroll(person_id, await read_upload(file), user.username)
     except FaceInputError as e:
-        raise await refused(services, user.username, "face.enroll_bad_input", f"person:{person_id}", e) from None
+        raise await refused(core, user.username, "face.enroll_bad_input", f"person:{person_id}", e) from None
     if not verdict.accepted:
         raise HTTPException(422, {"message": "photo refused: " + "; ".join(verdict.reasons), "verdict": verdict.to_dict()})
     return verdict.to_dict()
@@ -67,41 +59,39 @@ async def list_photos(person_id: str, _: CurrentUser, s: SessionDep) -> list[dic
 
 
 @router.get("/api/persons/{person_id}/photos/{photo_id}/image", summary="The enrollment photo itself", response_class=FileResponse)
-async def photo_image(person_id: str, photo_id: int, user: Enroller, s: SessionDep, services: ServicesDep) -> FileResponse:
+async def photo_image(person_id: str, photo_id: int, user: Enroller, s: SessionDep, core: CoreDep) -> FileResponse:
     row = await s.get(FaceEncoding, photo_id)
     if row is None or row.person_id != person_id:
         raise HTTPException(404, f"no photo {photo_id} for person {person_id}")
-    path = confined(services.media_dir, row.photo_path)
+    path = confined(core.media_dir, row.photo_path)
     if not path.is_file():
         raise HTTPException(404, "photo file missing")
-    await services.audit.log(user.username, "face.photo_viewed", f"person:{person_id}", {"photo_id": photo_id})
+    await core.audit.log(user.username, "face.photo_viewed", f"person:{person_id}", {"photo_id": photo_id})
     return FileResponse(path, headers={"Cache-Control": "private, no-store"})
 
 
 @router.delete("/api/persons/{person_id}/photos/{photo_id}", status_code=204)
-async def delete_photo(person_id: str, photo_id: int, user: Enroller, services: ServicesDep) -> None:
-    if not await recognition(services).delete_photo(person_id, photo_id, user.username):
+async def delete_photo(person_id: str, photo_id: int, user: Enroller, core: CoreDep, rec: RecognitionDep) -> None:
+    if not await rec.delete_photo(person_id, photo_id, user.username):
         raise HTTPException(404, f"no photo {photo_id} for person {person_id}")
 
 
 @router.post("/api/faces/verify", summary="1:1: is this photo the enrolled person?")
-async def verify(user: Checker, services: ServicesDep, person_id: str = Form(...), file: UploadFile = File(...)) -> dict[str, Any]:
-    rec = recognition(services)
+async def verify(user: Checker, core: CoreDep, rec: RecognitionDep, person_id: str = Form(...), file: UploadFile = File(...)) -> dict[str, Any]:
     try:
         d = await rec.verify(person_id, [await read_upload(file)], source=f"user:{user.username}"[:64], actor=user.username, liveness=False)
     except FaceInputError as e:
-        raise await refused(services, user.username, "face.verify_bad_input", f"person:{person_id}", e) from None
+        raise await refused(core, user.username, "face.verify_bad_input", f"person:{person_id}", e) from None
     return d.to_dict()
 
 
 @router.post("/api/faces/identify", summary="1:N: candidate persons for each face in the photo")
-async def identify(user: Checker, services: ServicesDep, file: UploadFile = File(...), k: int = Query(5, ge=1, le=50)) -> dict[str, Any]:
-    rec = recognition(services)
+async def identify(user: Checker, core: CoreDep, rec: RecognitionDep, file: UploadFile = File(...), k: int = Query(5, ge=1, le=50)) -> dict[str, Any]:
     try:
         out = await rec.identify(await read_upload(file), k)
     except FaceInputError as e:
-        raise await refused(services, user.username, "face.identify_bad_input", "faces", e) from None
-    await services.audit.log(user.username, "face.identify", "faces", {"faces": len(out["faces"]), "persons": [f["person_id"] for f in out["faces"]]})
+        raise await refused(core, user.username, "face.identify_bad_input", "faces", e) from None
+    await core.audit.log(user.username, "face.identify", "faces", {"faces": len(out["faces"]), "persons": [f["person_id"] for f in out["faces"]]})
     return out
 
 
@@ -127,19 +117,19 @@ async def list_checkins(
 
 
 @router.get("/api/checkins/{checkin_id}/thumbnail.jpg", response_class=FileResponse)
-async def checkin_thumbnail(checkin_id: int, _: CurrentUser, s: SessionDep, services: ServicesDep) -> FileResponse:
+async def checkin_thumbnail(checkin_id: int, _: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
     c = await s.get(CheckInRow, checkin_id)
     if c is None or not c.thumbnail:
         raise HTTPException(404, f"no thumbnail for check-in {checkin_id}")
-    path = confined(services.media_dir, c.thumbnail)
+    path = confined(core.media_dir, c.thumbnail)
     if not path.is_file():
         raise HTTPException(404, "thumbnail file missing")
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
 @router.get("/api/faces/seen", summary="Who was seen in each room: latest sighting per camera and person")
-async def seen(_: CurrentUser, s: SessionDep, services: ServicesDep, camera_id: str | None = None, minutes: int = Query(60, ge=1, le=7 * 24 * 60)) -> dict[str, Any]:
-    since = services.clock.now() - timedelta(minutes=minutes)
+async def seen(_: CurrentUser, s: SessionDep, core: CoreDep, camera_id: str | None = None, minutes: int = Query(60, ge=1, le=7 * 24 * 60)) -> dict[str, Any]:
+    since = core.clock.now() - timedelta(minutes=minutes)
     stmt = select(FaceMatch).where(FaceMatch.at >= since).order_by(FaceMatch.at.desc()).limit(5000)
     if camera_id:
         stmt = stmt.where(FaceMatch.camera_id == camera_id)
@@ -154,11 +144,11 @@ async def seen(_: CurrentUser, s: SessionDep, services: ServicesDep, camera_id: 
 
 
 @router.get("/api/faces/matches/{match_id}/snapshot.jpg", response_class=FileResponse)
-async def match_snapshot(match_id: int, _: CurrentUser, s: SessionDep, services: ServicesDep) -> FileResponse:
+async def match_snapshot(match_id: int, _: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
     m = await s.get(FaceMatch, match_id)
     if m is None or not m.snapshot:
         raise HTTPException(404, f"no snapshot for face match {match_id}")
-    path = confined(services.media_dir, m.snapshot)
+    path = confined(core.media_dir, m.snapshot)
     if not path.is_file():
         raise HTTPException(404, "snapshot file missing")
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})

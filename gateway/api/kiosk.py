@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 
 from drivers.kiosk.decoder import EventBatch, Heartbeat
-from gateway.api.deps import CurrentDevice, DevicePrincipal, ServicesDep
-from gateway.api.faces import read_upload, recognition, refused
+from gateway.api.deps import CoreDep, CurrentDevice, DevicePrincipal, KiosksDep, RecognitionDep
+from gateway.api.faces import read_upload, refused
 from recognition.service import FaceInputError
 
 router = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
@@ -27,41 +27,33 @@ def kiosk_only(dev: DevicePrincipal, claimed: str | None = None) -> str:
     return dev.id
 
 
-def driver(services: Any) -> Any:
-    k = services.extras.get("kiosks")
-    if k is None:
-        raise HTTPException(503, "kiosk driver is not running")
-    return k
-
-
 @router.post("/heartbeat", summary="Kiosk state, printer and paper, software version")
-async def heartbeat(body: Heartbeat, dev: CurrentDevice, services: ServicesDep) -> dict[str, Any]:
+async def heartbeat(body: Heartbeat, dev: CurrentDevice, kiosks: KiosksDep) -> dict[str, Any]:
     kiosk_id = kiosk_only(dev)
-    return await driver(services).heartbeat(kiosk_id, body)  # type: ignore[no-any-return]
+    return await kiosks.heartbeat(kiosk_id, body)
 
 
 @router.post("/events", summary="A batch of kiosk events; replays (same event_id) are applied once, in order")
-async def events(body: EventBatch, dev: CurrentDevice, services: ServicesDep) -> dict[str, Any]:
+async def events(body: EventBatch, dev: CurrentDevice, kiosks: KiosksDep) -> dict[str, Any]:
     kiosk_id = kiosk_only(dev)
-    return await driver(services).apply_events(kiosk_id, body.events)  # type: ignore[no-any-return]
+    return await kiosks.apply_events(kiosk_id, body.events)
 
 
 @router.post("/checkins", summary="Check-in: person_id + a burst of frames → accepted / rejected / retry")
 async def checkin(
-    dev: CurrentDevice, services: ServicesDep,
+    dev: CurrentDevice, core: CoreDep, rec: RecognitionDep,
     person_id: str = Form(..., min_length=1, max_length=64),
     kiosk_id: str | None = Form(None, description="Optional; must be the key's own kiosk."),
     frames: list[UploadFile] = File(default_factory=list, description="A burst of frames (JPEG/PNG), oldest first; at least liveness.min_frames."),
     clip: UploadFile | None = File(None, description="Instead of frames: a short clip (MP4, WebM); frames are taken from it."),
 ) -> dict[str, Any]:
     kid = kiosk_only(dev, kiosk_id)
-    rec = recognition(services)
     try:
         data = [await read_upload(f, f"frame {i}") for i, f in enumerate(frames)]
         video = await read_upload(clip, "clip") if clip is not None else None
         d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video)
     except FaceInputError as e:
-        raise await refused(services, f"kiosk:{kid}", "kiosk.checkin_bad_input", f"person:{person_id}", e) from None
+        raise await refused(core, f"kiosk:{kid}", "kiosk.checkin_bad_input", f"person:{person_id}", e) from None
     out = d.to_dict()
     out["kiosk_id"] = kid
     return out

@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway.alerts import alert_to_dict
-from gateway.api.deps import CurrentUser, Principal, Require, ServicesDep, SessionDep
+from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
 from gateway.db.models import Alert, CheckInRow, FaceMatch, Person, PositionRow, Proceeding
+from gateway.events import PersonChanged
 
 router = APIRouter(prefix="/api/persons", tags=["persons"])
 Writer = Annotated[Principal, Require("persons.write")]
@@ -54,15 +55,16 @@ async def list_persons(_: CurrentUser, s: SessionDep, q: str | None = Query(None
 
 
 @router.post("", response_model=PersonPublic, status_code=201)
-async def create_person(body: PersonCreate, user: Writer, services: ServicesDep) -> PersonPublic:
+async def create_person(body: PersonCreate, user: Writer, core: CoreDep) -> PersonPublic:
     pid = body.id or f"p-{uuid.uuid4().hex[:10]}"
-    async with services.audit.tx() as s:
+    async with core.audit.tx() as s:
         if await s.get(Person, pid):
             raise HTTPException(409, f"person {pid} exists")
         p = Person(id=pid, name=body.name, category=body.category, notes=body.notes, active=body.active, source="api")
         s.add(p)
         await s.flush()
-        await services.audit.add(s, user.username, "person.created", f"person:{pid}", {"name": body.name})
+        await core.audit.add(s, user.username, "person.created", f"person:{pid}", {"name": body.name})
+    await core.bus.publish(PersonChanged(person_id=pid, change="created"))
     return _public(p)
 
 
@@ -75,27 +77,29 @@ async def get_person(person_id: str, _: CurrentUser, s: SessionDep) -> PersonPub
 
 
 @router.patch("/{person_id}", response_model=PersonPublic)
-async def update_person(person_id: str, body: PersonUpdate, user: Writer, services: ServicesDep) -> PersonPublic:
-    async with services.audit.tx() as s:
+async def update_person(person_id: str, body: PersonUpdate, user: Writer, core: CoreDep) -> PersonPublic:
+    async with core.audit.tx() as s:
         p = await s.get(Person, person_id)
         if p is None:
             raise HTTPException(404, f"no person {person_id}")
         changes = body.model_dump(exclude_unset=True)
         for k, v in changes.items():
             setattr(p, k, v)
-        await services.audit.add(s, user.username, "person.updated", f"person:{person_id}", changes)
+        await core.audit.add(s, user.username, "person.updated", f"person:{person_id}", changes)
+    await core.bus.publish(PersonChanged(person_id=person_id, change="updated"))
     return _public(p)
 
 
 @router.delete("/{person_id}", status_code=204)
-async def delete_person(person_id: str, user: Writer, services: ServicesDep) -> None:
+async def delete_person(person_id: str, user: Writer, core: CoreDep) -> None:
     """Marks the person inactive: their positions, alerts and evidence stay."""
-    async with services.audit.tx() as s:
+    async with core.audit.tx() as s:
         p = await s.get(Person, person_id)
         if p is None:
             raise HTTPException(404, f"no person {person_id}")
         p.active = False
-        await services.audit.add(s, user.username, "person.deactivated", f"person:{person_id}")
+        await core.audit.add(s, user.username, "person.deactivated", f"person:{person_id}")
+    await core.bus.publish(PersonChanged(person_id=person_id, change="updated"))
 
 
 @router.get("/{person_id}/timeline", summary="Positions, alerts, check-ins, face matches and proceedings in time order")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import Principal, Require, ServicesDep, SessionDep
+from gateway.api.deps import CamerasDep, CoreDep, Principal, Require, SessionDep
 from gateway.db.models import Proceeding
 
 router = APIRouter(prefix="/api/proceedings", tags=["proceedings"])
@@ -24,30 +24,23 @@ class ProceedingStart(BaseModel):
     case_ref: str | None = Field(None, max_length=100)
 
 
-def _svc(services: Any) -> Any:
-    area = services.extras.get("cameras")
-    if area is None or area.proceedings is None:
-        raise HTTPException(503, "the cameras area is not running")
-    return area.proceedings
-
-
 @router.post("", status_code=201)
-async def start(body: ProceedingStart, services: ServicesDep, user: Writer) -> dict[str, Any]:
+async def start(body: ProceedingStart, cameras: CamerasDep, user: Writer) -> dict[str, Any]:
     from streams.proceedings import ProceedingError, public
 
     try:
-        row = await _svc(services).start(body.camera_ids, body.person_id, body.kind, body.case_ref, user.username)
+        row = await cameras.proceedings.start(body.camera_ids, body.person_id, body.kind, body.case_ref, user.username)
     except ProceedingError as e:
         raise HTTPException(e.status, str(e)) from None
     return public(row)
 
 
 @router.post("/{proceeding_id}/stop")
-async def stop(proceeding_id: int, services: ServicesDep, user: Writer) -> dict[str, Any]:
+async def stop(proceeding_id: int, cameras: CamerasDep, user: Writer) -> dict[str, Any]:
     from streams.proceedings import ProceedingError, public
 
     try:
-        row = await _svc(services).stop(proceeding_id, user.username)
+        row = await cameras.proceedings.stop(proceeding_id, user.username)
     except ProceedingError as e:
         raise HTTPException(e.status, str(e)) from None
     return public(row)
@@ -76,7 +69,7 @@ async def get_one(proceeding_id: int, s: SessionDep, user: Reader) -> dict[str, 
 
 
 @router.get("/{proceeding_id}/export", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
-async def export(proceeding_id: int, s: SessionDep, services: ServicesDep, user: Exporter) -> Response:
+async def export(proceeding_id: int, s: SessionDep, core: CoreDep, user: Exporter) -> Response:
     from streams.proceedings import export_zip
 
     row = await s.get(Proceeding, proceeding_id)
@@ -84,7 +77,7 @@ async def export(proceeding_id: int, s: SessionDep, services: ServicesDep, user:
         raise HTTPException(404, "no such proceeding")
     if row.state != "sealed" or not row.manifest:
         raise HTTPException(409, "stop the proceeding before exporting it")
-    data = await export_zip(services, row)
-    await services.audit.log(user.username, "proceeding.exported", f"proceeding:{row.id}", {"manifest_sha256": row.manifest_sha256})
+    data = await export_zip(core.media_dir, row)
+    await core.audit.log(user.username, "proceeding.exported", f"proceeding:{row.id}", {"manifest_sha256": row.manifest_sha256})
     return Response(data, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="proceeding-{row.id}.zip"'})

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from gateway.api.deps import Principal, Require, ServicesDep, SessionDep
+from gateway.api.deps import CoreDep, Principal, Require, SessionDep
 from gateway.db.models import Recording
 from gateway.evidence import confined
 
@@ -46,12 +46,12 @@ async def list_recordings(s: SessionDep, user: Reader, camera_id: str | None = N
 
 
 @router.get("/{recording_id}/file", response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}})
-async def recording_file(recording_id: int, s: SessionDep, services: ServicesDep, user: Reader) -> FileResponse:
+async def recording_file(recording_id: int, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
     r = await s.get(Recording, recording_id)
     if r is None or r.kind != "segment" or not r.path:
         raise HTTPException(404, "no such recording")
     try:
-        path = confined(services.media_dir, r.path)
+        path = confined(core.media_dir, r.path)
     except ValueError:
         raise HTTPException(404, "no such recording") from None
     if not path.is_file():

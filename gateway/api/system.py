@@ -10,29 +10,29 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
 from gateway import __version__
-from gateway.api.deps import CurrentUser, ServicesDep
+from gateway.api.deps import CoreDep, CurrentUser
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/healthz", summary="Liveness and readiness; no auth")
-async def healthz(services: ServicesDep) -> JSONResponse:
+async def healthz(core: CoreDep) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
-        async with services.db.session() as s:
+        async with core.db.session() as s:
             await s.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as e:  # noqa: BLE001 - reported, not raised
         checks["database"] = f"error: {type(e).__name__}"
-    if services.mqtt is not None:
-        checks["mqtt"] = "ok" if services.mqtt.connected.is_set() else "disconnected"
+    if core.mqtt is not None:
+        checks["mqtt"] = "ok" if core.mqtt.connected.is_set() else "disconnected"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ok" if ok else "degraded", "version": __version__, "checks": checks}, status_code=200 if ok else 503)
 
 
 @router.get("/metrics", summary="Prometheus text format")
-async def metrics(_: CurrentUser, services: ServicesDep) -> Response:
-    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+async def metrics(_: CurrentUser, core: CoreDep) -> Response:
+    return Response(core.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @router.get("/openapi.json", include_in_schema=False)

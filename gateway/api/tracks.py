@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select
 
 from drivers.gps.geo import wgs84_to_gcj02
-from gateway.api.deps import CurrentUser, ServicesDep, SessionDep
+from gateway.api.deps import CoreDep, CurrentUser, SessionDep
 from gateway.db.models import Device, Person, PositionRow
 
 router = APIRouter(tags=["tracks"])
@@ -95,6 +95,6 @@ async def latest_positions(_: CurrentUser, s: SessionDep, datum: Datum = "wgs84"
 
 
 @router.get("/api/map/settings", summary="Tile source and map centre for the console map")
-async def map_settings(_: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    c = services.config.console
+async def map_settings(_: CurrentUser, core: CoreDep) -> dict[str, Any]:
+    c = core.config.console
     return {"tile_url": c.tile_url, "tile_datum": c.tile_datum, "attribution": c.tile_attribution, "center": list(c.map_center)}

@@ -29,7 +29,15 @@ from drivers.bodycam.tus import (
     parse_metadata,
     parse_offset,
 )
-from gateway.api.deps import Principal, Require, ServicesDep, _bearer, current_device, current_user
+from gateway.api.deps import (
+    CoreDep,
+    Principal,
+    Require,
+    UploadsDep,
+    _bearer,
+    current_device,
+    current_user,
+)
 from gateway.auth.roles import allowed
 from gateway.auth.tokens import DEVICE_KEY_PREFIX
 
@@ -39,16 +47,16 @@ router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 IDLE_TIMEOUT_S = 60.0
 
 
-async def uploader(request: Request, services: ServicesDep) -> Uploader:
+async def uploader(request: Request, core: CoreDep) -> Uploader:
     """Device key first (body-cams), else a user token with uploads.write."""
     key = request.headers.get("x-device-key") or _bearer(request.headers.get("authorization"))
     if key and key.startswith(DEVICE_KEY_PREFIX):
-        dev = await current_device(request, services)
+        dev = await current_device(request, core)
         if dev.kind != "bodycam":
             raise HTTPException(403, f"{dev.kind} devices may not upload", headers={"Tus-Resumable": TUS_VERSION})
         return Uploader(actor=f"device:{dev.id}", device_id=dev.id)
     try:
-        user: Principal = await current_user(request, services)
+        user: Principal = await current_user(request, core)
     except HTTPException as e:
         raise HTTPException(e.status_code, e.detail, headers={**(e.headers or {}), "Tus-Resumable": TUS_VERSION}) from None
     if not allowed(user.role, "uploads.write"):
@@ -57,10 +65,6 @@ async def uploader(request: Request, services: ServicesDep) -> Uploader:
 
 
 UploaderDep = Annotated[Uploader, Depends(uploader)]
-
-
-def _sessions(services: Any) -> UploadSessions:
-    return services.extras["uploads"]  # type: ignore[no-any-return]
 
 
 def _tus(status: int, headers: dict[str, str] | None = None, body: str | None = None) -> Response:
@@ -128,22 +132,21 @@ def _location(upload_id: str) -> str:
 
 
 @router.options("/", status_code=204, summary="tus discovery: version, extensions, limits")
-async def tus_options(who: UploaderDep, services: ServicesDep) -> Response:
+async def tus_options(who: UploaderDep, core: CoreDep) -> Response:
     return Response(status_code=204, headers={
         "Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS,
-        "Tus-Max-Size": str(services.config.uploads.max_size_bytes), "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS)})
+        "Tus-Max-Size": str(core.config.uploads.max_size_bytes), "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS)})
 
 
 @router.post("/", status_code=201, summary="tus creation (and creation-with-upload)",
              responses={201: {"description": "Created; Location names the upload"}, 400: {}, 403: {}, 412: {}, 413: {}, 460: {"description": "Checksum mismatch"}})
-async def tus_create(request: Request, who: UploaderDep, services: ServicesDep) -> Response:
+async def tus_create(request: Request, who: UploaderDep, core: CoreDep, sessions: UploadsDep) -> Response:
     if (bad := _version_ok(request)) is not None:
         return bad
-    sessions = _sessions(services)
     try:
         if request.headers.get("upload-defer-length") is not None:
             raise TusError(400, "creation-defer-length is not supported; send Upload-Length", "defer_length")
-        length = parse_length(request.headers.get("upload-length"), "Upload-Length", services.config.uploads.max_size_bytes)
+        length = parse_length(request.headers.get("upload-length"), "Upload-Length", core.config.uploads.max_size_bytes)
         meta = parse_metadata(request.headers.get("upload-metadata"))
         with_body = request.headers.get("content-type", "").split(";")[0].strip().lower() == OFFSET_CONTENT_TYPE
         checksum = parse_checksum(request.headers.get("upload-checksum")) if with_body else None
@@ -163,15 +166,14 @@ async def tus_create(request: Request, who: UploaderDep, services: ServicesDep) 
 
 
 @router.get("/", summary="Uploads in flight (console progress)")
-async def in_flight(services: ServicesDep, user: Annotated[Principal, Require("read")]) -> list[dict[str, Any]]:
-    return await _sessions(services).in_flight()
+async def in_flight(sessions: UploadsDep, user: Annotated[Principal, Require("read")]) -> list[dict[str, Any]]:
+    return await sessions.in_flight()
 
 
 @router.head("/{upload_id}", summary="tus: current offset")
-async def tus_head(upload_id: str, request: Request, who: UploaderDep, services: ServicesDep) -> Response:
+async def tus_head(upload_id: str, request: Request, who: UploaderDep, sessions: UploadsDep) -> Response:
     if _version_ok(request) is not None:
         return Response(status_code=412, headers={"Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION})
-    sessions = _sessions(services)
     try:
         row = await sessions.head(upload_id, who)
     except TusError as e:
@@ -194,10 +196,9 @@ def _encoded_meta(meta: dict[str, str]) -> dict[str, str]:
 
 @router.patch("/{upload_id}", status_code=204, summary="tus: append bytes at Upload-Offset",
               responses={204: {}, 409: {"description": "Offset mismatch"}, 410: {"description": "Terminated or expired"}, 415: {}, 460: {"description": "Checksum mismatch"}})
-async def tus_patch(upload_id: str, request: Request, who: UploaderDep, services: ServicesDep) -> Response:
+async def tus_patch(upload_id: str, request: Request, who: UploaderDep, sessions: UploadsDep) -> Response:
     if (bad := _version_ok(request)) is not None:
         return bad
-    sessions = _sessions(services)
     try:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != OFFSET_CONTENT_TYPE:
             raise TusError(415, f"Content-Type must be {OFFSET_CONTENT_TYPE}", "content_type")
@@ -213,10 +214,9 @@ async def tus_patch(upload_id: str, request: Request, who: UploaderDep, services
 
 
 @router.delete("/{upload_id}", status_code=204, summary="tus termination")
-async def tus_delete(upload_id: str, request: Request, who: UploaderDep, services: ServicesDep) -> Response:
+async def tus_delete(upload_id: str, request: Request, who: UploaderDep, sessions: UploadsDep) -> Response:
     if (bad := _version_ok(request)) is not None:
         return bad
-    sessions = _sessions(services)
     try:
         await sessions.terminate(upload_id, who)
     except TusError as e:

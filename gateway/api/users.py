@@ -6,9 +6,10 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gateway.api.deps import Principal, Require, ServicesDep, SessionDep
+from gateway.api.deps import CoreDep, Principal, Require, SessionDep
 from gateway.auth.passwords import hash_password
 from gateway.db.models import User
+from gateway.events import UserChanged
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 Admin = Annotated[Principal, Require("users.write")]
@@ -43,20 +44,21 @@ async def list_users(_: Admin, s: SessionDep) -> list[UserPublic]:
 
 
 @router.post("", response_model=UserPublic, status_code=201)
-async def create_user(body: UserCreate, admin: Admin, services: ServicesDep) -> UserPublic:
-    async with services.audit.tx() as s:
+async def create_user(body: UserCreate, admin: Admin, core: CoreDep) -> UserPublic:
+    async with core.audit.tx() as s:
         if (await s.scalars(select(User).where(User.username == body.username))).first():
             raise HTTPException(409, f"user {body.username} exists")
         u = User(username=body.username, password_hash=hash_password(body.password), role=body.role)
         s.add(u)
         await s.flush()
-        await services.audit.add(s, admin.username, "user.created", f"user:{u.username}", {"role": u.role})
+        await core.audit.add(s, admin.username, "user.created", f"user:{u.username}", {"role": u.role})
+    await core.bus.publish(UserChanged(user_id=u.id, change="created"))
     return _public(u)
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
-async def update_user(user_id: int, body: UserUpdate, admin: Admin, services: ServicesDep) -> UserPublic:
-    async with services.audit.tx() as s:
+async def update_user(user_id: int, body: UserUpdate, admin: Admin, core: CoreDep) -> UserPublic:
+    async with core.audit.tx() as s:
         u = await s.get(User, user_id)
         if u is None:
             raise HTTPException(404, f"no user {user_id}")
@@ -70,5 +72,6 @@ async def update_user(user_id: int, body: UserUpdate, admin: Admin, services: Se
             u.disabled = body.disabled
         if changed:
             u.token_version += 1  # a new password, role or disabling revokes the user's tokens
-        await services.audit.add(s, admin.username, "user.updated", f"user:{u.username}", changed)
+        await core.audit.add(s, admin.username, "user.updated", f"user:{u.username}", changed)
+    await core.bus.publish(UserChanged(user_id=u.id, change="updated"))
     return _public(u)

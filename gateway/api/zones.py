@@ -12,17 +12,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from config.base import TimeZone
 from config.zones import ScheduleWindow
 from drivers.gps.geo import convert_geometry
 from drivers.gps.zonestore import zone_fields
-from gateway.api.deps import CurrentUser, Principal, Require, ServicesDep, SessionDep
+from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
+from gateway.core import Core
 from gateway.db.models import Person, Zone, ZonePerson
+from gateway.events import Change, ZoneChanged
 
 router = APIRouter(prefix="/api/zones", tags=["zones"])
 Writer = Annotated[Principal, Require("zones.write")]
@@ -36,20 +38,11 @@ class ZoneBody(BaseModel):
     radius_m: float | None = Field(None, gt=0, le=100_000)
     datum: Literal["wgs84", "gcj02"] = "wgs84"
     schedule: list[ScheduleWindow] | None = Field(None, description='e.g. [{"days":[1,2,3,4,5,6,7],"start":"22:00","end":"06:00"}]: an inclusion zone with a schedule is a curfew.')
-    timezone: str = "Asia/Shanghai"
+    timezone: TimeZone | None = Field(None, description="IANA time zone of the schedule; default gateway.timezone.")
     buffer_m: float = Field(30.0, ge=0, le=10_000)
     dwell_s: float = Field(60.0, ge=0, le=86_400)
     level: Level | None = None
     person_ids: list[str] = Field(default_factory=list, description="Persons the zone applies to; empty: everyone.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}") from None
-        return v
 
 
 class ZoneCreate(ZoneBody):
@@ -63,7 +56,7 @@ class ZoneUpdate(BaseModel):
     radius_m: float | None = Field(None, gt=0, le=100_000)
     datum: Literal["wgs84", "gcj02"] | None = None
     schedule: list[ScheduleWindow] | None = None
-    timezone: str | None = None
+    timezone: TimeZone | None = None
     buffer_m: float | None = Field(None, ge=0, le=10_000)
     dwell_s: float | None = Field(None, ge=0, le=86_400)
     level: Level | None = None
@@ -81,9 +74,9 @@ def public(z: Zone, datum: str = "wgs84") -> dict[str, Any]:
     }
 
 
-def _fields(data: dict[str, Any]) -> dict[str, Any]:
+def _fields(data: dict[str, Any], default_tz: str) -> dict[str, Any]:
     try:
-        return zone_fields(data)
+        return zone_fields(data, default_tz)
     except (ValueError, TypeError, KeyError, IndexError) as e:
         raise HTTPException(422, str(e)) from None
 
@@ -94,10 +87,9 @@ async def _check_persons(s: Any, ids: list[str]) -> None:
             raise HTTPException(422, f"no person {pid}")
 
 
-async def _reload(services: Any) -> None:
-    gps = services.extras.get("gps")
-    if gps is not None:
-        await gps.reload_zones()
+async def _changed(core: Core, zone_id: str, change: Change) -> None:
+    """After commit: the trackers area applies it before we answer."""
+    await core.bus.publish(ZoneChanged(zone_id=zone_id, change=change))
 
 
 @router.get("")
@@ -110,21 +102,21 @@ async def list_zones(_: CurrentUser, s: SessionDep, person_id: str | None = None
 
 
 @router.post("", status_code=201)
-async def create_zone(body: ZoneCreate, user: Writer, services: ServicesDep) -> dict[str, Any]:
+async def create_zone(body: ZoneCreate, user: Writer, core: CoreDep) -> dict[str, Any]:
     zid = body.id or f"z-{uuid.uuid4().hex[:10]}"
     data = body.model_dump(mode="json")
     data["id"] = zid
-    fields = _fields(data)
-    async with services.audit.tx() as s:
+    fields = _fields(data, core.config.gateway.timezone)
+    async with core.audit.tx() as s:
         if await s.get(Zone, zid):
             raise HTTPException(409, f"zone {zid} exists")
         await _check_persons(s, body.person_ids)
         z = Zone(id=zid, source="api", persons=[ZonePerson(zone_id=zid, person_id=p) for p in body.person_ids], **fields)
         s.add(z)
         await s.flush()
-        await services.audit.add(s, user.username, "zone.created", f"zone:{zid}", {"kind": body.kind, "datum": body.datum})
+        await core.audit.add(s, user.username, "zone.created", f"zone:{zid}", {"kind": body.kind, "datum": body.datum})
         out = public(z)
-    await _reload(services)
+    await _changed(core, zid, "created")
     return out
 
 
@@ -137,9 +129,9 @@ async def get_zone(zone_id: str, _: CurrentUser, s: SessionDep, datum: Literal["
 
 
 @router.patch("/{zone_id}")
-async def update_zone(zone_id: str, body: ZoneUpdate, user: Writer, services: ServicesDep) -> dict[str, Any]:
+async def update_zone(zone_id: str, body: ZoneUpdate, user: Writer, core: CoreDep) -> dict[str, Any]:
     changes = body.model_dump(mode="json", exclude_unset=True)
-    async with services.audit.tx() as s:
+    async with core.audit.tx() as s:
         z = await s.get(Zone, zone_id)
         if z is None:
             raise HTTPException(404, f"no zone {zone_id}")
@@ -154,26 +146,26 @@ async def update_zone(zone_id: str, body: ZoneUpdate, user: Writer, services: Se
             ZoneBody.model_validate({k: merged[k] for k in ZoneBody.model_fields})
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
-        fields = _fields({**merged, "id": zone_id})
+        fields = _fields({**merged, "id": zone_id}, core.config.gateway.timezone)
         for k, v in fields.items():
             setattr(z, k, v)
         if body.person_ids is not None:
             await _check_persons(s, body.person_ids)
             z.persons = [ZonePerson(zone_id=zone_id, person_id=p) for p in body.person_ids]
         z.updated_at = datetime.now(z.created_at.tzinfo)
-        await services.audit.add(s, user.username, "zone.updated", f"zone:{zone_id}", {"fields": sorted(changes)})
+        await core.audit.add(s, user.username, "zone.updated", f"zone:{zone_id}", {"fields": sorted(changes)})
         await s.flush()
         out = public(z)
-    await _reload(services)
+    await _changed(core, zone_id, "updated")
     return out
 
 
 @router.delete("/{zone_id}", status_code=204)
-async def delete_zone(zone_id: str, user: Writer, services: ServicesDep) -> None:
-    async with services.audit.tx() as s:
+async def delete_zone(zone_id: str, user: Writer, core: CoreDep) -> None:
+    async with core.audit.tx() as s:
         z = await s.get(Zone, zone_id)
         if z is None:
             raise HTTPException(404, f"no zone {zone_id}")
         await s.delete(z)
-        await services.audit.add(s, user.username, "zone.deleted", f"zone:{zone_id}")
-    await _reload(services)
+        await core.audit.add(s, user.username, "zone.deleted", f"zone:{zone_id}")
+    await _changed(core, zone_id, "deleted")

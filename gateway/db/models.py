@@ -61,6 +61,9 @@ class Device(Base):
     person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     key_hash: Mapped[str | None] = mapped_column(String(128))
+    # A credential the gateway presents to the device (a camera's RTSP password): it must
+    # be kept in the clear to be used, and is never returned by the API or logged.
+    secret: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="unknown")
     state_reason: Mapped[str | None] = mapped_column(String(200))
     last_seen_at: Mapped[datetime | None]
@@ -87,7 +90,7 @@ class Zone(Base):
     datum: Mapped[str] = mapped_column(String(8), default="wgs84")  # as entered
     geometry_input: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # as entered, before conversion
     schedule: Mapped[list[Any] | None] = mapped_column(JSON)
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    timezone: Mapped[str] = mapped_column(String(64))  # gateway.timezone when none was given
     buffer_m: Mapped[float] = mapped_column(Float, default=30.0)
     dwell_s: Mapped[float] = mapped_column(Float, default=60.0)
     level: Mapped[str | None] = mapped_column(String(8))

@@ -85,7 +85,7 @@ async def _signed_in(request: Request) -> bool:
     token = request.cookies.get(COOKIE)
     if not token:
         return False
-    return await principal_from_token(request.app.state.services, token) is not None
+    return await principal_from_token(request.app.state.core, token) is not None
 
 
 def _safe_next(target: str | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import av
 import pytest
 
 from tests.conftest import free_port, port_open, require_peer
+from tests.waiting import wait_for  # noqa: F401 - the suite's one wait_for, used through here
 
 HERE = Path(__file__).parent
 SYSTEM_PY = "/usr/bin/python3"
@@ -82,20 +82,6 @@ def gst_server() -> Iterator[Callable[..., GstServer]]:
     yield start
     for s in servers:
         s.kill()
-
-
-async def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll an async or sync condition until truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if asyncio.iscoroutine(v):
-            v = await v
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 def camera_config(make_config: Callable[..., Any], cams: dict[str, str], segment_s: int = 2, **rec: Any) -> Any:

@@ -102,7 +102,9 @@ async def test_recorder_writes_each_fragment_when_the_next_keyframe_comes_and_th
     async with running(make_config()) as gw:
         fan, disk = Fanout("cam"), DiskWriter(interval_s=30)
         disk.start()
-        rec = CameraRecorder("cam", fan, gw.services, asyncio.get_running_loop(), 60, disk)
+        core = gw.services
+        rec = CameraRecorder("cam", fan, db=core.db, bus=core.bus, alerts=core.alerts, metrics=core.metrics, media_dir=core.media_dir,
+                             loop=asyncio.get_running_loop(), segment_s=60, disk=disk)
         rec.start()
         try:
             with av.open(str(clip)) as src:

@@ -42,7 +42,7 @@ async def test_wrong_credentials_clear_state_and_no_tight_retry(make_config: Any
     try:
         cfg = camera_config(make_config, {"cam1": {"url": server.url("cam"), "username": "admin", "password": "wrong"}}, auth_backoff_s=30)
         async with running(cfg) as r:
-            cam = r.services.extras["cameras"].cameras["cam1"]
+            cam = r.areas.cameras.cameras["cam1"]
             await wait_for(lambda: cam.session.state == "auth_failed", 15, "auth_failed state")
             assert "401" in (cam.session.detail or "") and "wrong" not in (cam.session.detail or "")
             attempts = cam.session.attempts
@@ -66,7 +66,7 @@ async def test_unreachable_host_is_reported(make_config: Any) -> None:
 
 async def _expect_unreachable(cfg: Any) -> None:
     async with running(cfg) as r:
-        cam = r.services.extras["cameras"].cameras["cam1"]
+        cam = r.areas.cameras.cameras["cam1"]
         s = cam.session
         try:
             await wait_for(lambda: s.state == "unreachable", 15, "unreachable state")
@@ -143,12 +143,12 @@ def test_sigkill_mid_segment_leaves_playable_files(tmp_path: Path, clip: Path) -
             await server.close()
         # the next start finishes the crashed segment's row (size + sha256)
         from config.loader import load_config
-        from gateway.services import Services
+        from gateway.core import Core
         from streams.recorder import recover
 
-        svc = Services.create(load_config(conf), with_components=False)
+        svc = Core.create(load_config(conf))
         await svc.db.upgrade()
-        assert await recover(svc) == 1
+        assert await recover(svc.db, svc.media_dir) == 1
         async with svc.db.session() as s:
             row = (await s.scalars(select(Recording))).one()
             assert row.sha256 and row.size == (svc.media_dir / row.path).stat().st_size

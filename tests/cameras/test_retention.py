@@ -36,7 +36,7 @@ async def test_retention_days_per_camera_and_hold(make_config: Any) -> None:
         await _add(svc, "old-held", 40, hold=True)
         await _add(svc, "recent", 1)
         await _add(svc, "cam2-old", 40, camera="cam2")
-        gone = await apply_retention(svc, {"*": 30, "cam2": 90}, min_free_bytes=0)
+        gone = await apply_retention(svc.db, svc.media_dir, {"*": 30, "cam2": 90}, min_free_bytes=0)
         assert [g.rsplit("/", 1)[1] for g in gone] == ["old.mp4"]
         assert await _left(svc) == ["cam2-old", "old-held", "recent"]
         assert not (svc.media_dir / "recordings/cam1/old.mp4").exists()
@@ -49,6 +49,6 @@ async def test_disk_floor_deletes_oldest_unheld_first(make_config: Any) -> None:
         await _add(svc, "b", 2)
         await _add(svc, "c", 1)
         # a floor no disk can meet: everything unheld goes, oldest first; held stays
-        gone = await apply_retention(svc, {"*": 365}, min_free_bytes=1 << 62)
+        gone = await apply_retention(svc.db, svc.media_dir, {"*": 365}, min_free_bytes=1 << 62)
         assert [g.rsplit("/", 1)[1] for g in gone] == ["b.mp4", "c.mp4"]
         assert await _left(svc) == ["a"]

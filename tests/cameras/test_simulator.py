@@ -49,7 +49,7 @@ async def test_stall_triggers_watchdog_restart_and_a_recorded_gap(tmp_path: Path
     try:
         cfg = camera_config(make_config, {"cam1": server.url("a"), "cam2": server.url("b")}, segment_s=2, stall_s=2)
         async with running(cfg) as r:
-            area = r.services.extras["cameras"]
+            area = r.areas.cameras
             await wait_for(lambda: all(c.session.state == "online" for c in area.cameras.values()), 20, "both online")
             server.stall("a", 6)
             await wait_for(lambda: area.cameras["cam1"].session.state == "offline", 15, "cam1 offline after stall")
@@ -138,7 +138,7 @@ async def test_resolution_change_mid_stream_keeps_recording(tmp_path: Path, make
                 return widths == {320, 640}
 
             await wait_for(both_sizes, 30, "segments holding both resolutions, all decodable")
-            assert r.services.extras["cameras"].cameras["cam1"].session.state == "online"
+            assert r.areas.cameras.cameras["cam1"].session.state == "online"
     finally:
         await server.close()
 
@@ -148,7 +148,7 @@ async def test_bad_requests_get_clear_errors(tmp_path: Path, make_config: Any) -
     server = await serve_cameras({"a": clip}, port=0)
     try:
         async with running(camera_config(make_config, {"cam1": server.url("a")})) as r:
-            area = r.services.extras["cameras"]
+            area = r.areas.cameras
             await wait_for(lambda: area.cameras["cam1"].session.state == "online", 20, "online")
             h = await r.login()
             url = "/api/cameras/cam1/whep"
@@ -186,7 +186,7 @@ async def test_camera_state_is_published_retained_on_mqtt(tmp_path: Path, make_c
     got: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
     try:
         async with running(cfg) as r:
-            await wait_for(lambda: r.services.extras["cameras"].cameras[cam].session.state == "online", 20, "online")
+            await wait_for(lambda: r.areas.cameras.cameras[cam].session.state == "online", 20, "online")
             sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{cam}")
             sub.on_message = lambda c, u, m: got.put((m.topic, m.payload, m.retain))
             sub.connect("127.0.0.1", 1883)

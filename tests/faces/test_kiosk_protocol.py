@@ -3,7 +3,6 @@ idempotent event replay, scheduled check-ins that were missed."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -12,13 +11,7 @@ from gateway.clock import FakeClock
 from gateway.db.models import Device, KioskEventRow
 from tests.conftest import running
 from tests.faces.conftest import add_kiosk
-
-
-async def wait_for(cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
+from tests.waiting import wait_for
 
 
 async def test_heartbeat_liveness_offline_alert_and_recovery(make_config) -> None:
@@ -29,7 +22,7 @@ async def test_heartbeat_liveness_offline_alert_and_recovery(make_config) -> Non
         kh = {"X-Device-Key": key}
         hb = await r.client.post("/api/kiosk/heartbeat", json={"state": "ok", "printer": "ok", "paper": "low", "software_version": "2.4.1"}, headers=kh)
         assert hb.status_code == 200 and hb.json()["state"] == "online" and "paper low" in hb.json()["status"]
-        kiosks = r.services.extras["kiosks"]
+        kiosks = r.areas.kiosks
 
         async def state() -> str:
             async with r.services.db.session() as s:
@@ -103,7 +96,7 @@ devices:
     clock = FakeClock(datetime(2026, 3, 2, 2, 30, tzinfo=UTC))
     async with running(cfg, clock=clock) as r:
         admin = await r.login()
-        kiosks = r.services.extras["kiosks"]
+        kiosks = r.areas.kiosks
         await kiosks.check_schedules()
         assert (await r.client.get("/api/alerts?kind=checkin_missed", headers=admin)).json() == []
         clock.advance(3600)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
 from gateway.db.models import Alert, PositionRow
+from tests.waiting import wait_for  # noqa: F401 - the suite's one wait_for, used through here
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 LAT0, LON0 = 31.2304, 121.4737  # Shanghai, People's Square
@@ -45,18 +44,6 @@ def line(*points_ne: tuple[float, float]) -> dict[str, Any]:
 
 def uid() -> str:
     return uuid.uuid4().hex[:8]
-
-
-async def wait_for(cond: Callable[[], Awaitable[Any]], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll an async condition until it is truthy; fail with `what` after timeout."""
-    end = time.monotonic() + timeout
-    while True:
-        value = await cond()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def alerts(services: Any, **where: Any) -> list[Alert]:

@@ -52,10 +52,10 @@ async def test_zone_crud_with_gcj02(make_config: Any) -> None:
         assert res.json()["geometry"]["coordinates"] == pytest.approx([wlon, wlat], abs=1e-7)
         ids = [x["id"] for x in (await r.client.get("/api/zones", headers=officer)).json()]
         assert ids == ["school", "town"]
-        assert "school" in r.services.extras["gps"].rules.index.by_id  # the driver uses it at once
+        assert "school" in r.areas.trackers.rules.index.by_id  # the driver uses it at once
         assert (await r.client.delete("/api/zones/school", headers=officer)).status_code == 204
         assert (await r.client.get("/api/zones/school", headers=officer)).status_code == 404
-        assert "school" not in r.services.extras["gps"].rules.index.by_id
+        assert "school" not in r.areas.trackers.rules.index.by_id
 
 
 @pytest.mark.parametrize(("body", "needle"), [
@@ -87,7 +87,7 @@ async def test_monitor_cannot_write_zones(make_config: Any) -> None:
 async def test_pipeline_bad_input_never_stored_good_beside_it_kept(make_config: Any, any_db_url: str) -> None:
     async with running(cfg(make_config, any_db_url), clock=FakeClock(NOW)) as r:
         svc = r.services
-        driver = svc.extras["gps"]
+        driver = r.areas.trackers
         t = NOW - timedelta(minutes=5)
         lat, lon = offset(0, 2500)  # outside town
         batch = [

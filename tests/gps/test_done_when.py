@@ -91,7 +91,7 @@ async def test_curfew_miss_no_fix_and_lost_contact_raised_and_resolved(make_conf
     try:
         async with running(cfg, clock=clock) as r:
             svc = r.services
-            driver = svc.extras["gps"]
+            driver = r.areas.trackers
             await wait_for(lambda: asyncio.sleep(0, svc.mqtt.connected.is_set()), what="gateway connected")
             # p3 leaves home (150 m circle) during curfew and comes back.
             trip = {"route": line((0, 0), (0, 500), (0, 0)), "speed_mps": 10, "interval_s": 5, "start_time": START}

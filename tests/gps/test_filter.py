@@ -51,3 +51,16 @@ def test_per_device_override() -> None:
     loose = Limits.of(GpsSettings(max_accuracy_m=100), FilterOverride(max_accuracy_m=1000))
     assert run([fix(0, acc=500)], loose) == [ACCEPTED]
     assert run([fix(0, acc=500)], Limits.of(GpsSettings(max_accuracy_m=100))) == ["accuracy"]
+
+
+def test_a_receiver_without_a_clock_is_rejected_as_stale() -> None:
+    """A receiver that lost its clock reports 1970 (OwnTracks tst 0 or 1) or 2000-01-01
+    (NMEA date 010100): as the first fix of a device it would have been in order."""
+    for when in (datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), datetime(2000, 1, 1, 0, 0, 5, tzinfo=UTC)):
+        assert judge(Fix(fix_time=when, lat=31.0, lon=121.0), FilterState(), LIMITS, NOW) == "stale"
+    week = timedelta(days=7)
+    assert judge(Fix(fix_time=NOW - week - timedelta(seconds=1), lat=31.0, lon=121.0), FilterState(), LIMITS, NOW) == "stale"
+    assert judge(Fix(fix_time=NOW - week + timedelta(seconds=1), lat=31.0, lon=121.0), FilterState(), LIMITS, NOW) == ACCEPTED
+    short = Limits.of(GpsSettings(max_age_s=3600))
+    assert run([fix(0)], short) == [ACCEPTED]  # 1000 s old
+    assert judge(Fix(fix_time=NOW - timedelta(hours=2), lat=31.0, lon=121.0), FilterState(), short, NOW) == "stale"

@@ -43,7 +43,7 @@ async def test_positions_pass_through_the_worker_and_a_killed_worker_loses_none(
     try:
         async with running(cfg) as r:
             svc = r.services
-            ingest = svc.extras["gps"].ingest
+            ingest = r.areas.trackers.ingest
             assert ingest is not None and ingest.up.is_set()  # start() waited for it to subscribe
             first = ingest.proc.pid
             assert first != os.getpid()
@@ -83,7 +83,7 @@ async def test_without_the_worker_the_gateway_link_subscribes(make_config: Any, 
     try:
         async with running(cfg) as r:
             svc = r.services
-            assert svc.extras["gps"].ingest is None
+            assert r.areas.trackers.ingest is None
             await wait_for(lambda: asyncio.sleep(0, svc.mqtt.connected.is_set()), what="gateway connected")
             pub.publish(f"trackers/t-{tag}/nmea", nmea_fix(T0, LAT0, LON0), qos=1).wait_for_publish(5)
             await wait_for(lambda: _count(svc, f"t-{tag}", 1), what="the position through the gateway's own link")
@@ -97,7 +97,7 @@ async def test_broker_unreachable_the_gateway_still_starts_and_stops_its_worker(
     cfg = make_config(mqtt={"url": f"mqtt://127.0.0.1:{free_port()}", "client_id": f"gw-nobroker-{uid()}"},
                       devices=[{"id": "t-x", "kind": "tracker"}])
     async with running(cfg) as r:
-        ingest = r.services.extras["gps"].ingest
+        ingest = r.areas.trackers.ingest
         assert ingest is not None and not ingest.up.is_set()  # start() gave up waiting, the worker keeps trying
         worker = ingest.proc.pid
         assert _alive(worker)

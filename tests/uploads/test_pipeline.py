@@ -115,7 +115,7 @@ async def test_duplicate_is_recognised_not_stored_twice(gw: Gw, clip: Path) -> N
 
 
 async def test_leftover_partial_files_of_finished_uploads_are_removed(gw: Gw, clip: Path) -> None:
-    sessions = gw.r.services.extras["uploads"]
+    sessions = gw.r.areas.uploads
     done = await upload(gw, clip.read_bytes())
     receiving = (await gw.new(clip.stat().st_size)).rsplit("/", 1)[1]
     async with gw.r.services.db.session() as s:

@@ -201,7 +201,7 @@ async def test_expired_upload_is_410_and_swept(gw: Gw) -> None:
     clock: FakeClock = gw.r.services.clock
     clock.advance(gw.r.services.config.uploads.expire_after_s + 1)
     assert (await gw.patch(url, 3, b"def")).status_code == 410
-    assert await gw.r.services.extras["uploads"].sweep() == 1
+    assert await gw.r.areas.uploads.sweep() == 1
     part = gw.r.services.media_dir / "uploads" / "partial" / f"{url.rsplit('/', 1)[1]}.part"
     assert not part.exists()
     assert (await gw.head(url)).status_code == 410
@@ -213,7 +213,7 @@ async def test_activity_renews_expiry(gw: Gw) -> None:
     clock.advance(gw.r.services.config.uploads.expire_after_s - 10)
     assert (await gw.patch(url, 0, b"abc")).status_code == 204
     clock.advance(20)
-    assert await gw.r.services.extras["uploads"].sweep() == 0
+    assert await gw.r.areas.uploads.sweep() == 0
     assert (await gw.head(url)).headers["upload-offset"] == "3"
 
 
@@ -248,7 +248,7 @@ async def test_resume_after_restart_rehashes_only_once(gw: Gw, clip: Path) -> No
     url = r.headers["location"]
     half = len(data) // 2
     assert (await gw.patch(url, 0, data[:half])).status_code == 204
-    gw.r.services.extras["uploads"]._hashers.clear()
+    gw.r.areas.uploads._hashers.clear()
     assert (await gw.patch(url, half, data[half:])).status_code == 204
     async with gw.r.services.db.session() as s:
         row = await s.get(UploadRow, url.rsplit("/", 1)[1])
@@ -271,7 +271,7 @@ async def test_completion_interrupted_by_a_crash_is_finished_at_start(gw: Gw, cl
     data = clip.read_bytes()
     url = await gw.new(len(data))
     uid = url.rsplit("/", 1)[1]
-    sessions = gw.r.services.extras["uploads"]
+    sessions = gw.r.areas.uploads
     sessions.path_of(uid).write_bytes(data)
     async with gw.r.services.db.session() as s:
         row = await s.get(UploadRow, uid)

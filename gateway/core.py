@@ -1,14 +1,14 @@
-"""The services one gateway process runs, created from config and passed
-explicitly to the app and to every area (drivers, streams, recognition).
+"""The core services of one gateway process: storage, audit, alerts, the event bus,
+push, MQTT, auth. They know nothing of the device areas: `gateway/assembly.py` builds
+the core, then each area with the few collaborators it uses, then the app.
 
-Nothing here runs at import time; `Services.create` builds, `start` starts,
-`stop` stops in reverse order.
+Nothing here runs at import time; `Core.create` builds, `start` starts, `stop` stops
+in reverse order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import secrets
@@ -28,7 +28,7 @@ from gateway.auth.tokens import TokenSigner
 from gateway.bus import EventBus
 from gateway.clock import Clock
 from gateway.db.engine import Database
-from gateway.db.models import Device, Person
+from gateway.db.models import Device
 from gateway.events import DeviceState, Event
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 
 class Component(Protocol):
-    """What an area contributes: something to start and stop with the gateway."""
+    """What an area contributes: something to start and stop with the gateway (after the
+    core, before the HTTP server; stopped in reverse order, before the core)."""
 
     name: str
 
@@ -48,7 +49,7 @@ class Component(Protocol):
 
 
 @dataclass
-class Services:
+class Core:
     config: GatewayConfig
     clock: Clock
     metrics: Metrics
@@ -61,13 +62,11 @@ class Services:
     login_limiter: RateLimiter
     mqtt: MqttLink | None = None
     http: httpx.AsyncClient | None = None
-    components: list[Component] = field(default_factory=list)
-    extras: dict[str, object] = field(default_factory=dict)  # area services by name, e.g. "recognition"
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _webhooks: list[WebhookSender] = field(default_factory=list)
 
     @classmethod
-    def create(cls, config: GatewayConfig, clock: Clock | None = None, with_components: bool = True) -> "Services":
+    def create(cls, config: GatewayConfig, clock: Clock | None = None) -> "Core":
         clock = clock or Clock()
         metrics = Metrics()
         bus = EventBus(metrics)
@@ -82,10 +81,6 @@ class Services:
         )
         if config.mqtt.url:
             svc.mqtt = MqttLink(config.mqtt, config.gateway.node_id, metrics)
-        if with_components:
-            from gateway.areas import build_components
-
-            svc.components = build_components(svc)
         return svc
 
     @property
@@ -95,7 +90,6 @@ class Services:
     async def start(self) -> None:
         await self.db.upgrade()
         self.media_dir.mkdir(parents=True, exist_ok=True)
-        await self.sync_config()
         self.http = httpx.AsyncClient()
         self.bus.subscribe("push", self.push, topics=PUSHED_TOPICS, maxsize=5000)
         self.bus.subscribe("device-state", self._device_states_changed, topics=("device.state",), maxsize=5000, overflow="block", batch=True)
@@ -110,22 +104,8 @@ class Services:
         if self.mqtt is not None:
             await self.mqtt.start()
         self._tasks.append(asyncio.create_task(self.alerts.run_escalation(), name="alert-escalation"))
-        for c in self.components:
-            log.info("starting %s", c.name)
-            await c.start()
-        # What start-up built (modules, the ORM's mappings, zone indexes, codecs) lives as
-        # long as the gateway. Left to the cyclic collector, each full collection walked
-        # all of it: 50-80 ms with the event loop stopped, a few times a minute under
-        # tracker load. Frozen, collections only walk what was made since.
-        gc.freeze()
 
     async def stop(self) -> None:
-        gc.unfreeze()  # what start-up made may be garbage once stopped (tests start many)
-        for c in reversed(self.components):
-            try:
-                await c.stop()
-            except Exception:
-                log.exception("stopping %s failed", c.name)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -136,42 +116,6 @@ class Services:
         if self.http is not None:
             await self.http.aclose()
         await self.db.close()
-
-    async def sync_config(self) -> None:
-        """Persons and devices from the config file appear in the database.
-
-        Config rows are upserted; rows created through the API are left alone,
-        and a device removed from the file is disabled, never deleted (its
-        history stays).
-        """
-        cfg = self.config
-        async with self.audit.tx() as s:
-            for p in cfg.persons:
-                row = await s.get(Person, p.id)
-                if row is None:
-                    s.add(Person(id=p.id, name=p.name, category=p.category, notes=p.notes, source="config"))
-                    await self.audit.add(s, "config", "person.created", f"person:{p.id}")
-                elif (row.name, row.category, row.notes) != (p.name, p.category, p.notes):
-                    row.name, row.category, row.notes = p.name, p.category, p.notes
-                    await self.audit.add(s, "config", "person.updated", f"person:{p.id}")
-            await s.flush()
-            seen = set()
-            for d in cfg.devices:
-                seen.add(d.id)
-                settings = d.model_dump(mode="json", exclude={"id", "kind", "name", "enabled", "person_id", "password"})
-                person_id = getattr(d, "person_id", None)
-                row = await s.get(Device, d.id)
-                if row is None:
-                    s.add(Device(id=d.id, kind=d.kind, name=d.name, person_id=person_id, settings=settings, enabled=d.enabled, source="config"))
-                    await self.audit.add(s, "config", "device.created", f"device:{d.id}", {"kind": d.kind})
-                elif (row.kind, row.name, row.person_id, row.settings, row.enabled) != (d.kind, d.name, person_id, settings, d.enabled):
-                    row.kind, row.name, row.person_id, row.settings, row.enabled = d.kind, d.name, person_id, settings, d.enabled
-                    await self.audit.add(s, "config", "device.updated", f"device:{d.id}")
-            stale = (await s.scalars(select(Device).where(Device.source == "config", Device.enabled.is_(True)))).all()
-            for row in stale:
-                if row.id not in seen:
-                    row.enabled = False
-                    await self.audit.add(s, "config", "device.disabled", f"device:{row.id}", {"reason": "removed from configuration"})
 
     async def _device_states_changed(self, events: list[Event]) -> None:
         """Keep devices.state current and publish gateway/devices/{id}/state (retained).

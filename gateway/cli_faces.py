@@ -1,4 +1,7 @@
-"""Face commands for the `gateway` CLI: `gateway enroll DIR` and `gateway faces calibrate`."""
+"""Face commands of the `gateway` CLI: `gateway enroll DIR` and `gateway faces calibrate`.
+
+They build the core and the recognition area as the gateway does (gateway/assembly.py),
+without starting the rest."""
 
 from __future__ import annotations
 
@@ -13,24 +16,19 @@ from typing import Any
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
-def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
+             load: Callable[[argparse.Namespace], Any]) -> None:
     """Add this area's subcommands to `gateway`."""
     p = with_config(sub.add_parser("enroll", help="bulk enrollment: one folder per person (folder name = person id), with a progress bar"))
     p.add_argument("dir", type=Path)
     p.add_argument("--create-persons", action="store_true", help="create persons that do not exist yet (name = folder name)")
-    p.set_defaults(func=cmd_enroll)
+    p.set_defaults(func=lambda args: cmd_enroll(args, load(args)))
     faces = sub.add_parser("faces", help="face recognition tools").add_subparsers(dest="faces_command", required=True, metavar="ACTION")
     p = with_config(faces.add_parser("calibrate", help="same-person and different-person distance distributions of the enrolled photos, and the threshold they imply"))
-    p.set_defaults(func=cmd_calibrate)
+    p.set_defaults(func=lambda args: cmd_calibrate(load(args)))
 
 
-def _config(args: argparse.Namespace) -> Any:
-    from gateway.cli import _config as load
-
-    return load(args)
-
-
-def cmd_enroll(args: argparse.Namespace) -> int:
+def cmd_enroll(args: argparse.Namespace, config: Any) -> int:
     root: Path = args.dir
     if not root.is_dir():
         print(f"{root} is not a folder", file=sys.stderr)
@@ -39,20 +37,21 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     if not jobs:
         print(f"no photos found under {root} (expected {root}/<person id>/<photo>.jpg)", file=sys.stderr)
         return 2
-    return asyncio.run(_enroll(_config(args), jobs, args.create_persons))
+    return asyncio.run(_enroll(config, jobs, args.create_persons))
 
 
 async def _enroll(config: Any, jobs: list[tuple[str, Path]], create: bool) -> int:
     from tqdm import tqdm
 
+    from gateway.assembly import build_recognition
+    from gateway.core import Core
     from gateway.db.models import Person
-    from gateway.services import Services
-    from recognition.service import FaceInputError, Recognition
+    from recognition.service import FaceInputError
 
-    services = Services.create(config, with_components=False)
+    services = Core.create(config)
     await services.db.upgrade()
     services.media_dir.mkdir(parents=True, exist_ok=True)
-    rec = Recognition(services)
+    rec = build_recognition(services)
     await rec.start()
     ok = refused = 0
     try:
@@ -86,14 +85,15 @@ async def _enroll(config: Any, jobs: list[tuple[str, Path]], create: bool) -> in
     return 0 if ok else 1
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    return asyncio.run(_calibrate(_config(args)))
+def cmd_calibrate(config: Any) -> int:
+    return asyncio.run(_calibrate(config))
 
 
 def distributions(rows: list[tuple[str, Any]]) -> tuple[list[float], list[float]]:
     import numpy as np
 
-    same, diff = [], []
+    same: list[float] = []
+    diff: list[float] = []
     for (pa, ea), (pb, eb) in itertools.combinations(rows, 2):
         d = float(np.linalg.norm(ea - eb))
         (same if pa == pb else diff).append(d)
