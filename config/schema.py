@@ -21,6 +21,11 @@ from config.uploads import UploadSettings
 from config.zones import ZoneConfig
 
 Level = Literal["red", "orange", "yellow", "blue"]
+LEVELS: tuple[Level, ...] = ("red", "orange", "yellow", "blue")
+
+
+def _default_escalation() -> "dict[Level, EscalationRule]":
+    return {"orange": EscalationRule(after_s=600), "yellow": EscalationRule(after_s=1800)}
 
 
 class GatewaySettings(Section):
@@ -72,7 +77,7 @@ class AuthSettings(Section):
 class Webhook(Section):
     url: str = Field(pattern=r"^https?://")
     secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for the X-Gateway-Signature header.")
-    levels: list[Level] = Field(default_factory=lambda: ["red", "orange", "yellow", "blue"])
+    levels: list[Level] = Field(default_factory=lambda: list(LEVELS))
     kinds: list[str] | None = Field(None, description="Only these alert kinds; all when absent.")
     max_attempts: int = Field(8, ge=1, le=50)
     timeout_s: float = Field(5.0, gt=0)
@@ -84,10 +89,7 @@ class EscalationRule(Section):
 
 class AlertSettings(Section):
     escalate: dict[Level, EscalationRule] = Field(
-        default_factory=lambda: {
-            "orange": EscalationRule(after_s=600),
-            "yellow": EscalationRule(after_s=1800),
-        },
+        default_factory=_default_escalation,
         description="Per level: raise an unacknowledged alert one level after after_s seconds.",
     )
     levels: dict[str, Level] = Field(default_factory=dict, description="Override the level of an alert kind, e.g. {lost_contact: orange}.")

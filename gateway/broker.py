@@ -45,8 +45,8 @@ class EmbeddedBroker:
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
         }
-        self._broker = Broker(config)
-        await self._broker.start()
+        broker = self._broker = Broker(config)
+        await broker.start()
         log.info("embedded MQTT broker on %s", self.url)
 
     async def stop(self) -> None:

@@ -26,18 +26,18 @@ async def sync_config(config: GatewayConfig, audit: Audit) -> None:
 async def _persons_and_devices(cfg: GatewayConfig, audit: Audit) -> None:
     async with audit.tx() as s:
         for p in cfg.persons:
-            row = await s.get(Person, p.id)
-            if row is None:
+            person = await s.get(Person, p.id)
+            if person is None:
                 s.add(Person(id=p.id, name=p.name, category=p.category, notes=p.notes, source="config"))
                 await audit.add(s, "config", "person.created", f"person:{p.id}")
-            elif (row.name, row.category, row.notes) != (p.name, p.category, p.notes):
-                row.name, row.category, row.notes = p.name, p.category, p.notes
+            elif (person.name, person.category, person.notes) != (p.name, p.category, p.notes):
+                person.name, person.category, person.notes = p.name, p.category, p.notes
                 await audit.add(s, "config", "person.updated", f"person:{p.id}")
         await s.flush()
         seen = set()
         for d in cfg.devices:
             seen.add(d.id)
-            settings = d.model_dump(mode="json", exclude=DEVICE_COLUMNS)
+            settings = d.model_dump(mode="json", exclude=set(DEVICE_COLUMNS))
             person_id = getattr(d, "person_id", None)
             password = getattr(d, "password", None)
             secret = password.get_secret_value() if password is not None else None
@@ -50,10 +50,10 @@ async def _persons_and_devices(cfg: GatewayConfig, audit: Audit) -> None:
                 row.kind, row.name, row.person_id, row.settings, row.enabled, row.secret = d.kind, d.name, person_id, settings, d.enabled, secret
                 await audit.add(s, "config", "device.updated", f"device:{d.id}")
         stale = (await s.scalars(select(Device).where(Device.source == "config", Device.enabled.is_(True)))).all()
-        for row in stale:
-            if row.id not in seen:
-                row.enabled = False
-                await audit.add(s, "config", "device.disabled", f"device:{row.id}", {"reason": "removed from configuration"})
+        for gone in stale:
+            if gone.id not in seen:
+                gone.enabled = False
+                await audit.add(s, "config", "device.disabled", f"device:{gone.id}", {"reason": "removed from configuration"})
 
 
 async def _zones(cfg: GatewayConfig, audit: Audit) -> None:

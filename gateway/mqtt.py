@@ -157,8 +157,10 @@ class MqttLink:
             # hold the next messages back for a whole commit. MQTT 3.1.1 has no such field:
             # there it is the broker's max_inflight_messages (see docs/trackers.md).
             props.ReceiveMaximum = min(65535, self.batch_max * self.pipeline)
-        kw = {"clean_start": False, "properties": props} if self._v5 else {}
-        self.client.connect_async(self.address.host, self.address.port, keepalive=self.settings.keepalive_s, **kw)
+        if self._v5:
+            self.client.connect_async(self.address.host, self.address.port, keepalive=self.settings.keepalive_s, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self.address.host, self.address.port, keepalive=self.settings.keepalive_s)
         self.client.loop_start()
         try:
             await asyncio.wait_for(self.connected.wait(), wait_s)
@@ -243,7 +245,7 @@ class MqttLink:
     def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:  # type: ignore[no-untyped-def]
         # Counted per batch on the event loop: a Counter.inc here takes a lock per message
         # on the thread that competes with the loop for the GIL.
-        self._inbox.append(Message(msg.topic, msg.payload, msg.qos, bool(msg.retain), msg.mid))
+        self._inbox.append(Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid))
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and len(self._inbox) == 1:
             loop.call_soon_threadsafe(wake.set)

@@ -26,7 +26,7 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=FORMATS)
+            im: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
             w, h = im.size
             if w * h > max_pixels:
                 raise BadImage(f"image is {w}x{h} ({w * h / 1e6:.1f} MP); the limit is {max_pixels / 1e6:.1f} MP")

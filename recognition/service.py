@@ -241,6 +241,7 @@ class Recognition:
         dists = [float(np.min(np.linalg.norm(known - a.faces[0].encoding, axis=1))) for a in frames if len(a.faces) == 1 and a.faces[0].encoding is not None]
         several = sum(1 for a in frames if len(a.faces) > 1)
         distance: float | None = None
+        result: Result
         if several and several * 2 >= len(frames):
             result, reason = "rejected", f"several faces in front of the camera ({max(len(a.faces) for a in frames)}); one person at a time"
         elif not dists:

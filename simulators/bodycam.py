@@ -108,7 +108,7 @@ def metadata(rec: Recorder, path: Path, recorded_at: datetime | None = None) -> 
 def cut_patch(url: str, headers: dict[str, str], data: bytes, offset: int, send: int) -> None:
     """A PATCH announcing `len(data)` bytes whose connection dies after `send` of them."""
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=30)
+    conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port or 80, timeout=30)
     conn.putrequest("PATCH", u.path)
     for k, v in {**headers, "Tus-Resumable": "1.0.0", "Upload-Offset": str(offset),
                  "Content-Type": "application/offset+octet-stream", "Content-Length": str(len(data))}.items():

@@ -95,7 +95,7 @@ class StreamInfo:
         cc = v.codec_context
         return cls(generation=generation, codec=cc.name, width=cc.width, height=cc.height, profile=cc.profile,
                    extradata=bytes(cc.extradata or b""), video_template=vt, audio_template=at,
-                   audio_codec=a.codec_context.name if at is not None else None, _holder=holder)
+                   audio_codec=a.codec_context.name if a is not None and at is not None else None, _holder=holder)
 
 
 @dataclass(frozen=True, slots=True)

@@ -337,6 +337,7 @@ class CameraRecorder:
     def _write(self, mux: _Muxing, p: MediaPacket) -> None:
         # offsets kept per kind, not looked up by time base: hashing a Fraction on every
         # packet was a third of the recorder's own time (a connection's time bases do not change)
+        off: int | None
         if p.kind == "video":
             stream, off = mux.vstream, mux.video_offset
         else:

@@ -24,7 +24,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from sqlalchemy import select
@@ -128,7 +128,7 @@ class FaceSampler:
             if item is None:
                 continue
             if isinstance(item, StreamInfo):
-                ctx = av.CodecContext.create(item.codec, "r")
+                ctx = cast("av.VideoCodecContext", av.CodecContext.create(item.codec, "r"))
                 if item.extradata:
                     ctx.extradata = item.extradata
                 want_key = True

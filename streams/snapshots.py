@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -18,7 +18,7 @@ def decode_latest(codec: str, extradata: bytes, gop: list[Any]) -> bytes:
     """JPEG of the newest frame decodable from a keyframe and what followed it."""
     if not gop:
         raise NoPicture("no keyframe received yet")
-    ctx = av.CodecContext.create(codec, "r")
+    ctx = cast("av.VideoCodecContext", av.CodecContext.create(codec, "r"))
     if extradata:
         ctx.extradata = extradata
     frame = None

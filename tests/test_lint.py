@@ -1,4 +1,4 @@
-"""The code base passes ruff with the project's own settings (pyproject.toml)."""
+"""The code base passes ruff and mypy with the project's own settings (pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -11,4 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ruff_finds_nothing() -> None:
     r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy_finds_nothing() -> None:
+    """The type checker over the product's source, with the settings in pyproject.toml."""
+    r = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -55,7 +55,7 @@ class Pipeline:
     def __init__(self, *, audit: Audit, bus: EventBus, alerts: AlertService, clock: Clock, metrics: Metrics, media_dir: Path) -> None:
         self.audit, self.bus, self.alerts, self.clock, self.media_dir = audit, bus, alerts, clock, media_dir
         m = metrics
-        self.completed = m.counter("gateway_uploads_completed_total", "Uploads finished, by outcome", ["outcome"])
+        self.completed = m.counter("gateway_uploads_completed_total", "Uploads finished, by outcome", ("outcome",))
         self._removals: set[asyncio.Task[None]] = set()
 
     def _remove_later(self, path: Path) -> None:
@@ -135,7 +135,7 @@ class Pipeline:
         self.completed.labels("quarantined" if reason else ("duplicate" if duplicate else "stored")).inc()
         if reason:
             log.warning("upload %s from %s quarantined: %s", row.id, row.device_id, reason)
-            await self.alerts.raise_alert("upload_quarantined", person_id=common["person_id"], device_id=row.device_id,
+            await self.alerts.raise_alert("upload_quarantined", person_id=meta.get("person_id") or None, device_id=row.device_id,
                                                    message=f"upload {meta.get('filename')!r} quarantined: {reason}",
                                                    details={"evidence_id": evidence_id, "upload_id": row.id, "sha256": sha256, "reason": reason},
                                                    key=f"upload_quarantined:{evidence_id}")

@@ -65,15 +65,15 @@ def probe(path: Path, thumb_width: int = 320) -> Probe:
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
         raise NotPlayable(f"not a readable media container: {e}") from None
     with container:
-        video = next((s for s in container.streams if s.type == "video"), None)
+        video = container.streams.video[0] if container.streams.video else None
         if video is None:
             raise NotPlayable(f"no video stream in {container.format.name} container")
         tags = {k.lower(): str(v) for k, v in (container.metadata or {}).items()}
         media: dict[str, Any] = {
             "container": container.format.name,
             "video_codec": video.codec_context.name,
-            "width": video.codec_context.width,
-            "height": video.codec_context.height,
+            "width": video.width,
+            "height": video.height,
             "audio_codec": next((s.codec_context.name for s in container.streams if s.type == "audio"), None),
             "duration_s": round(container.duration / av.time_base, 3) if container.duration else None,
             "creation_time": _creation_time(tags),
@@ -99,6 +99,8 @@ def probe(path: Path, thumb_width: int = 320) -> Probe:
         thumb = None
         try:
             for frame in container.decode(video):
+                if not isinstance(frame, av.VideoFrame):
+                    continue
                 img = frame.to_image()
                 img.thumbnail((thumb_width, thumb_width * 4))
                 buf = io.BytesIO()

@@ -135,7 +135,7 @@ class UploadSessions:
         self._hashers: dict[str, tuple[int, Any]] = {}
         self._last_progress: dict[str, float] = {}
         m = metrics
-        self.rejected = m.counter("gateway_uploads_rejected_total", "tus requests refused, by reason", ["reason"])
+        self.rejected = m.counter("gateway_uploads_rejected_total", "tus requests refused, by reason", ("reason",))
         self.bytes_in = m.counter("gateway_upload_bytes_total", "Bytes accepted by the tus endpoint")
         self.interrupted = m.counter("gateway_uploads_interrupted_total", "PATCH bodies cut short by the client or a stalled link")
 

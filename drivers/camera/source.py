@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
@@ -120,7 +122,8 @@ class RtspSource:
             self.fanout.publish(info)
             wanted = [v] + ([a] if a is not None and info.audio_template is not None else [])
             last = {v.index: -1, **({a.index: -1} if a is not None else {})}
-            tbs = {v.index: v.time_base, **({a.index: a.time_base} if a is not None else {})}  # one Fraction each, not one per packet
+            # one Fraction each, not one per packet (a demuxed stream always has a time base)
+            tbs = cast("dict[int, Fraction]", {v.index: v.time_base, **({a.index: a.time_base} if a is not None else {})})
             stats = self.stats
             stats.connected = True
             abort, publish, clock = self.abort, self.fanout.publish, time.time

@@ -13,15 +13,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Table
 
 from drivers.gps.filter import ACCEPTED, OUT_OF_ORDER, judge
 from drivers.gps.inbound import SUBS, Inbound
 from drivers.gps.nmea import Fix
 from drivers.gps.registry import Tracker, TrackerRegistry
 from drivers.gps.rules import RuleFix
+from gateway.db.models import PositionRow
 from gateway.events import Position
 
+# the declarative model's table (typed as a FromClause by SQLAlchemy's stubs)
+POSITIONS = cast(Table, PositionRow.__table__)
 POSITION_COLUMNS = ("device_id", "person_id", "fix_time", "received_at", "lat", "lon", "alt_m", "speed_mps", "course_deg",
                     "accuracy_m", "satellites", "source", "in_order")
 

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 
 from config.trackers import GpsSettings
-from drivers.gps.batch import POSITION_COLUMNS, Batch
+from drivers.gps.batch import POSITION_COLUMNS, POSITIONS, Batch
 from drivers.gps.geofence import ZoneIndex
 from drivers.gps.inbound import Inbound, decode_batch
 from drivers.gps.ingest import IngestWorker
@@ -84,7 +84,7 @@ class TrackerDriver:
     async def start(self) -> None:
         path = self.db.sqlite_path
         if path:
-            self._inline = InlineSqliteWriter(path, PositionRow.__table__, POSITION_COLUMNS, self.db.wal_checkpointer().soon)
+            self._inline = InlineSqliteWriter(path, POSITIONS, POSITION_COLUMNS, self.db.wal_checkpointer().soon)
         async with self.db.session() as s:
             self.rules.set_index(ZoneIndex(await load_zones(s)))
             await self.registry.load(s)
@@ -172,7 +172,7 @@ class TrackerDriver:
             if self._inline is None or not self._inline.insert(rows):
                 async with self.db.session() as s:
                     # through the driver: even Core's executemany cost more than the write itself
-                    await insert_rows(s, PositionRow.__table__, POSITION_COLUMNS, rows)
+                    await insert_rows(s, POSITIONS, POSITION_COLUMNS, rows)
                     await s.commit()
             self.m_stored.inc(len(rows))
         # Rules and notifications only after the positions are durable. A rule

@@ -158,7 +158,8 @@ class IngestWorker:
             while not ready:
                 more.clear()
                 await more.wait()
-            bids, items = [], []
+            bids: list[int] = []
+            items: list[Inbound] = []
             while ready and len(items) < MERGE_MAX:
                 bid, got = ready.popleft()
                 bids.append(bid)

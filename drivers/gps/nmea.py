@@ -159,10 +159,10 @@ def _sentence(line: str, epochs: dict[time, _Epoch]) -> str | None:
             return "checksum"
         except (pynmea2.ParseError, ValueError, TypeError, AttributeError, IndexError):
             return "malformed"
-        kind = getattr(msg, "sentence_type", None)
-        if kind not in POSITION_TYPES:
+        sentence_type = getattr(msg, "sentence_type", None)
+        if sentence_type not in POSITION_TYPES:
             return "proprietary" if isinstance(msg, pynmea2.ProprietarySentence) else "other"
-        data = msg.data
+        kind, data = str(sentence_type), msg.data
     try:
         return _position(kind, data, epochs)
     except (ValueError, TypeError, AttributeError, IndexError, OverflowError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -140,7 +140,7 @@ async def current_user(request: Request, core: CoreDep) -> Principal:
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def Require(permission: str):  # noqa: N802 - reads like a type in signatures
+def Require(permission: str) -> Any:  # noqa: N802 - reads like a type in signatures
     async def check(user: CurrentUser) -> Principal:
         if not allowed(user.role, permission):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role} may not {permission}")

@@ -95,6 +95,7 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
     idle_s = IDLE_TIMEOUT_S
     waiting_since: float | None = None  # set only while awaiting the client
     expired = False
+    timer: asyncio.TimerHandle
 
     def check() -> None:
         nonlocal timer, expired

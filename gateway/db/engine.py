@@ -131,7 +131,7 @@ class Database:
             self.inline_done += 1
             self.wal_checkpointer().soon()
         except OperationalError as e:
-            if is_locked(e.orig):
+            if e.orig is not None and is_locked(e.orig):
                 self.inline_busy += 1
                 raise InlineBusy(str(e.orig)) from e
             raise

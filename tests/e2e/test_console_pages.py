@@ -17,7 +17,7 @@ def test_devices_show_state_changes_pushed_live(live_gateway, console_page, api_
     live = live_gateway
     admin = api_as(live, "admin")
     admin.post("/api/persons", json={"id": "p1", "name": "张三"}).raise_for_status()
-    for body in ({"id": "trk-1", "kind": "tracker", "name": "手环 1", "person_id": "p1"}, {"id": "cam-1", "kind": "camera", "name": "谈话室"}, {"id": "kiosk-1", "kind": "kiosk"}):
+    for body in ({"id": "trk-1", "kind": "tracker", "name": "手环 1", "person_id": "p1"}, {"id": "cam-1", "kind": "camera", "name": "谈话室", "enabled": False, "settings": {"url": "rtsp://127.0.0.1:9/talk"}}, {"id": "kiosk-1", "kind": "kiosk"}):
         admin.post("/api/devices", json=body).raise_for_status()
     page = console_page(live, "he", "monitor")
     page.locator("#nav").get_by_role("link", name="Devices").click()
