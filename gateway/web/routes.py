@@ -35,9 +35,11 @@ VENDOR = {
 DEFAULT_PAGE = "/console/alerts"
 
 # Tiles for the map may come from a configured tile server (img-src http/https);
-# WebRTC media arrives as blob/MediaStream. Scripts only from this origin.
+# WebRTC media arrives as blob/MediaStream. Scripts and styles only from this origin:
+# no inline <style>, style="..." or handler attributes (pages use console.css classes,
+# and set computed values such as Leaflet's positions through the CSSOM, which CSP allows).
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data: blob: http: https:; media-src 'self' blob:; connect-src 'self'; "
     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
 )

@@ -85,16 +85,16 @@ export async function render(root, ctx) {
   const until = h("input", { type: "datetime-local", name: "until", value: localInput(new Date(now.getTime() + 3600e3)) });
   const showBtn = h("button", { type: "button" }, ctx.t("show"));
   const info = h("p", { class: "muted", dataset: { role: "map-info" } });
-  const mapDiv = h("div", { id: "gw-map", style: "height: 65vh; min-height: 360px;" });
+  const mapDiv = h("div", { id: "gw-map", class: "map-canvas" });
   const feed = h("ul", { class: "feed", dataset: { role: "alert-feed" } }, h("li", { class: "muted" }, ctx.t("none")));
   replace(root,
     h("link", { rel: "stylesheet", href: "/static/vendor/leaflet/leaflet.css" }),
     h("div", { class: "toolbar" }, h("label", {}, ctx.t("person"), " ", personSel), " ",
       h("label", {}, ctx.t("since"), " ", since), " ", h("label", {}, ctx.t("until"), " ", until), " ", showBtn),
     info,
-    h("div", { style: "display: flex; gap: 1rem; align-items: flex-start;" },
-      h("div", { style: "flex: 3;" }, mapDiv),
-      h("div", { style: "flex: 1; max-height: 65vh; overflow: auto;" }, h("h3", {}, ctx.t("feed")), feed)));
+    h("div", { class: "map-layout" },
+      h("div", { class: "map-main" }, mapDiv),
+      h("div", { class: "map-side" }, h("h3", {}, ctx.t("feed")), feed)));
 
   map = L.map(mapDiv, { preferCanvas: false, attributionControl: false }).setView(show(settings.center[0], settings.center[1]), 13);
   new Attribution({ text: settings.attribution }).addTo(map);

@@ -61,10 +61,10 @@ export async function render(root, ctx) {
   let camera = cams.some((c) => c.id === ctx.params.camera) ? ctx.params.camera : cams[0].id;
   let day = /^\d{4}-\d{2}-\d{2}$/.test(ctx.params.day || "") ? ctx.params.day : today;
 
-  const video = h("video", { controls: true, style: { width: "100%", maxHeight: "60vh", background: "#000" } });
+  const video = h("video", { controls: true, class: "player recording-player" });
   const now = h("p", { class: "muted" });
-  const bar = h("div", { class: "timebar", style: { position: "relative", height: "28px", background: "#eee", margin: "8px 0" } });
-  const axis = h("div", { style: { display: "flex", justifyContent: "space-between", fontSize: "11px" } });
+  const bar = h("div", { class: "timebar" });
+  const axis = h("div", { class: "timebar-axis" });
   const procBody = h("tbody");
   const camSel = select(cams.map((c) => [c.id, c.name || c.id]), camera, { onchange: (e) => { camera = e.target.value; load(); } });
   const daySel = h("input", { type: "date", value: day, onchange: (e) => { day = e.target.value; load(); } });
@@ -102,8 +102,7 @@ export async function render(root, ctx) {
       return h("div", {
         class: ["seg", gap ? "seg-gap" : "seg-rec", s.hold ? "seg-hold" : null], dataset: { id: s.id },
         title: gap ? t("gap", { s: s.duration_s }) : ctx.fmt.time(s.started_at),
-        style: { position: "absolute", top: gap ? "0" : "4px", bottom: gap ? "0" : "4px", left: `${left}%`, width: `${Math.max(right - left, 0.2)}%`, boxShadow: "inset -1px 0 #fff",
-                 background: gap ? "#c0392b" : s.hold ? "#8e44ad" : "#2c7be5", cursor: gap ? "default" : "pointer" },
+        style: { left: `${left}%`, width: `${Math.max(right - left, 0.2)}%` },  // computed: CSSOM, allowed by the CSP
         onclick: gap ? null : () => playSegment(s),
       });
     }));
