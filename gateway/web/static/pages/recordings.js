@@ -45,6 +45,19 @@ export const strings = {
 
 let objectUrl = null;
 
+const pad = (n) => String(n).padStart(2, "0");
+
+/** The browser's local calendar date as YYYY-MM-DD (toISOString would give the UTC one). */
+export function localDay(d = new Date()) {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** [start, end) of a local calendar day "YYYY-MM-DD", as Dates (a DST day is 23 or 25 h long). */
+export function dayWindow(day) {
+  const [y, m, d] = day.split("-").map(Number);
+  return [new Date(y, m - 1, d), new Date(y, m - 1, d + 1)];
+}
+
 export function dispose() {
   if (objectUrl) URL.revokeObjectURL(objectUrl);
   objectUrl = null;
@@ -57,7 +70,7 @@ export async function render(root, ctx) {
     replace(root, notice("info", t("no_cameras"), ""));
     return;
   }
-  const today = new Date().toISOString().slice(0, 10);
+  const today = localDay();
   let camera = cams.some((c) => c.id === ctx.params.camera) ? ctx.params.camera : cams[0].id;
   let day = /^\d{4}-\d{2}-\d{2}$/.test(ctx.params.day || "") ? ctx.params.day : today;
 
@@ -67,7 +80,7 @@ export async function render(root, ctx) {
   const axis = h("div", { class: "timebar-axis" });
   const procBody = h("tbody");
   const camSel = select(cams.map((c) => [c.id, c.name || c.id]), camera, { onchange: (e) => { camera = e.target.value; load(); } });
-  const daySel = h("input", { type: "date", value: day, onchange: (e) => { day = e.target.value; load(); } });
+  const daySel = h("input", { type: "date", value: day, onchange: (e) => { if (!e.target.value) return; day = e.target.value; load(); } });
 
   async function playSegment(seg) {
     const res = await ctx.api(`/api/recordings/${seg.id}/file`, { raw: true });
@@ -86,8 +99,7 @@ export async function render(root, ctx) {
   }
 
   async function load() {
-    const since = new Date(`${day}T00:00:00`);
-    const until = new Date(since.getTime() + 86400e3);
+    const [since, until] = dayWindow(day);
     const segs = await ctx.api(`/api/recordings?camera_id=${encodeURIComponent(camera)}&since=${since.toISOString()}&until=${until.toISOString()}`);
     // the bar spans what was recorded that day (zoomed in), not 24 h where a minute is a hairline
     const t0 = segs.length ? Math.max(+since, Math.min(...segs.map((s) => +new Date(s.started_at)))) : +since;
