@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -92,8 +93,10 @@ async def _signed_in(request: Request) -> bool:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local console paths: an open redirect would help phishing."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and not target.startswith("/login"):
+    """Only local console paths: an open redirect would help phishing. Control characters
+    and backslashes are refused too (browsers drop tabs and newlines and read `\\` as `/`)."""
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\", "/login"))
+            and not re.search(r"[\x00-\x1f\x7f\\]", target)):
         return target
     return DEFAULT_PAGE
 
