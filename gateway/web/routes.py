@@ -9,12 +9,14 @@ See docs/console.md for how pages plug in.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -35,9 +37,11 @@ VENDOR = {
 DEFAULT_PAGE = "/console/alerts"
 
 # Tiles for the map may come from a configured tile server (img-src http/https);
-# WebRTC media arrives as blob/MediaStream. Scripts only from this origin.
+# WebRTC media arrives as blob/MediaStream. Scripts and styles only from this origin:
+# no inline <style>, style="..." or handler attributes (pages use console.css classes,
+# and set computed values such as Leaflet's positions through the CSSOM, which CSP allows).
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data: blob: http: https:; media-src 'self' blob:; connect-src 'self'; "
     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
 )
@@ -89,14 +93,25 @@ async def _signed_in(request: Request) -> bool:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local console paths: an open redirect would help phishing."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and not target.startswith("/login"):
+    """Only local console paths: an open redirect would help phishing. Control characters
+    and backslashes are refused too (browsers drop tabs and newlines and read `\\` as `/`)."""
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\", "/login"))
+            and not re.search(r"[\x00-\x1f\x7f\\]", target)):
         return target
     return DEFAULT_PAGE
 
 
-def _shell(name: str) -> FileResponse:
-    return FileResponse(SHELLS / name, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
+_HTML_TAG = '<html lang="en">'  # as the shells in pages/ begin; the language goes here
+
+
+def _shell(request: Request, name: str) -> Response:
+    """An HTML shell with the configured console language (`console.default_language`)
+    as `<html lang data-default-lang>`: static/i18n.js uses it until the user picks a
+    language in the page. Written by the server, since the CSP allows no inline script."""
+    lang = html.escape(request.app.state.services.config.console.default_language, quote=True)
+    text = (SHELLS / name).read_text(encoding="utf-8")
+    text = text.replace(_HTML_TAG, f'<html lang="{lang}" data-default-lang="{lang}">', 1)
+    return Response(text, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -108,7 +123,7 @@ def _to_login(request: Request) -> RedirectResponse:
 async def login_page(request: Request, next: str | None = None) -> Response:
     if await _signed_in(request):
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _shell("login.html")
+    return _shell(request, "login.html")
 
 
 @router.get("/")
@@ -128,4 +143,4 @@ async def console(request: Request, page: str) -> Response:
     # One shell for every page: the browser-side router loads static/pages/<page>.js.
     if not await _signed_in(request):
         return _to_login(request)
-    return _shell("console.html")
+    return _shell(request, "console.html")

@@ -3,7 +3,7 @@
 - `browser`: one Chromium for all tests of this folder (starting it is the slow part).
 - `console_page(live, username, role, lang="en")`: a fresh browser context
   (own cookies and storage) whose page has signed in through the real login
-  form; returns the Playwright `Page`, showing the console.
+  form; returns the Playwright `Page`, showing the console in `lang`.
 - `anonymous_page(live, lang="en")`: a fresh page, not signed in;
   `sign_in(page, username)` fills and submits the login form on it.
 - On a failed test every page still open is saved as a screenshot under
@@ -19,6 +19,7 @@ pytest-asyncio cannot start one there.
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ PASSWORD = "correct-horse-1"
 TIMEOUT_MS = 15_000
 SHOTS = Path(tempfile.gettempdir()) / "gateway-e2e"
 LOCALES = {"en": "en-US", "zh-CN": "zh-CN"}
+LANG_KEY = "gw.lang"  # where static/i18n.js keeps the language chosen in the header
 
 
 def _patient_expect() -> None:
@@ -84,14 +86,23 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def anonymous_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
-    """Factory: `anonymous_page(live, lang="en")` -> a Page in a fresh context
-    (own cookies and storage), not signed in, nothing loaded yet."""
+    """Factory: `anonymous_page(live, lang="en", choose_lang=True, **context_options)` -> a Page
+    in a fresh context (own cookies and storage), not signed in, nothing loaded yet.
+    `lang` is the browser's locale and, with `choose_lang`, the language chosen in the
+    console (stored as if picked in the header); `choose_lang=False` leaves it to the
+    gateway's default. `context_options` go to `browser.new_context` (`timezone_id`...)."""
     contexts: list[Any] = []
     errors: list[str] = []
 
-    def open_page(live: LiveGateway, lang: str = "en") -> Any:
-        context = browser.new_context(locale=LOCALES.get(lang, lang), base_url=live.url, viewport={"width": 1440, "height": 900})
+    def open_page(live: LiveGateway, lang: str = "en", *, choose_lang: bool = True, **context_options: Any) -> Any:
+        options = {"locale": LOCALES.get(lang, lang), "base_url": live.url, "viewport": {"width": 1440, "height": 900}, **context_options}
+        context = browser.new_context(**options)
         context.set_default_timeout(TIMEOUT_MS)
+        if choose_lang:
+            # As if the user had picked `lang` in the header once (localStorage), so the
+            # page's language does not depend on the gateway's console.default_language.
+            # A later choice in the page is kept: this only fills an empty slot.
+            context.add_init_script(script=f"try {{ localStorage.getItem({LANG_KEY!r}) || localStorage.setItem({LANG_KEY!r}, {json.dumps(lang)}); }} catch (e) {{}}")
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
@@ -127,15 +138,16 @@ def sign_in(page: Any, username: str, password: str = PASSWORD) -> None:
 
 @pytest.fixture
 def console_page(anonymous_page: Callable[..., Any]) -> Callable[..., Any]:
-    """Factory: `console_page(live, username, role, lang="en")` -> a Page signed in
-    through the login form, showing the console with its first page rendered."""
+    """Factory: `console_page(live, username, role, lang="en", **page_options)` -> a Page signed
+    in through the login form, showing the console with its first page rendered
+    (`page_options` as for `anonymous_page`)."""
 
-    def open_page(live: LiveGateway, username: str, role: str, lang: str = "en", password: str = PASSWORD) -> Any:
+    def open_page(live: LiveGateway, username: str, role: str, lang: str = "en", password: str = PASSWORD, **page_options: Any) -> Any:
         try:
             live.add_user(username, role, password)
         except ValueError:
             pass  # the same user signing in from a second browser
-        page = anonymous_page(live, lang)
+        page = anonymous_page(live, lang, **page_options)
         page.goto("/login")
         sign_in(page, username, password)
         page.wait_for_url(re.compile(r"/console/"))

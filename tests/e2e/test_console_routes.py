@@ -45,7 +45,7 @@ def test_pages_redirect_to_login_and_back(live_gateway, client) -> None:
     assert (client.get("/")).headers["location"] == "/console/alerts"
     # Signed in, /login forwards to `next`, but never to another site.
     assert (client.get("/login?next=/console/devices")).headers["location"] == "/console/devices"
-    for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/login?next=/x"):
+    for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/login?next=/x", "/\t/evil.example/", "/\n/evil.example", "/\t\\evil.example"):
         assert (client.get("/login", params={"next": evil})).headers["location"] == "/console/alerts"
 
 

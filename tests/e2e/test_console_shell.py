@@ -32,8 +32,8 @@ def test_login_form_refuses_wrong_password_then_signs_in(live_gateway, anonymous
 
 
 def test_shell_in_both_languages_and_language_choice_is_remembered(live_gateway, console_page) -> None:
-    page = console_page(live_gateway, "li", "officer", lang="zh-CN")
-    # Browser language zh-CN: Chinese without asking.
+    page = console_page(live_gateway, "li", "officer", lang="zh-CN", choose_lang=False)
+    # Nothing chosen yet: the gateway's default language (zh-CN) without asking.
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     nav = page.locator("#nav")
     for label in ("告警", "实时视频", "地图", "人员", "签到", "录像", "证据", "设备"):
@@ -50,7 +50,7 @@ def test_shell_in_both_languages_and_language_choice_is_remembered(live_gateway,
     expect(nav.get_by_role("link", name="Live video")).to_be_visible()
     expect(page.locator("table.alerts th").first).to_have_text("Level")
 
-    # The choice outlives a reload and beats the browser's own language.
+    # The choice outlives a reload and beats the gateway's default language.
     page.reload()
     page.wait_for_selector("#page[data-ready]")
     expect(page.locator("#page-title")).to_have_text("Alerts")

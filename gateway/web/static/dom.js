@@ -3,19 +3,34 @@
 
 /**
  * h("button", {class: "btn", onclick: fn, dataset: {id: 3}}, "Label", child...)
- * Props: `class`, `dataset`, `style` (object), `on<event>` handlers, boolean
- * attributes (true sets, false/null/undefined omits), anything else as an attribute.
+ * Props: `class`, `dataset`, `style` (an object, for values computed at run time only:
+ * `{left: "12%"}`; static looks are classes in console.css), `on<event>` handlers
+ * (functions), boolean attributes (true sets, false/null/undefined omits), anything else
+ * as an attribute.
  * Children: nodes, strings, numbers, arrays (flattened), null/false (skipped).
+ *
+ * The console runs under a CSP without 'unsafe-inline' (gateway/web/routes.py): a
+ * `style` attribute string or an inline handler string would be refused by the browser,
+ * so h() throws on them rather than letting them fail silently. Object styles go
+ * through the CSSOM (el.style.left = ...), which the CSP allows.
  */
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(props || {})) {
     if (v === null || v === undefined || v === false) continue;
+    const name = k.toLowerCase();
     if (k === "class") el.className = Array.isArray(v) ? v.filter(Boolean).join(" ") : v;
     else if (k === "dataset") Object.assign(el.dataset, v);
-    else if (k === "style" && typeof v === "object") Object.assign(el.style, v);
-    else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
-    else if (k === "value" || k === "checked" || k === "selected") el[k] = v;
+    else if (name === "style") {
+      if (k !== "style" || typeof v !== "object") throw new TypeError(`h(${tag}): style must be an object set through the CSSOM, not ${typeof v} (use a class in console.css)`);
+      for (const [prop, value] of Object.entries(v)) {
+        if (prop.startsWith("--")) el.style.setProperty(prop, value);
+        else el.style[prop] = value;
+      }
+    } else if (name.startsWith("on")) {
+      if (typeof v !== "function") throw new TypeError(`h(${tag}): ${k} must be a function, not an inline handler string`);
+      el.addEventListener(k.slice(2), v);
+    } else if (k === "value" || k === "checked" || k === "selected") el[k] = v;
     else el.setAttribute(k, v === true ? "" : String(v));
   }
   append(el, children);

@@ -150,11 +150,17 @@ export const SHARED = {
   },
 };
 
-/** The stored choice, else the browser's language (any zh-* reads Chinese). */
+/**
+ * The language chosen in the page (header select, kept in localStorage), else the
+ * gateway's `console.default_language`, which the server writes into the HTML shell
+ * (`<html data-default-lang>`), else the browser's language (any zh-* reads Chinese).
+ */
 export function pickLang() {
   let stored = null;
   try { stored = localStorage.getItem(STORE_KEY); } catch { /* storage disabled */ }
   if (LANGS.includes(stored)) return stored;
+  const configured = document.documentElement.dataset.defaultLang;
+  if (LANGS.includes(configured)) return configured;
   const prefs = navigator.languages?.length ? navigator.languages : [navigator.language || "en"];
   for (const p of prefs) {
     const l = String(p).toLowerCase();

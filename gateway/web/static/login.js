@@ -16,10 +16,20 @@ function applyLang() {
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
 }
 
-function nextUrl() {
-  const next = new URLSearchParams(location.search).get("next");
-  // Only paths on this site: never an open redirect.
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") && !next.startsWith("/login") ? next : "/console/alerts";
+const HOME = "/console/alerts";
+
+/**
+ * Where to go after signing in: `next` only when the browser itself resolves it to a page
+ * of this origin (other than the login page); never an open redirect. Prefix checks on
+ * the string are not enough: browsers drop tabs and newlines and read "\\" as "/", so
+ * "/\t/evil.example" is "//evil.example". The resolved URL is what we go to.
+ */
+function nextUrl(next = new URLSearchParams(location.search).get("next")) {
+  if (!next) return HOME;
+  let url;
+  try { url = new URL(next, location.origin); } catch { return HOME; }
+  if (url.origin !== location.origin || url.pathname === "/login" || url.pathname.startsWith("/login/")) return HOME;
+  return url.pathname + url.search + url.hash;
 }
 
 function showError(text) {

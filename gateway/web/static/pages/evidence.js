@@ -96,7 +96,7 @@ export async function render(root, ctx) {
   const evBody = h("tbody");
   const evEmpty = h("p", { class: "muted" });
   const detail = h("div", { class: "evidence-detail" });
-  const video = h("video", { controls: true, style: { width: "100%", maxHeight: "50vh", background: "#000", display: "none" } });
+  const video = h("video", { controls: true, class: "player evidence-player", hidden: true });
 
   // -- uploads in flight ---------------------------------------------------
   const rows = new Map();
@@ -139,7 +139,7 @@ export async function render(root, ctx) {
     const list = await ctx.api(`/api/evidence?${q}`);
     evEmpty.textContent = list.length ? "" : t("none");
     replace(evBody, list.map((e) => h("tr", { dataset: { id: e.id, state: e.state }, class: e.state === "quarantined" ? "level-yellow" : null },
-      h("td", {}, e.has_thumbnail ? h("img", { src: `/api/evidence/${e.id}/thumbnail.jpg`, alt: "", loading: "lazy", style: { width: "96px" } }) : ""),
+      h("td", {}, e.has_thumbnail ? h("img", { src: `/api/evidence/${e.id}/thumbnail.jpg`, alt: "", loading: "lazy", class: "evidence-thumb" }) : ""),
       h("td", {}, e.recorded_at ? ctx.fmt.time(e.recorded_at) : ""),
       h("td", {}, e.filename || ""),
       h("td", {}, e.device_id || ""),
@@ -172,14 +172,14 @@ export async function render(root, ctx) {
       dispose();
       objectUrl = URL.createObjectURL(await res.blob());
       video.src = objectUrl;
-      video.style.display = "";
+      video.hidden = false;
       video.play().catch(() => {});
       // the server logged the viewing: show the fresh custody log
       const fresh = await ctx.api(`/api/evidence/${id}`);
       replace(custody, h("tbody", {}, fresh.custody.map((c) => h("tr", { dataset: { action: c.action } },
         h("td", {}, ctx.fmt.time(c.at)), h("td", {}, t(`action.${c.action}`)), h("td", {}, c.actor)))));
     } else {
-      video.style.display = "none";
+      video.hidden = true;
     }
   }
 

@@ -80,7 +80,7 @@ export async function render(root, ctx) {
   function full(cam) {
     dispose();
     ctx.params.camera = cam.id;
-    const video = h("video", { autoplay: true, muted: true, playsinline: true, class: "live-full", style: { width: "100%", background: "#000" } });
+    const video = h("video", { autoplay: true, muted: true, playsinline: true, class: "live-full" });
     video.muted = true;
     const status = h("p", { class: "muted" }, t("connecting"));
     const b = badge(cam.state);
@@ -95,15 +95,15 @@ export async function render(root, ctx) {
   function grid() {
     dispose();
     tiles.clear();
-    replace(root, h("div", { class: "live-grid", style: { display: "grid", gridTemplateColumns: "repeat(auto-fill, minmax(320px, 1fr))", gap: "8px" } },
+    replace(root, h("div", { class: "live-grid" },
       cams.map((cam) => {
-        const video = h("video", { autoplay: true, muted: true, playsinline: true, style: { width: "100%", aspectRatio: "16 / 9", background: "#000", cursor: "pointer" } });
+        const video = h("video", { autoplay: true, muted: true, playsinline: true });
         video.muted = true;
         const status = h("span", { class: "muted" }, cam.state === "online" ? t("connecting") : "");
         const b = badge(cam.state);
         tiles.set(cam.id, { badge: b });
         if (cam.state === "online") play(ctx, cam.id, video, status);
-        return h("figure", { class: "live-tile", dataset: { camera: cam.id }, onclick: () => full(cam), style: { margin: 0 } },
+        return h("figure", { class: "live-tile", dataset: { camera: cam.id }, onclick: () => full(cam) },
           video, h("figcaption", {}, h("strong", {}, cam.name || cam.id), " ", cam.room ? `· ${cam.room} ` : "", b, " ", status));
       })));
   }

@@ -4,6 +4,8 @@
 // configured tiles are GCJ-02 (Chinese providers), coordinates are converted
 // for display: the server does it for what it returns (?datum=gcj02), this
 // module for live positions (eviltransform forward formula).
+// Leaflet takes strings as HTML (tooltips, popups, attribution): this page only ever
+// gives it DOM nodes built with h(), so zone and person names stay text.
 import * as L from "/static/vendor/leaflet/leaflet-src.esm.js";
 import { h, replace } from "../dom.js";
 
@@ -43,6 +45,23 @@ export function wgs84ToGcj02(lat, lon) {
   return [lat + dLat, lon + dLon];
 }
 
+/** Text content for a Leaflet tooltip: a node, never a string Leaflet would parse as HTML. */
+function textNode(...parts) {
+  return h("span", { class: "map-tip" }, ...parts);
+}
+
+/** Leaflet's attribution control sets innerHTML; this one shows the configured text as text. */
+const Attribution = L.Control.extend({
+  options: { position: "bottomright" },
+  onAdd() {
+    const div = h("div", { class: "leaflet-control-attribution leaflet-control" },
+      h("a", { href: "https://leafletjs.com", target: "_blank", rel: "noopener" }, "Leaflet"),
+      this.options.text ? [" | ", this.options.text] : null);
+    L.DomEvent.disableClickPropagation(div);
+    return div;
+  },
+});
+
 function localInput(d) {
   const p = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
@@ -55,6 +74,8 @@ export async function render(root, ctx) {
   const show = (lat, lon) => (gcj ? wgs84ToGcj02(lat, lon) : [lat, lon]);
 
   const persons = await ctx.api("/api/persons");
+  const personName = new Map(persons.map((p) => [p.id, p.name]));
+  const who = (id) => (personName.get(id) ? `${personName.get(id)} (${id})` : id);
   const personSel = h("select", { name: "person", dataset: { role: "person" } },
     h("option", { value: "" }, ctx.t("all")),
     ...persons.map((p) => h("option", { value: p.id }, `${p.name} (${p.id})`)));
@@ -64,19 +85,20 @@ export async function render(root, ctx) {
   const until = h("input", { type: "datetime-local", name: "until", value: localInput(new Date(now.getTime() + 3600e3)) });
   const showBtn = h("button", { type: "button" }, ctx.t("show"));
   const info = h("p", { class: "muted", dataset: { role: "map-info" } });
-  const mapDiv = h("div", { id: "gw-map", style: "height: 65vh; min-height: 360px;" });
+  const mapDiv = h("div", { id: "gw-map", class: "map-canvas" });
   const feed = h("ul", { class: "feed", dataset: { role: "alert-feed" } }, h("li", { class: "muted" }, ctx.t("none")));
   replace(root,
     h("link", { rel: "stylesheet", href: "/static/vendor/leaflet/leaflet.css" }),
     h("div", { class: "toolbar" }, h("label", {}, ctx.t("person"), " ", personSel), " ",
       h("label", {}, ctx.t("since"), " ", since), " ", h("label", {}, ctx.t("until"), " ", until), " ", showBtn),
     info,
-    h("div", { style: "display: flex; gap: 1rem; align-items: flex-start;" },
-      h("div", { style: "flex: 3;" }, mapDiv),
-      h("div", { style: "flex: 1; max-height: 65vh; overflow: auto;" }, h("h3", {}, ctx.t("feed")), feed)));
+    h("div", { class: "map-layout" },
+      h("div", { class: "map-main" }, mapDiv),
+      h("div", { class: "map-side" }, h("h3", {}, ctx.t("feed")), feed)));
 
-  map = L.map(mapDiv, { preferCanvas: false }).setView(show(settings.center[0], settings.center[1]), 13);
-  L.tileLayer(settings.tile_url, { attribution: settings.attribution, maxZoom: 19 }).addTo(map);
+  map = L.map(mapDiv, { preferCanvas: false, attributionControl: false }).setView(show(settings.center[0], settings.center[1]), 13);
+  new Attribution({ text: settings.attribution }).addTo(map);
+  L.tileLayer(settings.tile_url, { maxZoom: 19 }).addTo(map);
   const zoneLayer = L.featureGroup().addTo(map);
   const trackLayer = L.featureGroup().addTo(map);
   const markers = new Map();
@@ -84,7 +106,7 @@ export async function render(root, ctx) {
   const zones = await ctx.api(`/api/zones?${q}`);
   for (const z of zones) {
     const colour = z.kind === "exclusion" ? "#c62828" : "#2e7d32";
-    const label = `${z.name || z.id} (${ctx.t(z.kind)})`;
+    const label = textNode(`${z.name || z.id} (${ctx.t(z.kind)})`);
     const style = { color: colour, weight: 2, fillOpacity: 0.12, className: `zone zone-${z.kind}` };
     let layer;
     if (z.geometry.type === "Point") {
@@ -98,15 +120,15 @@ export async function render(root, ctx) {
   function placeMarker(p) {
     const [lat, lon] = p.shown || show(p.lat, p.lon);
     let m = markers.get(p.device_id);
-    const tip = `${p.device_id}${p.person_id ? " · " + p.person_id : ""} · ${ctx.fmt.time(p.fix_time)}` +
-      (p.accuracy_m != null ? ` · ${ctx.t("acc", { m: Math.round(p.accuracy_m) })}` : "");
+    const tip = textNode(`${p.device_id}${p.person_id ? " · " + who(p.person_id) : ""} · ${ctx.fmt.time(p.fix_time)}` +
+      (p.accuracy_m != null ? ` · ${ctx.t("acc", { m: Math.round(p.accuracy_m) })}` : ""));
     if (!m) {
       m = L.circleMarker([lat, lon], { radius: 7, color: "#1565c0", fillOpacity: 0.9, className: "tracker" }).addTo(map);
       markers.set(p.device_id, m);
     } else {
       m.setLatLng([lat, lon]);
     }
-    m.bindTooltip(tip);
+    if (m.getTooltip()) m.setTooltipContent(tip); else m.bindTooltip(tip);
     mapDiv.dataset.positions = String(markers.size);
   }
 
@@ -140,7 +162,7 @@ export async function render(root, ctx) {
     const a = msg.alert;
     if (!a) return;
     if (feed.firstChild && feed.firstChild.classList.contains("muted")) feed.firstChild.remove();
-    const text = `${ctx.fmt.time(a.updated_at)} · ${ctx.t("kind." + a.kind)} · ${a.person_id || a.device_id || ""} · ${ctx.t("state." + a.state)}`;
+    const text = `${ctx.fmt.time(a.updated_at)} · ${ctx.t("kind." + a.kind)} · ${a.person_id ? who(a.person_id) : a.device_id || ""} · ${ctx.t("state." + a.state)}`;
     let li = feed.querySelector(`li[data-id="${a.id}"]`);
     if (!li) { li = h("li", { dataset: { id: String(a.id) } }); feed.prepend(li); }
     li.dataset.level = a.level; li.dataset.state = a.state; li.dataset.kind = a.kind;
@@ -149,7 +171,7 @@ export async function render(root, ctx) {
     if (a.position) {
       const [lat, lon] = show(a.position.lat, a.position.lon);
       L.circleMarker([lat, lon], { radius: 10, color: LEVEL_COLOUR[a.level] || "#000", weight: 3, fill: false, className: `alert-marker level-${a.level}` })
-        .bindTooltip(text).addTo(map);
+        .bindTooltip(textNode(text)).addTo(map);
       mapDiv.dataset.alerts = String((Number(mapDiv.dataset.alerts) || 0) + 1);
     }
   });

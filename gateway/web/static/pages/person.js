@@ -64,15 +64,15 @@ export async function render(root, ctx) {
     ctx.api(`/api/persons/${enc}/photos`),
     ctx.api(`/api/persons/${enc}/timeline?limit=200`),
   ]);
-  const gallery = h("div", { class: "photos", style: { display: "flex", flexWrap: "wrap", gap: "12px" } });
+  const gallery = h("div", { class: "photos" });
   const status = h("p", { class: "muted", role: "status" });
   const file = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp", "aria-label": t("upload"), name: "photo" });
   const canEnroll = ctx.can("faces.enroll");
 
   function card(p) {
     const q = p.quality || {};
-    return h("figure", { class: "photo", dataset: { id: p.id }, style: { margin: 0, width: "180px" } },
-      canEnroll ? h("img", { src: p.url, alt: person.name, loading: "lazy", style: { width: "180px", height: "180px", objectFit: "cover" } }) : null,
+    return h("figure", { class: "photo", dataset: { id: p.id } },
+      canEnroll ? h("img", { src: p.url, alt: person.name, loading: "lazy" }) : null,
       h("figcaption", {},
         h("span", { class: "chip" }, t("accepted")), " ",
         h("span", { class: "muted" }, t("metrics", { face_px: q.face_px ?? "?", sharpness: q.sharpness ?? "?", brightness: q.brightness ?? "?" })),

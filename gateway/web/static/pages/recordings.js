@@ -45,6 +45,19 @@ export const strings = {
 
 let objectUrl = null;
 
+const pad = (n) => String(n).padStart(2, "0");
+
+/** The browser's local calendar date as YYYY-MM-DD (toISOString would give the UTC one). */
+export function localDay(d = new Date()) {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** [start, end) of a local calendar day "YYYY-MM-DD", as Dates (a DST day is 23 or 25 h long). */
+export function dayWindow(day) {
+  const [y, m, d] = day.split("-").map(Number);
+  return [new Date(y, m - 1, d), new Date(y, m - 1, d + 1)];
+}
+
 export function dispose() {
   if (objectUrl) URL.revokeObjectURL(objectUrl);
   objectUrl = null;
@@ -57,17 +70,17 @@ export async function render(root, ctx) {
     replace(root, notice("info", t("no_cameras"), ""));
     return;
   }
-  const today = new Date().toISOString().slice(0, 10);
+  const today = localDay();
   let camera = cams.some((c) => c.id === ctx.params.camera) ? ctx.params.camera : cams[0].id;
   let day = /^\d{4}-\d{2}-\d{2}$/.test(ctx.params.day || "") ? ctx.params.day : today;
 
-  const video = h("video", { controls: true, style: { width: "100%", maxHeight: "60vh", background: "#000" } });
+  const video = h("video", { controls: true, class: "player recording-player" });
   const now = h("p", { class: "muted" });
-  const bar = h("div", { class: "timebar", style: { position: "relative", height: "28px", background: "#eee", margin: "8px 0" } });
-  const axis = h("div", { style: { display: "flex", justifyContent: "space-between", fontSize: "11px" } });
+  const bar = h("div", { class: "timebar" });
+  const axis = h("div", { class: "timebar-axis" });
   const procBody = h("tbody");
   const camSel = select(cams.map((c) => [c.id, c.name || c.id]), camera, { onchange: (e) => { camera = e.target.value; load(); } });
-  const daySel = h("input", { type: "date", value: day, onchange: (e) => { day = e.target.value; load(); } });
+  const daySel = h("input", { type: "date", value: day, onchange: (e) => { if (!e.target.value) return; day = e.target.value; load(); } });
 
   async function playSegment(seg) {
     const res = await ctx.api(`/api/recordings/${seg.id}/file`, { raw: true });
@@ -86,8 +99,7 @@ export async function render(root, ctx) {
   }
 
   async function load() {
-    const since = new Date(`${day}T00:00:00`);
-    const until = new Date(since.getTime() + 86400e3);
+    const [since, until] = dayWindow(day);
     const segs = await ctx.api(`/api/recordings?camera_id=${encodeURIComponent(camera)}&since=${since.toISOString()}&until=${until.toISOString()}`);
     // the bar spans what was recorded that day (zoomed in), not 24 h where a minute is a hairline
     const t0 = segs.length ? Math.max(+since, Math.min(...segs.map((s) => +new Date(s.started_at)))) : +since;
@@ -102,8 +114,7 @@ export async function render(root, ctx) {
       return h("div", {
         class: ["seg", gap ? "seg-gap" : "seg-rec", s.hold ? "seg-hold" : null], dataset: { id: s.id },
         title: gap ? t("gap", { s: s.duration_s }) : ctx.fmt.time(s.started_at),
-        style: { position: "absolute", top: gap ? "0" : "4px", bottom: gap ? "0" : "4px", left: `${left}%`, width: `${Math.max(right - left, 0.2)}%`, boxShadow: "inset -1px 0 #fff",
-                 background: gap ? "#c0392b" : s.hold ? "#8e44ad" : "#2c7be5", cursor: gap ? "default" : "pointer" },
+        style: { left: `${left}%`, width: `${Math.max(right - left, 0.2)}%` },  // computed: CSSOM, allowed by the CSP
         onclick: gap ? null : () => playSegment(s),
       });
     }));
