@@ -108,7 +108,7 @@ def _shell(request: Request, name: str) -> Response:
     """An HTML shell with the configured console language (`console.default_language`)
     as `<html lang data-default-lang>`: static/i18n.js uses it until the user picks a
     language in the page. Written by the server, since the CSP allows no inline script."""
-    lang = html.escape(request.app.state.services.config.console.default_language, quote=True)
+    lang = html.escape(request.app.state.core.config.console.default_language, quote=True)
     text = (SHELLS / name).read_text(encoding="utf-8")
     text = text.replace(_HTML_TAG, f'<html lang="{lang}" data-default-lang="{lang}">', 1)
     return Response(text, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
