@@ -28,7 +28,7 @@ from gateway.evidence import canonical_json, confined, manifest_hash
 
 log = logging.getLogger(__name__)
 
-KINDS = ("reception", "announcement", "warning", "talk", "mediation", "education")
+KINDS = ("reception", "announcement", "warning", "talk", "mediation", "education", "release")
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from config.schema import AlertSettings, EscalationRule
+from gateway.alerts.public import alert_payload
 from gateway.audit import Audit
 from gateway.bus import EventBus
 from gateway.clock import Clock
@@ -56,31 +57,6 @@ class AlertError(Exception):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(message)
-
-
-def alert_to_dict(a: Alert) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "kind": a.kind,
-        "level": a.level,
-        "original_level": a.original_level,
-        "state": a.state,
-        "person_id": a.person_id,
-        "device_id": a.device_id,
-        "zone_id": a.zone_id,
-        "message": a.message,
-        "details": a.details or {},
-        "opened_at": a.opened_at.isoformat(),
-        "updated_at": a.updated_at.isoformat(),
-        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
-        "acknowledged_by": a.acknowledged_by,
-        "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
-        "resolved_by": a.resolved_by,
-        "escalated_at": a.escalated_at.isoformat() if a.escalated_at else None,
-        "count": a.count,
-        "position": {"lat": a.lat, "lon": a.lon} if a.lat is not None and a.lon is not None else None,
-        "notes": [{"at": n.at.isoformat(), "author": n.author, "action": n.action, "text": n.text} for n in a.notes],
-    }
 
 
 def default_key(kind: str, person_id: str | None, device_id: str | None, zone_id: str | None) -> str:
@@ -225,7 +201,7 @@ class AlertService:
                 alert.lat, alert.lon = lat, lon
             change = "updated"
         # the payload as of this change: a later change in the same batch may resolve it
-        return _Staged(change, alert, alert_to_dict(alert), {"kind": kind, "level": alert.level, "count": alert.count})
+        return _Staged(change, alert, alert_payload(alert), {"kind": kind, "level": alert.level, "count": alert.count})
 
     def _stage_clear(self, s: Session, known: dict[str, Alert | None], kind: str, *, person_id: str | None = None, device_id: str | None = None,
                      zone_id: str | None = None, key: str | None = None, note: str | None = None, at: datetime | None = None) -> _Staged | None:
@@ -235,7 +211,7 @@ class AlertService:
             return None
         known[dedup] = None
         self._resolve(alert, "system", note or "condition ended", at or self.clock.now())
-        return _Staged("resolved", alert, alert_to_dict(alert), {"kind": alert.kind, "note": note})
+        return _Staged("resolved", alert, alert_payload(alert), {"kind": alert.kind, "note": note})
 
     async def acknowledge(self, alert_id: int, user: str, note: str | None = None) -> dict[str, Any]:
         async with self.audit.tx() as s:
@@ -246,7 +222,7 @@ class AlertService:
             alert.state, alert.acknowledged_at, alert.acknowledged_by, alert.updated_at = "acknowledged", now, user, now
             alert.notes.append(AlertNote(alert_id=alert.id, at=now, author=user, action="acknowledged", text=note))
             await self.audit.add(s, user, "alert.acknowledged", f"alert:{alert.id}", {"note": note})
-            payload = alert_to_dict(alert)
+            payload = alert_payload(alert)
         await self._emit("acknowledged", payload)
         return payload
 
@@ -257,7 +233,7 @@ class AlertService:
                 raise AlertError(409, f"alert {alert_id} is already resolved")
             self._resolve(alert, user, note, self.clock.now())
             await self.audit.add(s, user, "alert.resolved", f"alert:{alert.id}", {"note": note})
-            payload = alert_to_dict(alert)
+            payload = alert_payload(alert)
         await self._emit("resolved", payload)
         return payload
 
@@ -282,7 +258,7 @@ class AlertService:
                     text_ = f"unacknowledged for {rule.after_s} s: {old} → {a.level}"
                     a.notes.append(AlertNote(alert_id=a.id, at=now, author="system", action="escalated", text=text_))
                     await self.audit.add(s, "system", "alert.escalated", f"alert:{a.id}", {"from": old, "to": a.level})
-                    changed.append(alert_to_dict(a))
+                    changed.append(alert_payload(a))
                     rule = self._rule(a.level)  # the new level's, for when it is due next
                     if rule is None:
                         continue

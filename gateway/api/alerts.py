@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gateway.alerts import AlertError, alert_to_dict
+from gateway.alerts import AlertError, AlertPublic
 from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
 from gateway.db.models import Alert
 
@@ -18,7 +18,7 @@ class NoteIn(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
-@router.get("")
+@router.get("", response_model=list[AlertPublic])
 async def list_alerts(
     _: CurrentUser, s: SessionDep,
     state: Literal["open", "acknowledged", "resolved", "ongoing"] | None = None,
@@ -28,7 +28,7 @@ async def list_alerts(
     device_id: str | None = Query(None, max_length=64),
     since: datetime | None = None,
     limit: int = Query(200, ge=1, le=2000),
-) -> list[dict[str, Any]]:
+) -> list[AlertPublic]:
     stmt = select(Alert).order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(limit)
     if state == "ongoing":
         stmt = stmt.where(Alert.state.in_(("open", "acknowledged")))
@@ -44,28 +44,28 @@ async def list_alerts(
         stmt = stmt.where(Alert.device_id == device_id)
     if since:
         stmt = stmt.where(Alert.updated_at >= since)
-    return [alert_to_dict(a) for a in (await s.scalars(stmt)).all()]
+    return [AlertPublic.of(a) for a in (await s.scalars(stmt)).all()]
 
 
-@router.get("/{alert_id}")
-async def get_alert(alert_id: int, _: CurrentUser, s: SessionDep) -> dict[str, Any]:
+@router.get("/{alert_id}", response_model=AlertPublic)
+async def get_alert(alert_id: int, _: CurrentUser, s: SessionDep) -> AlertPublic:
     a = await s.get(Alert, alert_id)
     if a is None:
         raise HTTPException(404, f"no alert {alert_id}")
-    return alert_to_dict(a)
+    return AlertPublic.of(a)
 
 
-@router.post("/{alert_id}/ack")
-async def acknowledge(alert_id: int, user: Annotated[Principal, Require("alerts.ack")], core: CoreDep, body: NoteIn | None = None) -> dict[str, Any]:
+@router.post("/{alert_id}/ack", response_model=AlertPublic)
+async def acknowledge(alert_id: int, user: Annotated[Principal, Require("alerts.ack")], core: CoreDep, body: NoteIn | None = None) -> AlertPublic:
     try:
-        return await core.alerts.acknowledge(alert_id, user.username, body.note if body else None)
+        return AlertPublic.model_validate(await core.alerts.acknowledge(alert_id, user.username, body.note if body else None))
     except AlertError as e:
         raise HTTPException(e.status, str(e)) from None
 
 
-@router.post("/{alert_id}/resolve")
-async def resolve(alert_id: int, user: Annotated[Principal, Require("alerts.resolve")], core: CoreDep, body: NoteIn | None = None) -> dict[str, Any]:
+@router.post("/{alert_id}/resolve", response_model=AlertPublic)
+async def resolve(alert_id: int, user: Annotated[Principal, Require("alerts.resolve")], core: CoreDep, body: NoteIn | None = None) -> AlertPublic:
     try:
-        return await core.alerts.resolve(alert_id, user.username, body.note if body else None)
+        return AlertPublic.model_validate(await core.alerts.resolve(alert_id, user.username, body.note if body else None))
     except AlertError as e:
         raise HTTPException(e.status, str(e)) from None

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway.api.deps import Principal, Require, SessionDep
@@ -12,12 +13,22 @@ from gateway.db.models import AuditEntry
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
-@router.get("")
+class AuditEntryPublic(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+    hash: str = Field(description="This entry's link in the hash chain (`gateway audit verify`); the newest one is the chain's head.")
+
+
+@router.get("", response_model=list[AuditEntryPublic])
 async def list_audit(
     _: Annotated[Principal, Require("audit.read")], s: SessionDep,
     actor: str | None = Query(None, max_length=64), action: str | None = Query(None, max_length=64),
     since: datetime | None = None, before_id: int | None = None, limit: int = Query(200, ge=1, le=2000),
-) -> list[dict[str, Any]]:
+) -> list[AuditEntryPublic]:
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if actor:
         stmt = stmt.where(AuditEntry.actor == actor)
@@ -28,6 +39,6 @@ async def list_audit(
     if before_id:
         stmt = stmt.where(AuditEntry.id < before_id)
     return [
-        {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target, "details": e.details, "hash": e.hash}
+        AuditEntryPublic(id=e.id, at=e.at, actor=e.actor, action=e.action, target=e.target, details=e.details or {}, hash=e.hash)
         for e in (await s.scalars(stmt)).all()
     ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import BaseModel, Field
 
 from gateway.api.deps import CamerasDep, CoreDep, Principal, Require
 
@@ -12,17 +13,37 @@ router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 Viewer = Annotated[Principal, Require("live.view")]
 
 
-@router.get("")
-async def list_cameras(area: CamerasDep, user: Viewer) -> list[dict[str, Any]]:
+class CameraPublic(BaseModel):
+    id: str
+    name: str | None
+    room: str | None
+    room_kind: str
+    state: str = Field(description="online, offline, auth_failed or unreachable")
+    detail: str | None = Field(description="Why it is not online (never carries credentials).")
+    fps: float
+    bitrate_bps: int
+    codec: str | None
+    profile: str | None
+    width: int | None
+    height: int | None
+    recording: bool = Field(description="A segment is open now.")
+
+
+class WhepClosed(BaseModel):
+    closed: bool
+
+
+@router.get("", response_model=list[CameraPublic])
+async def list_cameras(area: CamerasDep, user: Viewer) -> list[CameraPublic]:
     out = []
     for cam in area.cameras.values():
         info = cam.fanout.info
         s = cam.session
-        out.append({"id": cam.id, "name": cam.cfg.name, "room": cam.cfg.room, "room_kind": cam.cfg.room_kind,
-                    "state": s.state, "detail": s.detail, "fps": round(s.fps, 2), "bitrate_bps": round(s.bitrate),
-                    "codec": info.codec if info else None, "profile": info.profile if info else None,
-                    "width": info.width if info else None, "height": info.height if info else None,
-                    "recording": bool(cam.recorder and cam.recorder.open_segment)})
+        out.append(CameraPublic(id=cam.id, name=cam.cfg.name, room=cam.cfg.room, room_kind=cam.cfg.room_kind,
+                                state=s.state, detail=s.detail, fps=round(s.fps, 2), bitrate_bps=round(s.bitrate),
+                                codec=info.codec if info else None, profile=info.profile if info else None,
+                                width=info.width if info else None, height=info.height if info else None,
+                                recording=bool(cam.recorder and cam.recorder.open_segment)))
     return out
 
 
@@ -60,11 +81,11 @@ async def whep(camera_id: str, request: Request, core: CoreDep, area: CamerasDep
                     headers={"Location": f"/api/cameras/{camera_id}/whep/{sid}", "ETag": f'"{sid}"'})
 
 
-@router.delete("/{camera_id}/whep/{session_id}", status_code=200)
-async def whep_delete(camera_id: str, session_id: str, area: CamerasDep, user: Viewer) -> dict[str, bool]:
+@router.delete("/{camera_id}/whep/{session_id}", status_code=200, response_model=WhepClosed)
+async def whep_delete(camera_id: str, session_id: str, area: CamerasDep, user: Viewer) -> WhepClosed:
     if not await area.live.close(session_id):
         raise HTTPException(404, "no such session")
-    return {"closed": True}
+    return WhepClosed(closed=True)
 
 
 @router.patch("/{camera_id}/whep/{session_id}", status_code=405)

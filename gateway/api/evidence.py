@@ -4,10 +4,11 @@ custody log, Range-served playback, thumbnails and signed export manifests."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from drivers.bodycam.manifest import load_or_create_key, public_key_b64, sign
@@ -42,11 +43,65 @@ def _custody(c: Custody) -> dict[str, Any]:
     return {"at": _iso(c.at), "action": c.action, "actor": c.actor, "details": c.details or {}}
 
 
-@router.get("", summary="Evidence, newest first; filters combine")
+class EvidencePublic(BaseModel):
+    id: int
+    kind: Literal["upload", "proceeding"]
+    state: Literal["stored", "quarantined"]
+    sha256: str
+    size: int
+    path: str = Field(description="Relative to the media folder.")
+    filename: str | None
+    device_id: str | None
+    officer: str | None
+    person_id: str | None
+    case_ref: str | None
+    proceeding_id: int | None
+    recorded_at: datetime | None
+    received_at: datetime
+    media: dict[str, Any] = Field(description="Container, codecs, size, duration, creation time, GPS as probed.")
+    has_thumbnail: bool
+    quarantine_reason: str | None
+
+
+class CustodyEntry(BaseModel):
+    at: datetime
+    action: str = Field(description="received, verified, viewed, exported, ...")
+    actor: str
+    details: dict[str, Any]
+
+
+class EvidenceDetail(EvidencePublic):
+    custody: list[CustodyEntry]
+
+
+class SigningKey(BaseModel):
+    algorithm: Literal["Ed25519"]
+    public_key: str = Field(description="Base64 of the raw 32-byte key.")
+
+
+class Signature(SigningKey):
+    value: str = Field(description="Base64 Ed25519 signature.")
+    signed: str = Field(description="What is signed: the canonical JSON of the manifest without `signature`.")
+
+
+class SignedExport(BaseModel):
+    """The export manifest exactly as signed (its values are kept as they were signed:
+    times are the strings in the signed JSON)."""
+
+    format: str
+    exported_at: str
+    exported_by: str
+    evidence: dict[str, Any]
+    file: dict[str, Any]
+    custody: list[dict[str, Any]]
+    signature: Signature
+
+
+@router.get("", response_model=list[EvidencePublic], summary="Evidence, newest first; filters combine")
 async def list_evidence(s: SessionDep, user: Reader, device_id: str | None = None, officer: str | None = None, person_id: str | None = None,
                         case_ref: str | None = None, kind: str | None = None, state: str | None = None, sha256: str | None = None,
                         since: datetime | None = None, until: datetime | None = None,
-                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[EvidencePublic]:
     q = select(Evidence)
     for col, value in ((Evidence.device_id, device_id), (Evidence.officer, officer), (Evidence.person_id, person_id), (Evidence.case_ref, case_ref),
                        (Evidence.kind, kind), (Evidence.state, state), (Evidence.sha256, sha256.lower() if sha256 else None)):
@@ -57,12 +112,12 @@ async def list_evidence(s: SessionDep, user: Reader, device_id: str | None = Non
     if until:
         q = q.where(Evidence.recorded_at <= _aware(until))
     rows = (await s.scalars(q.order_by(Evidence.recorded_at.desc(), Evidence.id.desc()).limit(limit))).all()
-    return [public(e) for e in rows]
+    return [EvidencePublic.model_validate(public(e)) for e in rows]
 
 
-@router.get("/signing-key", summary="Ed25519 public key that signs export manifests")
-async def signing_key(core: CoreDep, user: Reader) -> dict[str, str]:
-    return {"algorithm": "Ed25519", "public_key": public_key_b64(load_or_create_key(core.config.gateway.data_dir))}
+@router.get("/signing-key", response_model=SigningKey, summary="Ed25519 public key that signs export manifests")
+async def signing_key(core: CoreDep, user: Reader) -> SigningKey:
+    return SigningKey(algorithm="Ed25519", public_key=public_key_b64(load_or_create_key(core.config.gateway.data_dir)))
 
 
 async def _get(s: Any, evidence_id: int) -> Evidence:
@@ -72,11 +127,11 @@ async def _get(s: Any, evidence_id: int) -> Evidence:
     return e  # type: ignore[no-any-return]
 
 
-@router.get("/{evidence_id}", summary="One item with its media metadata and custody log")
-async def get_evidence(evidence_id: int, s: SessionDep, user: Reader) -> dict[str, Any]:
+@router.get("/{evidence_id}", response_model=EvidenceDetail, summary="One item with its media metadata and custody log")
+async def get_evidence(evidence_id: int, s: SessionDep, user: Reader) -> EvidenceDetail:
     e = await _get(s, evidence_id)
     log = (await s.scalars(select(Custody).where(Custody.evidence_id == e.id).order_by(Custody.at, Custody.id))).all()
-    return {**public(e), "custody": [_custody(c) for c in log]}
+    return EvidenceDetail.model_validate({**public(e), "custody": [_custody(c) for c in log]})
 
 
 def _file(core: Any, rel: str) -> Any:
@@ -114,8 +169,8 @@ async def evidence_thumbnail(evidence_id: int, s: SessionDep, core: CoreDep, use
     return FileResponse(_file(core, e.thumbnail), media_type="image/jpeg")
 
 
-@router.post("/{evidence_id}/export", summary="Signed (Ed25519) export manifest; adds an `exported` custody entry")
-async def export_evidence(evidence_id: int, core: CoreDep, user: Exporter) -> dict[str, Any]:
+@router.post("/{evidence_id}/export", response_model=SignedExport, summary="Signed (Ed25519) export manifest; adds an `exported` custody entry")
+async def export_evidence(evidence_id: int, core: CoreDep, user: Exporter) -> SignedExport:
     async with core.audit.tx() as s:
         e = await _get(s, evidence_id)
         if e.state != "stored":
@@ -129,4 +184,4 @@ async def export_evidence(evidence_id: int, core: CoreDep, user: Exporter) -> di
         signed = sign(load_or_create_key(core.config.gateway.data_dir), manifest)
         s.add(Custody(evidence_id=e.id, at=now, action="exported", actor=user.username, details={"signature": signed["signature"]["value"]}))
         await core.audit.add(s, user.username, "evidence.exported", f"evidence:{e.id}", {"sha256": e.sha256})
-    return signed
+    return SignedExport.model_validate(signed)

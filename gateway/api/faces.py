@@ -5,10 +5,11 @@ authenticated users, from paths stored by the server (never from the request).""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway.api.deps import CoreDep, CurrentUser, Principal, RecognitionDep, Require, SessionDep
@@ -34,24 +35,97 @@ async def refused(core: Any, actor: str, action: str, target: str, e: FaceInputE
     return HTTPException(e.status, str(e))
 
 
-def photo_public(row: FaceEncoding) -> dict[str, Any]:
-    q = dict(row.quality or {})
-    return {"id": row.id, "person_id": row.person_id, "created_at": row.created_at.isoformat(), "quality": q, "url": f"/api/persons/{row.person_id}/photos/{row.id}/image"}
+class VerdictPublic(BaseModel):
+    """The quality verdict on an enrollment photo."""
+
+    accepted: bool
+    reasons: list[str] = Field(description="Why it was refused (face too small, blurred, duplicate of another person...).")
+    metrics: dict[str, Any] = Field(description="Size, face size in px, sharpness, brightness as measured.")
+    encoding_id: int | None
+    duplicate_of: str | None = Field(description="The other person this face matches, when it does.")
 
 
-@router.post("/api/persons/{person_id}/photos", summary="Enroll a photo: quality verdict and stored encoding", status_code=201)
-async def add_photo(person_id: str, user: Enroller, core: CoreDep, rec: RecognitionDep, file: UploadFile = File(...)) -> dict[str, Any]:
+class PhotoPublic(BaseModel):
+    id: int
+    person_id: str
+    created_at: datetime
+    quality: dict[str, Any]
+    url: str
+
+
+class DecisionPublic(BaseModel):
+    """A 1:1 decision, stored as a check-in."""
+
+    result: Literal["accepted", "rejected", "retry"]
+    match: bool
+    distance: float | None = Field(description="Median distance to the enrolled faces (lower is more alike).")
+    threshold: float
+    reason: str
+    checkin_id: int | None
+    liveness: dict[str, Any]
+
+
+class Candidate(BaseModel):
+    person_id: str
+    distance: float
+
+
+class IdentifiedFace(BaseModel):
+    box: list[int] = Field(description="top, right, bottom, left in pixels")
+    person_id: str | None = Field(description="Set only when the best candidate is clearly within the threshold.")
+    distance: float | None
+    candidates: list[Candidate]
+
+
+class Identified(BaseModel):
+    faces: list[IdentifiedFace]
+    threshold: float
+
+
+class CheckInPublic(BaseModel):
+    id: int
+    at: datetime
+    kiosk_id: str = Field(description="The kiosk, or user:<name> for a check made from the console.")
+    person_id: str
+    result: str
+    distance: float | None
+    threshold: float | None
+    reason: str | None
+    liveness: dict[str, Any] | None
+    thumbnail: str | None
+
+
+class Sighting(BaseModel):
+    person_id: str | None = Field(description="None: a face that matched nobody clearly.")
+    last_seen: datetime
+    distance: float | None
+    match_id: int
+    snapshot: str | None
+
+
+class Seen(BaseModel):
+    since: datetime
+    cameras: dict[str, list[Sighting]]
+
+
+def photo_public(row: FaceEncoding) -> PhotoPublic:
+    return PhotoPublic(id=row.id, person_id=row.person_id, created_at=row.created_at, quality=dict(row.quality or {}),
+                       url=f"/api/persons/{row.person_id}/photos/{row.id}/image")
+
+
+@router.post("/api/persons/{person_id}/photos", response_model=VerdictPublic, summary="Enroll a photo: quality verdict and stored encoding", status_code=201)
+async def add_photo(person_id: str, user: Enroller, core: CoreDep, rec: RecognitionDep, file: UploadFile = File(...)) -> VerdictPublic:
     try:
         verdict = await rec.enroll(person_id, await read_upload(file), user.username)
     except FaceInputError as e:
         raise await refused(core, user.username, "face.enroll_bad_input", f"person:{person_id}", e) from None
     if not verdict.accepted:
         raise HTTPException(422, {"message": "photo refused: " + "; ".join(verdict.reasons), "verdict": verdict.to_dict()})
-    return verdict.to_dict()
+    return VerdictPublic(**verdict.to_dict())
 
 
-@router.get("/api/persons/{person_id}/photos", summary="Enrollment photos with their quality verdicts")
-async def list_photos(person_id: str, _: CurrentUser, s: SessionDep) -> list[dict[str, Any]]:
+@router.get("/api/persons/{person_id}/photos", response_model=list[PhotoPublic], summary="Enrollment photos with their quality verdicts")
+async def list_photos(person_id: str, _: CurrentUser, s: SessionDep) -> list[PhotoPublic]:
     if await s.get(Person, person_id) is None:
         raise HTTPException(404, f"no person {person_id}")
     rows = (await s.scalars(select(FaceEncoding).where(FaceEncoding.person_id == person_id).order_by(FaceEncoding.id))).all()
@@ -76,30 +150,30 @@ async def delete_photo(person_id: str, photo_id: int, user: Enroller, core: Core
         raise HTTPException(404, f"no photo {photo_id} for person {person_id}")
 
 
-@router.post("/api/faces/verify", summary="1:1: is this photo the enrolled person?")
-async def verify(user: Checker, core: CoreDep, rec: RecognitionDep, person_id: str = Form(...), file: UploadFile = File(...)) -> dict[str, Any]:
+@router.post("/api/faces/verify", response_model=DecisionPublic, summary="1:1: is this photo the enrolled person?")
+async def verify(user: Checker, core: CoreDep, rec: RecognitionDep, person_id: str = Form(...), file: UploadFile = File(...)) -> DecisionPublic:
     try:
         d = await rec.verify(person_id, [await read_upload(file)], source=f"user:{user.username}"[:64], actor=user.username, liveness=False)
     except FaceInputError as e:
         raise await refused(core, user.username, "face.verify_bad_input", f"person:{person_id}", e) from None
-    return d.to_dict()
+    return DecisionPublic(**d.to_dict())
 
 
-@router.post("/api/faces/identify", summary="1:N: candidate persons for each face in the photo")
-async def identify(user: Checker, core: CoreDep, rec: RecognitionDep, file: UploadFile = File(...), k: int = Query(5, ge=1, le=50)) -> dict[str, Any]:
+@router.post("/api/faces/identify", response_model=Identified, summary="1:N: candidate persons for each face in the photo")
+async def identify(user: Checker, core: CoreDep, rec: RecognitionDep, file: UploadFile = File(...), k: int = Query(5, ge=1, le=50)) -> Identified:
     try:
         out = await rec.identify(await read_upload(file), k)
     except FaceInputError as e:
         raise await refused(core, user.username, "face.identify_bad_input", "faces", e) from None
     await core.audit.log(user.username, "face.identify", "faces", {"faces": len(out["faces"]), "persons": [f["person_id"] for f in out["faces"]]})
-    return out
+    return Identified.model_validate(out)
 
 
-@router.get("/api/checkins", summary="Check-in log, newest first")
+@router.get("/api/checkins", response_model=list[CheckInPublic], summary="Check-in log, newest first")
 async def list_checkins(
     _: CurrentUser, s: SessionDep, person_id: str | None = None, kiosk_id: str | None = None, result: str | None = None,
     since: datetime | None = None, limit: int = Query(100, ge=1, le=1000),
-) -> list[dict[str, Any]]:
+) -> list[CheckInPublic]:
     stmt = select(CheckInRow).order_by(CheckInRow.at.desc(), CheckInRow.id.desc()).limit(limit)
     if person_id:
         stmt = stmt.where(CheckInRow.person_id == person_id)
@@ -110,8 +184,8 @@ async def list_checkins(
     if since:
         stmt = stmt.where(CheckInRow.at >= since)
     return [
-        {"id": c.id, "at": c.at.isoformat(), "kiosk_id": c.kiosk_id, "person_id": c.person_id, "result": c.result, "distance": c.distance,
-         "threshold": c.threshold, "reason": c.reason, "liveness": c.liveness, "thumbnail": f"/api/checkins/{c.id}/thumbnail.jpg" if c.thumbnail else None}
+        CheckInPublic(id=c.id, at=c.at, kiosk_id=c.kiosk_id, person_id=c.person_id, result=c.result, distance=c.distance, threshold=c.threshold,
+                      reason=c.reason, liveness=c.liveness, thumbnail=f"/api/checkins/{c.id}/thumbnail.jpg" if c.thumbnail else None)
         for c in (await s.scalars(stmt)).all()
     ]
 
@@ -127,20 +201,20 @@ async def checkin_thumbnail(checkin_id: int, _: CurrentUser, s: SessionDep, core
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
-@router.get("/api/faces/seen", summary="Who was seen in each room: latest sighting per camera and person")
-async def seen(_: CurrentUser, s: SessionDep, core: CoreDep, camera_id: str | None = None, minutes: int = Query(60, ge=1, le=7 * 24 * 60)) -> dict[str, Any]:
+@router.get("/api/faces/seen", response_model=Seen, summary="Who was seen in each room: latest sighting per camera and person")
+async def seen(_: CurrentUser, s: SessionDep, core: CoreDep, camera_id: str | None = None, minutes: int = Query(60, ge=1, le=7 * 24 * 60)) -> Seen:
     since = core.clock.now() - timedelta(minutes=minutes)
     stmt = select(FaceMatch).where(FaceMatch.at >= since).order_by(FaceMatch.at.desc()).limit(5000)
     if camera_id:
         stmt = stmt.where(FaceMatch.camera_id == camera_id)
-    cams: dict[str, dict[str, dict[str, Any]]] = {}
+    cams: dict[str, dict[str, Sighting]] = {}
     for m in (await s.scalars(stmt)).all():
         per = cams.setdefault(m.camera_id, {})
         key = m.person_id or f"unknown:{m.id}"
         if key not in per:
-            per[key] = {"person_id": m.person_id, "last_seen": m.at.isoformat(), "distance": m.distance, "match_id": m.id,
-                        "snapshot": f"/api/faces/matches/{m.id}/snapshot.jpg" if m.snapshot else None}
-    return {"since": since.isoformat(), "cameras": {c: list(v.values()) for c, v in cams.items()}}
+            per[key] = Sighting(person_id=m.person_id, last_seen=m.at, distance=m.distance, match_id=m.id,
+                                snapshot=f"/api/faces/matches/{m.id}/snapshot.jpg" if m.snapshot else None)
+    return Seen(since=since, cameras={c: list(v.values()) for c, v in cams.items()})
 
 
 @router.get("/api/faces/matches/{match_id}/snapshot.jpg", response_class=FileResponse)

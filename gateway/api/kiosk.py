@@ -7,13 +7,14 @@ kiosk's key can never act for another.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from pydantic import BaseModel, Field
 
 from drivers.kiosk.decoder import EventBatch, Heartbeat
 from gateway.api.deps import CoreDep, CurrentDevice, DevicePrincipal, KiosksDep, RecognitionDep
-from gateway.api.faces import read_upload, refused
+from gateway.api.faces import DecisionPublic, read_upload, refused
 from recognition.service import FaceInputError
 
 router = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
@@ -27,26 +28,41 @@ def kiosk_only(dev: DevicePrincipal, claimed: str | None = None) -> str:
     return dev.id
 
 
-@router.post("/heartbeat", summary="Kiosk state, printer and paper, software version")
-async def heartbeat(body: Heartbeat, dev: CurrentDevice, kiosks: KiosksDep) -> dict[str, Any]:
+class HeartbeatAck(BaseModel):
+    state: str = Field(description="online, as the gateway now sees the kiosk")
+    status: str | None = Field(description="What the kiosk reported as wrong (printer, paper...), if anything.")
+    server_time: datetime = Field(description="The gateway's clock, for kiosks to correct theirs.")
+
+
+class EventsApplied(BaseModel):
+    applied: list[str] = Field(description="event_ids stored now, in the order sent")
+    duplicates: list[str] = Field(description="event_ids stored before (a replay): not applied again")
+
+
+class KioskDecision(DecisionPublic):
+    kiosk_id: str
+
+
+@router.post("/heartbeat", response_model=HeartbeatAck, summary="Kiosk state, printer and paper, software version")
+async def heartbeat(body: Heartbeat, dev: CurrentDevice, kiosks: KiosksDep) -> HeartbeatAck:
     kiosk_id = kiosk_only(dev)
-    return await kiosks.heartbeat(kiosk_id, body)
+    return HeartbeatAck.model_validate(await kiosks.heartbeat(kiosk_id, body))
 
 
-@router.post("/events", summary="A batch of kiosk events; replays (same event_id) are applied once, in order")
-async def events(body: EventBatch, dev: CurrentDevice, kiosks: KiosksDep) -> dict[str, Any]:
+@router.post("/events", response_model=EventsApplied, summary="A batch of kiosk events; replays (same event_id) are applied once, in order")
+async def events(body: EventBatch, dev: CurrentDevice, kiosks: KiosksDep) -> EventsApplied:
     kiosk_id = kiosk_only(dev)
-    return await kiosks.apply_events(kiosk_id, body.events)
+    return EventsApplied.model_validate(await kiosks.apply_events(kiosk_id, body.events))
 
 
-@router.post("/checkins", summary="Check-in: person_id + a burst of frames → accepted / rejected / retry")
+@router.post("/checkins", response_model=KioskDecision, summary="Check-in: person_id + a burst of frames → accepted / rejected / retry")
 async def checkin(
     dev: CurrentDevice, core: CoreDep, rec: RecognitionDep,
     person_id: str = Form(..., min_length=1, max_length=64),
     kiosk_id: str | None = Form(None, description="Optional; must be the key's own kiosk."),
     frames: list[UploadFile] = File(default_factory=list, description="A burst of frames (JPEG/PNG), oldest first; at least liveness.min_frames."),
     clip: UploadFile | None = File(None, description="Instead of frames: a short clip (MP4, WebM); frames are taken from it."),
-) -> dict[str, Any]:
+) -> KioskDecision:
     kid = kiosk_only(dev, kiosk_id)
     try:
         data = [await read_upload(f, f"frame {i}") for i, f in enumerate(frames)]
@@ -54,6 +70,4 @@ async def checkin(
         d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video)
     except FaceInputError as e:
         raise await refused(core, f"kiosk:{kid}", "kiosk.checkin_bad_input", f"person:{person_id}", e) from None
-    out = d.to_dict()
-    out["kiosk_id"] = kid
-    return out
+    return KioskDecision(**d.to_dict(), kiosk_id=kid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Response
@@ -16,56 +17,86 @@ Reader = Annotated[Principal, Require("read")]
 Exporter = Annotated[Principal, Require("evidence.export")]
 
 
+Kind = Literal["reception", "announcement", "warning", "talk", "mediation", "education", "release"]
+
+
 class ProceedingStart(BaseModel):
     model_config = {"extra": "forbid"}
     camera_ids: list[str] = Field(min_length=1, max_length=32)
     person_id: str | None = Field(None, max_length=64)
-    kind: Literal["reception", "announcement", "warning", "talk", "mediation", "education"]
+    kind: Kind = Field(description="reception (报到), announcement (宣告), warning (警告/训诫), talk (谈话), mediation (调解), education (教育), release (解矫)")
     case_ref: str | None = Field(None, max_length=100)
 
 
-@router.post("", status_code=201)
-async def start(body: ProceedingStart, cameras: CamerasDep, user: Writer) -> dict[str, Any]:
-    from streams.proceedings import ProceedingError, public
+class Attendance(BaseModel):
+    person_id: str
+    first_seen: datetime
+    last_seen: datetime
+    camera_ids: list[str]
+    best_distance: float | None
+
+
+class ProceedingPublic(BaseModel):
+    id: int
+    kind: str
+    person_id: str | None
+    case_ref: str | None
+    camera_ids: list[str]
+    state: Literal["recording", "sealed"]
+    started_at: datetime
+    stopped_at: datetime | None
+    started_by: str
+    stopped_by: str | None
+    pre_roll_s: int
+    manifest: dict[str, Any] | None = Field(description="The sealed manifest: segments with their SHA-256, gaps, and the previous manifest's hash.")
+    manifest_sha256: str | None
+    attendance: list[Attendance] = Field(description="Who the 1:N sampler saw on the proceeding's cameras during it.")
+
+
+def _public(row: Proceeding) -> ProceedingPublic:
+    from streams.proceedings import public
+
+    return ProceedingPublic.model_validate(public(row))
+
+
+@router.post("", status_code=201, response_model=ProceedingPublic)
+async def start(body: ProceedingStart, cameras: CamerasDep, user: Writer) -> ProceedingPublic:
+    from streams.proceedings import ProceedingError
 
     try:
         row = await cameras.proceedings.start(body.camera_ids, body.person_id, body.kind, body.case_ref, user.username)
     except ProceedingError as e:
         raise HTTPException(e.status, str(e)) from None
-    return public(row)
+    return _public(row)
 
 
-@router.post("/{proceeding_id}/stop")
-async def stop(proceeding_id: int, cameras: CamerasDep, user: Writer) -> dict[str, Any]:
-    from streams.proceedings import ProceedingError, public
+@router.post("/{proceeding_id}/stop", response_model=ProceedingPublic)
+async def stop(proceeding_id: int, cameras: CamerasDep, user: Writer) -> ProceedingPublic:
+    from streams.proceedings import ProceedingError
 
     try:
         row = await cameras.proceedings.stop(proceeding_id, user.username)
     except ProceedingError as e:
         raise HTTPException(e.status, str(e)) from None
-    return public(row)
+    return _public(row)
 
 
-@router.get("")
-async def list_proceedings(s: SessionDep, user: Reader, person_id: str | None = None) -> list[dict[str, Any]]:
+@router.get("", response_model=list[ProceedingPublic])
+async def list_proceedings(s: SessionDep, user: Reader, person_id: str | None = None) -> list[ProceedingPublic]:
     from sqlalchemy import select
-
-    from streams.proceedings import public
 
     q = select(Proceeding).order_by(Proceeding.id.desc()).limit(500)
     if person_id:
         q = q.where(Proceeding.person_id == person_id)
-    return [public(r) for r in (await s.scalars(q)).all()]
+    return [_public(r) for r in (await s.scalars(q)).all()]
 
 
-@router.get("/{proceeding_id}")
-async def get_one(proceeding_id: int, s: SessionDep, user: Reader) -> dict[str, Any]:
-    from streams.proceedings import public
-
+@router.get("/{proceeding_id}", response_model=ProceedingPublic)
+async def get_one(proceeding_id: int, s: SessionDep, user: Reader) -> ProceedingPublic:
     row = await s.get(Proceeding, proceeding_id)
     if row is None:
         raise HTTPException(404, "no such proceeding")
-    return public(row)
+    return _public(row)
 
 
 @router.get("/{proceeding_id}/export", response_class=Response, responses={200: {"content": {"application/zip": {}}}})

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway.api.deps import CoreDep, Principal, Require, SessionDep
@@ -21,19 +22,34 @@ def _naive(dt: datetime | None) -> datetime | None:
     return (dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)) if dt else None
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.replace(tzinfo=timezone.utc).isoformat() if dt and not dt.tzinfo else (dt.isoformat() if dt else None)
+def _aware(dt: datetime | None) -> datetime | None:
+    return dt.replace(tzinfo=timezone.utc) if dt and not dt.tzinfo else dt
 
 
-def public(r: Recording) -> dict[str, Any]:
-    return {"id": r.id, "camera_id": r.camera_id, "kind": r.kind, "started_at": _iso(r.started_at), "ended_at": _iso(r.ended_at),
-            "duration_s": r.duration_s, "size": r.size, "sha256": r.sha256, "codec": r.codec, "has_audio": r.has_audio,
-            "hold": r.hold, "open": r.kind == "segment" and r.sha256 is None}
+class RecordingPublic(BaseModel):
+    id: int
+    camera_id: str
+    kind: Literal["segment", "gap"] = Field(description="A recorded segment, or a gap: a span that was not recorded (camera or gateway down, disk full).")
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    size: int | None
+    sha256: str | None
+    codec: str | None
+    has_audio: bool | None
+    hold: bool = Field(description="Part of a sealed proceeding: retention never deletes it.")
+    open: bool = Field(description="A segment still being written (no hash yet).")
 
 
-@router.get("")
+def public(r: Recording) -> RecordingPublic:
+    return RecordingPublic.model_validate(dict(
+        id=r.id, camera_id=r.camera_id, kind=r.kind, started_at=_aware(r.started_at), ended_at=_aware(r.ended_at), duration_s=r.duration_s,
+        size=r.size, sha256=r.sha256, codec=r.codec, has_audio=r.has_audio, hold=r.hold, open=r.kind == "segment" and r.sha256 is None))
+
+
+@router.get("", response_model=list[RecordingPublic])
 async def list_recordings(s: SessionDep, user: Reader, camera_id: str | None = None, since: datetime | None = None,
-                          until: datetime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[dict[str, Any]]:
+                          until: datetime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[RecordingPublic]:
     q = select(Recording)
     if camera_id:
         q = q.where(Recording.camera_id == camera_id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from gateway import __version__
@@ -15,7 +16,14 @@ from gateway.api.deps import CoreDep, CurrentUser
 router = APIRouter(tags=["system"])
 
 
-@router.get("/healthz", summary="Liveness and readiness; no auth")
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    checks: dict[str, str] = Field(description='Each check, "ok" or what is wrong (database, mqtt, disk...).')
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health, "description": "A check failed"}},
+            summary="Liveness and readiness; no auth")
 async def healthz(core: CoreDep) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
@@ -27,7 +35,8 @@ async def healthz(core: CoreDep) -> JSONResponse:
     if core.mqtt is not None:
         checks["mqtt"] = "ok" if core.mqtt.connected.is_set() else "disconnected"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "degraded", "version": __version__, "checks": checks}, status_code=200 if ok else 503)
+    health = Health(status="ok" if ok else "degraded", version=__version__, checks=checks)
+    return JSONResponse(health.model_dump(), status_code=200 if ok else 503)
 
 
 @router.get("/metrics", summary="Prometheus text format")

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from drivers.gps.geo import wgs84_to_gcj02
@@ -16,6 +17,65 @@ from gateway.db.models import Device, Person, PositionRow
 
 router = APIRouter(tags=["tracks"])
 Datum = Literal["wgs84", "gcj02"]
+
+
+class PositionProperties(BaseModel):
+    device_id: str
+    person_id: str | None
+    fix_time: datetime = Field(description="Device time of the fix.")
+    received_at: datetime
+    accuracy_m: float | None
+    speed_mps: float | None
+    course_deg: float | None
+    alt_m: float | None
+    satellites: int | None
+    source: str = Field(description="nmea or owntracks")
+    in_order: bool = Field(description="False for a fix older than one already judged: kept for the track, never seen by the rules.")
+
+
+class TrackProperties(BaseModel):
+    device_id: str
+    person_id: str
+    kind: Literal["track"] = "track"
+
+
+class Geometry(BaseModel):
+    """A GeoJSON geometry ([lon, lat] order)."""
+
+    type: Literal["Point", "LineString"]
+    coordinates: list[float] | list[list[float]]
+
+
+class Feature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    geometry: Geometry
+    properties: PositionProperties | TrackProperties
+
+
+class CollectionProperties(BaseModel):
+    person_id: str
+    datum: Datum
+    count: int = Field(description="Points in the collection.")
+
+
+class FeatureCollection(BaseModel):
+    """GeoJSON (RFC 7946): for a track, one LineString per device and then the points."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[Feature]
+    properties: CollectionProperties | None = None
+
+
+class DevicePosition(PositionProperties):
+    lat: float
+    lon: float
+
+
+class MapSettings(BaseModel):
+    tile_url: str
+    tile_datum: Datum = Field(description="The datum the tiles are drawn in: ask for ?datum= that when drawing positions and zones on them.")
+    attribution: str
+    center: list[float] = Field(description="[lat, lon] the map opens on")
 
 
 def _lonlat(p: PositionRow, datum: str) -> list[float]:
@@ -27,10 +87,14 @@ def _lonlat(p: PositionRow, datum: str) -> list[float]:
 
 def _props(p: PositionRow) -> dict[str, Any]:
     return {
-        "device_id": p.device_id, "person_id": p.person_id, "fix_time": p.fix_time.isoformat(), "received_at": p.received_at.isoformat(),
+        "device_id": p.device_id, "person_id": p.person_id, "fix_time": p.fix_time, "received_at": p.received_at,
         "accuracy_m": p.accuracy_m, "speed_mps": p.speed_mps, "course_deg": p.course_deg, "alt_m": p.alt_m,
         "satellites": p.satellites, "source": p.source, "in_order": p.in_order,
     }
+
+
+def _point(p: PositionRow, datum: str) -> Feature:
+    return Feature(geometry=Geometry(type="Point", coordinates=_lonlat(p, datum)), properties=PositionProperties(**_props(p)))
 
 
 def _window(stmt: Any, since: datetime | None, until: datetime | None) -> Any:
@@ -41,34 +105,34 @@ def _window(stmt: Any, since: datetime | None, until: datetime | None) -> Any:
     return stmt
 
 
-@router.get("/api/persons/{person_id}/track", summary="GeoJSON FeatureCollection of a person's positions (fix time order)")
+@router.get("/api/persons/{person_id}/track", response_model=FeatureCollection, summary="GeoJSON FeatureCollection of a person's positions (fix time order)")
 async def person_track(
     person_id: str, _: CurrentUser, s: SessionDep,
     since: datetime | None = None, until: datetime | None = None,
     limit: int = Query(5000, ge=1, le=50_000), datum: Datum = "wgs84",
-) -> dict[str, Any]:
+) -> FeatureCollection:
     if await s.get(Person, person_id) is None:
         raise HTTPException(404, f"no person {person_id}")
     stmt = _window(select(PositionRow).where(PositionRow.person_id == person_id), since, until)
     rows = list((await s.scalars(stmt.order_by(PositionRow.fix_time.desc()).limit(limit))).all())
     rows.reverse()
-    points = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": _lonlat(p, datum)}, "properties": _props(p)} for p in rows]
-    features: list[dict[str, Any]] = []
+    points = [_point(p, datum) for p in rows]
+    features: list[Feature] = []
     by_device: dict[str, list[list[float]]] = {}
     for p in rows:
         by_device.setdefault(p.device_id, []).append(_lonlat(p, datum))
     for dev, coords in by_device.items():
         if len(coords) > 1:
-            features.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords}, "properties": {"device_id": dev, "person_id": person_id, "kind": "track"}})
-    return {"type": "FeatureCollection", "features": features + points, "properties": {"person_id": person_id, "datum": datum, "count": len(points)}}
+            features.append(Feature(geometry=Geometry(type="LineString", coordinates=coords), properties=TrackProperties(device_id=dev, person_id=person_id)))
+    return FeatureCollection(features=features + points, properties=CollectionProperties(person_id=person_id, datum=datum, count=len(points)))
 
 
-@router.get("/api/devices/{device_id}/positions", summary="A tracker's positions, newest first")
+@router.get("/api/devices/{device_id}/positions", response_model=list[DevicePosition], summary="A tracker's positions, newest first")
 async def device_positions(
     device_id: str, _: CurrentUser, s: SessionDep,
     since: datetime | None = None, until: datetime | None = None,
     limit: int = Query(500, ge=1, le=50_000), datum: Datum = "wgs84",
-) -> list[dict[str, Any]]:
+) -> list[DevicePosition]:
     if await s.get(Device, device_id) is None:
         raise HTTPException(404, f"no device {device_id}")
     stmt = _window(select(PositionRow).where(PositionRow.device_id == device_id), since, until)
@@ -76,12 +140,12 @@ async def device_positions(
     out = []
     for p in rows:
         lon, lat = _lonlat(p, datum)
-        out.append({"lat": lat, "lon": lon, **_props(p)})
+        out.append(DevicePosition(lat=lat, lon=lon, **_props(p)))
     return out
 
 
-@router.get("/api/positions/latest", summary="The latest position of every tracker (for the map)")
-async def latest_positions(_: CurrentUser, s: SessionDep, datum: Datum = "wgs84") -> dict[str, Any]:
+@router.get("/api/positions/latest", response_model=FeatureCollection, summary="The latest position of every tracker (for the map)")
+async def latest_positions(_: CurrentUser, s: SessionDep, datum: Datum = "wgs84") -> FeatureCollection:
     last = select(PositionRow.device_id, func.max(PositionRow.fix_time).label("t")).where(PositionRow.in_order.is_(True)).group_by(PositionRow.device_id).subquery()
     stmt = select(PositionRow).join(last, (PositionRow.device_id == last.c.device_id) & (PositionRow.fix_time == last.c.t))
     seen: set[str] = set()
@@ -90,11 +154,11 @@ async def latest_positions(_: CurrentUser, s: SessionDep, datum: Datum = "wgs84"
         if p.device_id in seen:
             continue
         seen.add(p.device_id)
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": _lonlat(p, datum)}, "properties": _props(p)})
-    return {"type": "FeatureCollection", "features": features}
+        features.append(_point(p, datum))
+    return FeatureCollection(features=features)
 
 
-@router.get("/api/map/settings", summary="Tile source and map centre for the console map")
-async def map_settings(_: CurrentUser, core: CoreDep) -> dict[str, Any]:
+@router.get("/api/map/settings", response_model=MapSettings, summary="Tile source and map centre for the console map")
+async def map_settings(_: CurrentUser, core: CoreDep) -> MapSettings:
     c = core.config.console
-    return {"tile_url": c.tile_url, "tile_datum": c.tile_datum, "attribution": c.tile_attribution, "center": list(c.map_center)}
+    return MapSettings(tile_url=c.tile_url, tile_datum=c.tile_datum, attribution=c.tile_attribution, center=list(c.map_center))

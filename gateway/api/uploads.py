@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
 from drivers.bodycam.service import Interrupted, Uploader, UploadSessions
@@ -166,9 +168,20 @@ async def tus_create(request: Request, who: UploaderDep, core: CoreDep, sessions
     return _tus(201, headers)
 
 
-@router.get("/", summary="Uploads in flight (console progress)")
-async def in_flight(sessions: UploadsDep, user: Annotated[Principal, Require("read")]) -> list[dict[str, Any]]:
-    return await sessions.in_flight()
+class UploadInFlight(BaseModel):
+    id: str
+    device_id: str
+    filename: str | None
+    offset: int = Field(description="Bytes received and durable.")
+    length: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime = Field(description="Removed if not resumed by then.")
+
+
+@router.get("/", response_model=list[UploadInFlight], summary="Uploads in flight (console progress)")
+async def in_flight(sessions: UploadsDep, user: Annotated[Principal, Require("read")]) -> list[UploadInFlight]:
+    return [UploadInFlight.model_validate(u) for u in await sessions.in_flight()]
 
 
 @router.head("/{upload_id}", summary="tus: current offset")

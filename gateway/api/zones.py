@@ -63,15 +63,34 @@ class ZoneUpdate(BaseModel):
     person_ids: list[str] | None = None
 
 
-def public(z: Zone, datum: str = "wgs84") -> dict[str, Any]:
+class ZonePublic(BaseModel):
+    id: str
+    name: str | None
+    kind: Literal["inclusion", "exclusion"]
+    geometry: dict[str, Any] = Field(description="GeoJSON, in `geometry_datum` (WGS-84 unless ?datum=gcj02 asked for display coordinates).")
+    radius_m: float | None
+    datum: Literal["wgs84", "gcj02"] = Field(description="The datum the zone was entered in.")
+    geometry_datum: Literal["wgs84", "gcj02"]
+    geometry_input: dict[str, Any] | None = Field(description="The geometry as entered, when it was not WGS-84.")
+    schedule: list[ScheduleWindow] | None
+    timezone: str
+    buffer_m: float
+    dwell_s: float
+    level: Level | None
+    person_ids: list[str]
+    source: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def public(z: Zone, datum: str = "wgs84") -> ZonePublic:
     geometry = convert_geometry(z.geometry, to_wgs84=False) if datum == "gcj02" else z.geometry
-    return {
-        "id": z.id, "name": z.name, "kind": z.kind, "geometry": geometry, "radius_m": z.radius_m, "datum": z.datum,
-        "geometry_datum": datum, "geometry_input": z.geometry_input, "schedule": z.schedule, "timezone": z.timezone,
-        "buffer_m": z.buffer_m, "dwell_s": z.dwell_s, "level": z.level,
-        "person_ids": sorted(p.person_id for p in z.persons), "source": z.source,
-        "created_at": z.created_at.isoformat(), "updated_at": z.updated_at.isoformat(),
-    }
+    return ZonePublic.model_validate(dict(
+        id=z.id, name=z.name, kind=z.kind, geometry=geometry, radius_m=z.radius_m, datum=z.datum,
+        geometry_datum=datum, geometry_input=z.geometry_input, schedule=z.schedule, timezone=z.timezone,
+        buffer_m=z.buffer_m, dwell_s=z.dwell_s, level=z.level,
+        person_ids=sorted(p.person_id for p in z.persons), source=z.source, created_at=z.created_at, updated_at=z.updated_at,
+    ))
 
 
 def _fields(data: dict[str, Any], default_tz: str) -> dict[str, Any]:
@@ -92,8 +111,8 @@ async def _changed(core: Core, zone_id: str, change: Change) -> None:
     await core.bus.publish(ZoneChanged(zone_id=zone_id, change=change))
 
 
-@router.get("")
-async def list_zones(_: CurrentUser, s: SessionDep, person_id: str | None = None, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> list[dict[str, Any]]:
+@router.get("", response_model=list[ZonePublic])
+async def list_zones(_: CurrentUser, s: SessionDep, person_id: str | None = None, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> list[ZonePublic]:
     stmt = select(Zone).order_by(Zone.id)
     rows = (await s.scalars(stmt)).all()
     if person_id:
@@ -101,8 +120,8 @@ async def list_zones(_: CurrentUser, s: SessionDep, person_id: str | None = None
     return [public(z, datum) for z in rows]
 
 
-@router.post("", status_code=201)
-async def create_zone(body: ZoneCreate, user: Writer, core: CoreDep) -> dict[str, Any]:
+@router.post("", status_code=201, response_model=ZonePublic)
+async def create_zone(body: ZoneCreate, user: Writer, core: CoreDep) -> ZonePublic:
     zid = body.id or f"z-{uuid.uuid4().hex[:10]}"
     data = body.model_dump(mode="json")
     data["id"] = zid
@@ -120,22 +139,22 @@ async def create_zone(body: ZoneCreate, user: Writer, core: CoreDep) -> dict[str
     return out
 
 
-@router.get("/{zone_id}")
-async def get_zone(zone_id: str, _: CurrentUser, s: SessionDep, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> dict[str, Any]:
+@router.get("/{zone_id}", response_model=ZonePublic)
+async def get_zone(zone_id: str, _: CurrentUser, s: SessionDep, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> ZonePublic:
     z = await s.get(Zone, zone_id)
     if z is None:
         raise HTTPException(404, f"no zone {zone_id}")
     return public(z, datum)
 
 
-@router.patch("/{zone_id}")
-async def update_zone(zone_id: str, body: ZoneUpdate, user: Writer, core: CoreDep) -> dict[str, Any]:
+@router.patch("/{zone_id}", response_model=ZonePublic)
+async def update_zone(zone_id: str, body: ZoneUpdate, user: Writer, core: CoreDep) -> ZonePublic:
     changes = body.model_dump(mode="json", exclude_unset=True)
     async with core.audit.tx() as s:
         z = await s.get(Zone, zone_id)
         if z is None:
             raise HTTPException(404, f"no zone {zone_id}")
-        current = public(z)
+        current = public(z).model_dump(mode="json")
         if "geometry" in changes:
             current["geometry"] = changes["geometry"]
             current["datum"] = changes.get("datum", "wgs84")
