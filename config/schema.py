@@ -33,7 +33,8 @@ class GatewaySettings(Section):
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Field(Path("data"), description="Where the SQLite database, media and secrets live.")
-    public_url: str | None = Field(None, description="External URL of the console, for links in webhooks.")
+    public_url: str | None = Field(None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+                                   description="The console's URL as officers reach it: alert messages (webhooks, MQTT) then carry a link to the alert.")
     secret_key: SecretStr | None = Field(None, description="Signs tokens and cookies. Set through GATEWAY_GATEWAY__SECRET_KEY; generated into data_dir when absent.")
     max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest request body outside the tus upload endpoint.")
     log_format: Literal["text", "json"] = "text"
@@ -65,7 +66,6 @@ class MqttSettings(Section):
     ca_file: Path | None = None
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0)
-    embedded_port: int = Field(1883, ge=1, le=65535, description="Port of the embedded broker `gateway demo` starts when url is empty.")
 
 
 class AuthSettings(Section):
@@ -81,6 +81,7 @@ class Webhook(Section):
     kinds: list[str] | None = Field(None, description="Only these alert kinds; all when absent.")
     max_attempts: int = Field(8, ge=1, le=50)
     timeout_s: float = Field(5.0, gt=0)
+    drain_s: float = Field(10.0, ge=0, le=600, description="On a clean stop, how long deliveries still queued may take before the gateway stops anyway (what is left is logged).")
 
 
 class EscalationRule(Section):

@@ -32,6 +32,7 @@ from gateway.db.models import Device
 from gateway.events import DeviceState, Event
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
+from gateway.nodes import answer_pings, probe_node_id
 from gateway.push import PUSHED_TOPICS, PushHub
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Core:
         )
         if config.mqtt.url:
             svc.mqtt = MqttLink(config.mqtt, config.gateway.node_id, metrics)
+            answer_pings(svc.mqtt)
         return svc
 
     @property
@@ -94,23 +96,26 @@ class Core:
         self.bus.subscribe("push", self.push, topics=PUSHED_TOPICS, maxsize=5000)
         self.bus.subscribe("device-state", self._device_states_changed, topics=("device.state",), maxsize=5000, overflow="block", batch=True)
         if self.mqtt is not None:
-            self.bus.subscribe("mqtt-alerts", MqttAlertPublisher(self.mqtt, self.config.alerts.mqtt_topic_prefix), topics=("alert",), maxsize=10_000)
+            self.bus.subscribe("mqtt-alerts", MqttAlertPublisher(self.mqtt, self.config.alerts.mqtt_topic_prefix, self.config.gateway.public_url),
+                               topics=("alert",), maxsize=10_000)
         for hook in self.config.alerts.webhooks:
-            sender = WebhookSender(hook, self.metrics, self.http)
+            sender = WebhookSender(hook, self.metrics, self.http, public_url=self.config.gateway.public_url)
             self._webhooks.append(sender)
             self.bus.subscribe(f"webhook:{hook.url}", sender, topics=("alert",), maxsize=10_000)
             self._tasks.append(asyncio.create_task(sender.run(), name=f"webhook:{hook.url}"))
         await self.bus.start()
         if self.mqtt is not None:
+            await probe_node_id(self.mqtt.settings, self.mqtt.node_id)
             await self.mqtt.start()
         self._tasks.append(asyncio.create_task(self.alerts.run_escalation(), name="alert-escalation"))
 
     async def stop(self) -> None:
+        await self.bus.stop()  # what the areas published reaches its subscribers (the webhook queues among them)
+        await asyncio.gather(*(w.drain() for w in self._webhooks))
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        await self.bus.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         if self.http is not None:

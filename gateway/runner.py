@@ -14,6 +14,7 @@ from config.schema import GatewayConfig
 from gateway.app import create_app
 from gateway.assembly import Gateway, build_gateway
 from gateway.logs import setup_logging
+from gateway.nodes import NodeIdInUse, probe_node_id
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,12 @@ def make_server(cfg: GatewayConfig, gateway: Gateway) -> Server:
 
 async def run_gateway(cfg: GatewayConfig, gateway: Gateway | None = None) -> int:
     setup_logging(cfg.gateway.log_level, cfg.gateway.log_format)
+    if cfg.mqtt.url:
+        try:
+            await probe_node_id(cfg.mqtt, cfg.gateway.node_id)
+        except NodeIdInUse as e:
+            log.error("not starting: %s", e)
+            return 2
     server = make_server(cfg, gateway or build_gateway(cfg))
     await server.serve()
     return 0

@@ -3,6 +3,10 @@
 Each webhook has its own bounded queue and worker, so a slow or dead
 receiver delays only itself; failed posts are retried with exponential
 backoff and jitter up to max_attempts, then counted as given up.
+
+The queues live in memory: a clean stop gives what is queued `drain_s` to be
+delivered (and logs what is left); a crash loses what was queued. A durable
+outbox comes with the jurisdictions work (issue 18).
 """
 
 from __future__ import annotations
@@ -29,27 +33,36 @@ def alert_topic(prefix: str, alert: dict[str, Any]) -> str:
     return f"{prefix}/{alert['level']}/{alert['kind']}/{alert.get('person_id') or '-'}"
 
 
-def alert_message(ev: AlertChanged) -> dict[str, Any]:
-    return {"change": ev.change, **ev.alert}
+def alert_message(ev: AlertChanged, public_url: str | None = None) -> dict[str, Any]:
+    """What a channel carries: the change and the alert (the API's model), and, when the
+    console's public URL is known, a link an officer can open from the message."""
+    out = {"change": ev.change, **ev.alert}
+    if public_url:
+        out["url"] = f"{public_url.rstrip('/')}/console/alerts?id={ev.alert['id']}"
+    return out
 
 
 class MqttAlertPublisher:
-    def __init__(self, mqtt: MqttLink, prefix: str) -> None:
+    def __init__(self, mqtt: MqttLink, prefix: str, public_url: str | None = None) -> None:
         self.mqtt = mqtt
         self.prefix = prefix
+        self.public_url = public_url
 
     async def __call__(self, event: Event) -> None:
         assert isinstance(event, AlertChanged)
-        self.mqtt.publish(alert_topic(self.prefix, event.alert), json.dumps(alert_message(event), ensure_ascii=False), qos=1)
+        self.mqtt.publish(alert_topic(self.prefix, event.alert), json.dumps(alert_message(event, self.public_url), ensure_ascii=False), qos=1)
 
 
 class WebhookSender:
-    def __init__(self, hook: Webhook, metrics: Metrics, client: httpx.AsyncClient, base_delay_s: float = 1.0, max_delay_s: float = 300.0) -> None:
+    def __init__(self, hook: Webhook, metrics: Metrics, client: httpx.AsyncClient, base_delay_s: float = 1.0, max_delay_s: float = 300.0,
+                 public_url: str | None = None) -> None:
         self.hook = hook
         self.client = client
+        self.public_url = public_url
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+        self._busy = False  # a message is being delivered (taken off the queue)
         self._sent = metrics.counter("gateway_webhook_sent_total", "Webhook deliveries", ("url",))
         self._failed = metrics.counter("gateway_webhook_failed_total", "Webhook attempts that failed", ("url",))
         self._gave_up = metrics.counter("gateway_webhook_gave_up_total", "Webhook messages dropped after max_attempts", ("url",))
@@ -63,17 +76,31 @@ class WebhookSender:
         if not self.wants(event.alert):
             return
         try:
-            self.queue.put_nowait(alert_message(event))
+            self.queue.put_nowait(alert_message(event, self.public_url))
         except asyncio.QueueFull:
             self._dropped.labels(self.hook.url).inc()
 
     async def run(self) -> None:
         while True:
             body = await self.queue.get()
+            self._busy = True
             try:
                 await self._deliver(body)
             finally:
+                self._busy = False
                 self.queue.task_done()
+
+    async def drain(self) -> int:
+        """On a clean stop: wait up to the hook's `drain_s` for the queue to be delivered;
+        the number of messages left undelivered."""
+        try:
+            await asyncio.wait_for(self.queue.join(), self.hook.drain_s)
+        except TimeoutError:
+            pass
+        left = self.queue.qsize() + self._busy
+        if left:
+            log.error("webhook %s: stopping with %d alert message(s) undelivered", self.hook.url, left)
+        return left
 
     async def _deliver(self, body: dict[str, Any]) -> None:
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -305,3 +305,35 @@ async def test_the_escalation_check_reads_alerts_only_when_one_may_be_due(make_c
         finally:
             check.cancel()
             event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_a_clean_stop_delivers_what_the_webhook_queue_holds(make_config) -> None:
+    """Queued deliveries are not dropped at a clean stop: the gateway waits (up to the
+    hook's drain_s) until the receiver has them. The receiver holds the first delivery
+    until the stop begins, so all eight are queued or in flight then."""
+    got: list[dict] = []
+    release = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        await release.wait()
+        got.append(json.loads(await request.read()))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        cfg = make_config(gateway={"public_url": "https://gw.example.cn/"},
+                          alerts={"webhooks": [{"url": f"http://127.0.0.1:{port}/hook", "levels": ["red"], "drain_s": 30}]})
+        async with running(cfg) as gw:
+            for i in range(8):
+                await gw.services.alerts.raise_alert("tamper", device_id=f"t{i}")
+            assert got == []
+            release.set()  # the stop begins now
+        assert sorted(m["device_id"] for m in got) == [f"t{i}" for i in range(8)]
+        assert all(m["url"] == f"https://gw.example.cn/console/alerts?id={m['id']}" for m in got)
+    finally:
+        await runner.cleanup()
