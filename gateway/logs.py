@@ -90,7 +90,7 @@ class Throttled:
                 w = self._windows.get(k)
             if w is None:
                 self._windows[k] = _Window(now)
-                self.logger.log(level, msg, *args)
+                self.logger.log(level, msg, *args, stacklevel=2)  # the caller's line, not ours
                 return
         if now - w.started < self.every_s:
             w.suppressed += 1
@@ -98,7 +98,7 @@ class Throttled:
             return
         self._summarise(k, w)
         w.started, w.suppressed = now, 0
-        self.logger.log(level, msg, *args)
+        self.logger.log(level, msg, *args, stacklevel=2)
 
     def flush(self) -> None:
         """Write the summaries of windows that have ended, and forget quiet keys."""
