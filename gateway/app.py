@@ -74,6 +74,7 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
     app.include_router(console)
 
     app.add_middleware(BodyLimit, limit=config.gateway.max_body_bytes)
+    app.add_middleware(NoSniff)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -127,3 +128,24 @@ async def _reject(send: Send, limit: int) -> None:
     body = f'{{"detail":"request body over {limit} bytes"}}'.encode()
     await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+class NoSniff:
+    """`X-Content-Type-Options: nosniff` on every answer: a browser must not take an
+    API answer or a stored file for something other than its declared type."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_header(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                headers = [h for h in msg.get("headers", []) if h[0].lower() != b"x-content-type-options"]
+                msg = {**msg, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
+            await send(msg)
+
+        await self.app(scope, receive, with_header)

@@ -29,7 +29,7 @@ from gateway.bus import EventBus
 from gateway.clock import Clock
 from gateway.db.engine import Database
 from gateway.db.models import Device
-from gateway.events import DeviceState, Event
+from gateway.events import DeviceState, Event, UserChanged
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
 from gateway.nodes import answer_pings, probe_node_id
@@ -94,15 +94,18 @@ class Core:
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.http = httpx.AsyncClient()
         self.bus.subscribe("push", self.push, topics=PUSHED_TOPICS, maxsize=5000)
+        self.bus.subscribe("push-sessions", self._user_changed, topics=(UserChanged.topic,), inline=True)
         self.bus.subscribe("device-state", self._device_states_changed, topics=("device.state",), maxsize=5000, overflow="block", batch=True)
         if self.mqtt is not None:
             self.bus.subscribe("mqtt-alerts", MqttAlertPublisher(self.mqtt, self.config.alerts.mqtt_topic_prefix, self.config.gateway.public_url),
                                topics=("alert",), maxsize=10_000)
-        for hook in self.config.alerts.webhooks:
-            sender = WebhookSender(hook, self.metrics, self.http, public_url=self.config.gateway.public_url)
+        for i, hook in enumerate(self.config.alerts.webhooks):
+            sender = WebhookSender(hook, self.metrics, self.http, public_url=self.config.gateway.public_url, index=i)
             self._webhooks.append(sender)
-            self.bus.subscribe(f"webhook:{hook.url}", sender, topics=("alert",), maxsize=10_000)
-            self._tasks.append(asyncio.create_task(sender.run(), name=f"webhook:{hook.url}"))
+            # named by index and host: the bus's metrics label subscribers by name, and a
+            # robot channel's URL carries its secret
+            self.bus.subscribe(f"webhook:{sender.name}", sender, topics=("alert",), maxsize=10_000)
+            self._tasks.append(asyncio.create_task(sender.run(), name=f"webhook:{sender.name}"))
         await self.bus.start()
         if self.mqtt is not None:
             await probe_node_id(self.mqtt.settings, self.mqtt.node_id)
@@ -121,6 +124,10 @@ class Core:
         if self.http is not None:
             await self.http.aclose()
         await self.db.close()
+
+    async def _user_changed(self, event: Event) -> None:
+        if isinstance(event, UserChanged):
+            self.push.user_changed(event.user_id)
 
     async def _device_states_changed(self, events: list[Event]) -> None:
         """Keep devices.state current and publish gateway/devices/{id}/state (retained).

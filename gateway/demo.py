@@ -1,14 +1,13 @@
 """`gateway demo`: the gateway on embedded defaults plus every simulator.
 
 SQLite and media under --data-dir, an embedded MQTT broker (amqtt) unless
-GATEWAY_MQTT__URL names one, demo users whose password is generated once and
+GATEWAY_MQTT__URL names one, demo users whose passwords (one each) are generated once and
 printed, and the bundled demo scenario played in a loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -26,16 +25,21 @@ DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "simulators" / "scenarios"
 DEMO_USERS = (("admin", "admin"), ("officer", "officer"), ("monitor", "monitor"))
 
 
-def demo_password(data_dir: Path) -> str:
-    path = data_dir / "demo-password.txt"
+def demo_passwords(data_dir: Path) -> dict[str, str]:
+    """One password per demo user, generated once (a demo monitor must not know the
+    admin's), kept in data_dir/demo-passwords.txt (0600): `user password` per line."""
+    path = data_dir / "demo-passwords.txt"
     if path.exists():
-        return path.read_text().strip()
+        pairs = dict(line.split(" ", 1) for line in path.read_text().splitlines() if " " in line)
+        if all(name in pairs for name, _ in DEMO_USERS):
+            return {name: pairs[name].strip() for name, _ in DEMO_USERS}
+        path.unlink()
     data_dir.mkdir(parents=True, exist_ok=True)
-    pw = secrets.token_urlsafe(9)
+    out = {name: secrets.token_urlsafe(9) for name, _ in DEMO_USERS}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(pw + "\n")
-    return pw
+        f.writelines(f"{name} {pw}\n" for name, pw in out.items())
+    return out
 
 
 async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulators: bool = True, scenario: Path = DEMO_SCENARIO,
@@ -54,12 +58,14 @@ async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulat
     rtsp_port = int(env.get("GATEWAY_DEMO_RTSP_PORT", "8554"))
     cfg = load_config(_demo_config(data_dir, rtsp_port), env=env)
 
-    password = demo_password(data_dir)
-    from gateway.users import add_user
+    passwords = demo_passwords(data_dir)
+    from gateway.users import add_user, set_password
 
     for name, role in DEMO_USERS:
-        with contextlib.suppress(ValueError):  # exists from an earlier run
-            await add_user(cfg, name, role, password, actor="demo")
+        try:
+            await add_user(cfg, name, role, passwords[name], actor="demo")
+        except ValueError:  # exists from an earlier run (maybe with the one shared password of old)
+            await set_password(cfg, name, passwords[name], actor="demo")
 
     server = make_server(cfg, build_gateway(cfg))
     serve = asyncio.create_task(server.serve(), name="http")
@@ -70,12 +76,13 @@ async def run_demo(port: int = 8080, data_dir: Path = Path("data/demo"), simulat
         return 1
     url = f"http://{cfg.gateway.host}:{cfg.gateway.port}"
     print(
-        f"\n  Supervision gateway demo\n  console:  {url}\n  users:    admin / officer / monitor\n"
-        f"  password: {password}   (kept in {data_dir / 'demo-password.txt'})\n  MQTT:     {cfg.mqtt.url}\n  Ctrl-C stops.\n",
+        f"\n  Supervision gateway demo\n  console:  {url}\n"
+        + "".join(f"  {name + ':':9} {passwords[name]}\n" for name, _ in DEMO_USERS)
+        + f"  (user and password; kept in {data_dir / 'demo-passwords.txt'})\n  MQTT:     {cfg.mqtt.url}\n  Ctrl-C stops.\n",
         flush=True,
     )
     stop = asyncio.Event()
-    sims = asyncio.create_task(_play_forever(cfg, url, password, scenario, rtsp_port, stop, faces), name="simulators") if simulators else None
+    sims = asyncio.create_task(_play_forever(cfg, url, passwords["admin"], scenario, rtsp_port, stop, faces), name="simulators") if simulators else None
     await serve  # until SIGINT/SIGTERM
     stop.set()
     if sims:

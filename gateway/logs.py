@@ -11,12 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-# Device keys, credentials inside URLs, bearer tokens: never written to a log.
+# Never written to a log: device keys; credentials in a URL's userinfo (a password may hold
+# '@' or ':', so up to the authority's last '@'); a URL's whole query string (robot
+# channels carry their key there: WeCom ?key=, DingTalk ?access_token=); long opaque path
+# segments (Feishu /hook/<token>, signed links); bearer tokens; password=..., secret: ...
 _SECRETS = [
     (re.compile(r"dk_[A-Za-z0-9_-]{8,}"), "dk_***"),
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), r"\1***@"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s?#]*@"), r"\1***@"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#]*)\?[^\s#]*"), r"\1?***"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#]+(?:/[^\s/?#]*)*?/)[A-Za-z0-9_=-]{20,}(?=[/?#\s]|$)"), r"\1***"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1***"),
-    (re.compile(r"(?i)((?:password|secret|token)[\"']?\s*[:=]\s*[\"']?)[^\s,\"'}]+"), r"\1***"),
+    (re.compile(r"(?i)((?:password|passwd|secret|token|access_token|key)[\"']?\s*[:=]\s*[\"']?)[^\s,\"'}&]+"), r"\1***"),
 ]
 
 

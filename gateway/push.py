@@ -17,9 +17,11 @@ PUSHED_TOPICS = ("alert", "device.state", "position", "checkin", "face.seen", "c
 
 
 class PushClient:
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, user_id: int | None = None) -> None:
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
         self.topics: set[str] | None = None
+        self.user_id = user_id
+        self.recheck = asyncio.Event()  # set when the user changed: is the session still valid?
 
 
 class PushHub:
@@ -29,8 +31,8 @@ class PushHub:
         self._dropped = metrics.counter("gateway_push_dropped_total", "Console messages dropped for slow clients")
         self._gauge = metrics.gauge("gateway_push_clients", "Connected console WebSockets")
 
-    def connect(self) -> PushClient:
-        c = PushClient(self.per_client)
+    def connect(self, user_id: int | None = None) -> PushClient:
+        c = PushClient(self.per_client, user_id)
         self.clients.add(c)
         self._gauge.set(len(self.clients))
         return c
@@ -38,6 +40,13 @@ class PushHub:
     def disconnect(self, c: PushClient) -> None:
         self.clients.discard(c)
         self._gauge.set(len(self.clients))
+
+    def user_changed(self, user_id: int) -> None:
+        """A user's role, password or state changed, or they logged out: their open sockets
+        check their token again (and close when it no longer holds)."""
+        for c in self.clients:
+            if c.user_id == user_id:
+                c.recheck.set()
 
     async def __call__(self, event: Event) -> None:
         # Serialising every position for nobody was a tenth of a busy tracker batch.

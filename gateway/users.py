@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from config.schema import GatewayConfig
 from gateway.audit import Audit
-from gateway.auth.passwords import hash_password
+from gateway.auth.passwords import hash_password, verify_password
 from gateway.auth.tokens import hash_device_key, new_device_key
 from gateway.clock import Clock
 from gateway.db.engine import Database, upgrade
@@ -30,6 +30,23 @@ async def add_user(cfg: GatewayConfig, name: str, role: str, password: str, acto
                 raise ValueError(f"user {name} already exists")
             s.add(User(username=name, password_hash=hash_password(password), role=role))
             await audit.add(s, actor, "user.created", f"user:{name}", {"role": role})
+    finally:
+        await db.close()
+
+
+async def set_password(cfg: GatewayConfig, name: str, password: str, actor: str) -> None:
+    """A new password for an existing user (their tokens are revoked with it)."""
+    db, audit = await _open(cfg)
+    try:
+        async with audit.tx() as s:
+            user = (await s.scalars(select(User).where(User.username == name))).first()
+            if user is None:
+                raise ValueError(f"no user {name}")
+            if user.password_hash and verify_password(user.password_hash, password):
+                return
+            user.password_hash = hash_password(password)
+            user.token_version += 1
+            await audit.add(s, actor, "user.updated", f"user:{name}", {"password": "changed"})
     finally:
         await db.close()
 

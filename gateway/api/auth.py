@@ -12,6 +12,7 @@ from sqlalchemy import select
 from gateway.api.deps import COOKIE, CoreDep, CurrentUser
 from gateway.auth.passwords import verify_password
 from gateway.db.models import User
+from gateway.events import UserChanged
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -55,14 +56,23 @@ async def login(core: CoreDep, request: Request, response: Response, username: A
     user = await _authenticate(core, request, username, password)
     response.set_cookie(
         COOKIE, core.signer.issue(user.id, user.role, user.token_version), max_age=core.signer.ttl_s,
-        httponly=True, samesite="strict", secure=core.config.auth.cookie_secure, path="/",
+        # Secure whenever the browser came over HTTPS (directly, or through a proxy uvicorn
+        # trusts with X-Forwarded-Proto), or when the site says so
+        httponly=True, samesite="strict", secure=core.config.auth.cookie_secure or request.url.scheme == "https", path="/",
     )
     return MeOut(id=user.id, username=user.username, role=user.role)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, summary="Ends the session: every token of the user is revoked (on every device)")
 async def logout(user: CurrentUser, core: CoreDep, response: Response) -> Response:
-    await core.audit.log(user.username, "auth.logout", f"user:{user.username}")
+    # Tokens are signed, not stored: revoking one means revoking the user's every token
+    # (the version they carry), so a stolen cookie stops working once its owner logs out.
+    async with core.audit.tx() as s:
+        row = await s.get(User, user.id)
+        if row is not None:
+            row.token_version += 1
+        await core.audit.add(s, user.username, "auth.logout", f"user:{user.username}")
+    await core.bus.publish(UserChanged(user_id=user.id, change="updated"))
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/")
     return response

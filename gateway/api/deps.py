@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -150,11 +151,21 @@ def Require(permission: str) -> Any:  # noqa: N802 - reads like a type in signat
     return Depends(check)
 
 
-async def websocket_user(ws: WebSocket, core: Core) -> Principal | None:
-    token = _bearer(ws.headers.get("authorization")) or ws.query_params.get("token") or ws.cookies.get(COOKIE)
-    if not token:
-        return None
-    return await principal_from_token(core, token)
+def websocket_token(ws: WebSocket) -> str | None:
+    return _bearer(ws.headers.get("authorization")) or ws.query_params.get("token") or ws.cookies.get(COOKIE)
+
+
+def origin_allowed(origin: str | None, host: str | None, public_url: str | None) -> bool:
+    """A browser's WebSocket to us must come from our own pages: its Origin is this
+    gateway (as the browser reached it, or as `gateway.public_url` names it). Without an
+    Origin the client is not a browser, and its token alone decides."""
+    if origin is None:
+        return True
+    allowed = {f"{scheme}://{host}".lower() for scheme in ("http", "https")} if host else set()
+    if public_url:
+        u = urlsplit(public_url)
+        allowed.add(f"{u.scheme}://{u.netloc}".lower())
+    return origin.strip().rstrip("/").lower() in allowed
 
 
 async def current_device(request: Request, core: CoreDep) -> DevicePrincipal:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from drivers.bodycam.manifest import load_or_create_key, public_key_b64, sign
 from gateway.api.deps import CoreDep, Principal, Require, SessionDep
+from gateway.api.ranges import file_response, serves_start
 from gateway.db.models import Custody, Evidence
 from gateway.evidence import confined
 
@@ -151,14 +152,14 @@ async def evidence_file(evidence_id: int, request: Request, s: SessionDep, core:
     if e.state != "stored":
         raise HTTPException(409, f"evidence is {e.state}: {e.quarantine_reason or ''}".strip())
     path = _file(core, e.path)
-    rng = request.headers.get("range", "")
-    # A player fetches many ranges per viewing; the opening request (no Range or
-    # from byte 0) is the one that marks a viewing in the custody log.
-    if not rng or rng.replace(" ", "").startswith("bytes=0-"):
+    response = file_response(path, media_type=MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"), filename=e.filename or path.name,
+                             content_disposition_type="inline")
+    # A player fetches many ranges per viewing; the request that serves the file's start
+    # (however its Range is written) is the one that marks a viewing in the custody log.
+    if serves_start(request, response):
         async with core.audit.tx() as tx:
-            tx.add(Custody(evidence_id=e.id, at=core.clock.now(), action="viewed", actor=user.username, details={"range": rng or None}))
-    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"), filename=e.filename or path.name,
-                        content_disposition_type="inline")
+            tx.add(Custody(evidence_id=e.id, at=core.clock.now(), action="viewed", actor=user.username, details={"range": request.headers.get("range")}))
+    return response
 
 
 @router.get("/{evidence_id}/thumbnail.jpg", response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}})

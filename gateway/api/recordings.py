@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway.api.deps import CoreDep, Principal, Require, SessionDep
+from gateway.api.ranges import file_response, serves_start
+from gateway.auth.roles import allowed
 from gateway.db.models import Recording
 from gateway.evidence import confined
 
@@ -61,11 +63,18 @@ async def list_recordings(s: SessionDep, user: Reader, camera_id: str | None = N
     return [public(r) for r in rows]
 
 
-@router.get("/{recording_id}/file", response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}})
-async def recording_file(recording_id: int, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
+@router.get("/{recording_id}/file", response_class=FileResponse,
+            responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"},
+                       403: {"description": "The segment is held as evidence (part of a sealed proceeding): needs evidence.read"}})
+async def recording_file(recording_id: int, request: Request, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
+    """Every viewing is audited (`recording.viewed`: the request that serves the file's
+    start; a player's further ranges are not). A segment held by a proceeding is evidence:
+    only roles that may read evidence get it."""
     r = await s.get(Recording, recording_id)
     if r is None or r.kind != "segment" or not r.path:
         raise HTTPException(404, "no such recording")
+    if r.hold and not allowed(user.role, "evidence.read"):
+        raise HTTPException(403, "this segment is held as evidence of a proceeding; your role may not read evidence")
     try:
         path = confined(core.media_dir, r.path)
     except ValueError:
@@ -73,4 +82,8 @@ async def recording_file(recording_id: int, s: SessionDep, core: CoreDep, user: 
     if not path.is_file():
         raise HTTPException(410, "the segment file is gone (retention or deletion)")
     # Starlette's FileResponse answers Range requests with 206 / multipart / 416
-    return FileResponse(path, media_type="video/mp4", filename=path.name, content_disposition_type="inline")
+    response = file_response(path, media_type="video/mp4", filename=path.name, content_disposition_type="inline")
+    if serves_start(request, response):
+        await core.audit.log(user.username, "recording.viewed", f"recording:{r.id}",
+                             {"camera_id": r.camera_id, "held": r.hold, "range": request.headers.get("range")})
+    return response

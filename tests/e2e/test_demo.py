@@ -35,16 +35,17 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path, sha
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
     )
     try:
-        password = None
+        passwords: dict[str, str] = {}
         deadline = time.monotonic() + 90
         assert proc.stdout is not None
-        while password is None:
-            assert time.monotonic() < deadline, "demo did not print its password"
+        while len(passwords) < 3:
+            assert time.monotonic() < deadline, "demo did not print its passwords"
             line = proc.stdout.readline()
             assert line or proc.poll() is None, "demo exited early"
-            m = re.search(r"password: (\S+)", line)
+            m = re.match(r"\s+(admin|officer|monitor):\s+(\S+)$", line)
             if m:
-                password = m.group(1)
+                passwords[m.group(1)] = m.group(2)
+        assert len(set(passwords.values())) == 3  # one each: a monitor does not know the admin's
         # keep reading its log, or the demo blocks on a full pipe
         threading.Thread(target=proc.stdout.read, daemon=True).start()
         url = f"http://127.0.0.1:{port}"
@@ -53,7 +54,7 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path, sha
         page = anonymous_page(SimpleNamespace(url=url), "zh-CN")
         page.goto("/")
         page.wait_for_url(re.compile(r"/login"))
-        sign_in(page, "monitor", password)
+        sign_in(page, "monitor", passwords["monitor"])
         page.wait_for_url(re.compile(r"/console/"))
         page.wait_for_selector("#page[data-ready]")
         page.goto("/console/devices")
@@ -63,7 +64,7 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path, sha
             page.wait_for_selector(f"text={device}")
         # Every simulator of the bundled scenario reaches the gateway: trackers over MQTT,
         # cameras over RTSP, the kiosk over HTTP, the body-cam by a tus upload (at 30 s).
-        token = httpx.post(f"{url}/api/auth/token", data={"username": "admin", "password": password}).json()["access_token"]
+        token = httpx.post(f"{url}/api/auth/token", data={"username": "admin", "password": passwords["admin"]}).json()["access_token"]
         want = {"trk-0001", "trk-0002", "trk-0003", "cam-mediation", "cam-announce", "kiosk-hall", "bwc-017"}
         deadline = time.monotonic() + 120
         while True:
