@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 # segments (Feishu /hook/<token>, signed links); bearer tokens; password=..., secret: ...
 _SECRETS = [
     (re.compile(r"dk_[A-Za-z0-9_-]{8,}"), "dk_***"),
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s?#]*@"), r"\1***@"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@?#]+:)[^/\s?#]*@"), r"\1***@"),
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#]*)\?[^\s#]*"), r"\1?***"),
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#]+(?:/[^\s/?#]*)*?/)[A-Za-z0-9_=-]{20,}(?=[/?#\s]|$)"), r"\1***"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1***"),

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from gateway.api.deps import COOKIE, CoreDep, CurrentUser
 from gateway.auth.passwords import verify_password
+from gateway.auth.ratelimit import NAME_FACTOR
 from gateway.db.models import User
 from gateway.events import UserChanged
 
@@ -32,14 +33,19 @@ class MeOut(BaseModel):
 
 async def _authenticate(core: CoreDep, request: Request, username: str, password: str) -> User:
     client = request.client.host if request.client else "?"
-    for key in (f"user:{username.lower()}", f"addr:{client}"):
-        if not core.login_limiter.hit(key):
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many login attempts; wait and try again", headers={"Retry-After": str(core.login_limiter.retry_after(key))})
+    limiter = core.login_limiter
+    addr, name = f"addr:{client}", f"user:{username.lower()[:64]}"
+    # the address first, every attempt counted; then the name, which counts failures only
+    for key, factor in ((addr, 1), (name, NAME_FACTOR)):
+        if not limiter.allowed(key, factor):
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many login attempts; wait and try again", headers={"Retry-After": str(limiter.retry_after(key))})
+    limiter.record(addr)
     async with core.db.session() as s:
         user = (await s.scalars(select(User).where(User.username == username))).first()
     ok = verify_password(user.password_hash if user else None, password) and user is not None and not user.disabled
     await core.audit.log(username[:64] or "?", "auth.login" if ok else "auth.login_failed", f"user:{username[:64]}", {"client": client})
     if not ok:
+        limiter.record(name)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"})
     assert user is not None
     return user

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
@@ -49,6 +48,4 @@ async def openapi(_: CurrentUser, request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
-@router.get("/docs", include_in_schema=False)
-async def docs(_: CurrentUser) -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="Supervision gateway API")
+

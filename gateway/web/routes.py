@@ -32,6 +32,7 @@ NODE_MODULES = WEB / "node_modules"  # filled by `npm ci` in gateway/web (packag
 # nothing else an npm package ships (sources, READMEs, scripts) is reachable.
 VENDOR = {
     "leaflet": "leaflet/dist",
+    "swagger-ui": "swagger-ui-dist",  # the package root is its dist
 }
 
 DEFAULT_PAGE = "/console/alerts"
@@ -136,6 +137,14 @@ async def home(request: Request) -> Response:
 @router.get("/console")
 async def console_root(request: Request) -> Response:
     return await home(request)
+
+
+@router.get("/docs", include_in_schema=False)
+async def api_docs(request: Request) -> Response:
+    """The API reference (Swagger UI, served from the package, under the console's CSP)."""
+    if not await _signed_in(request):
+        return _to_login(request)
+    return _shell(request, "docs.html")
 
 
 @router.get("/console/{page:path}")

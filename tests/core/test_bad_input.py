@@ -45,7 +45,7 @@ async def test_wrong_password_is_401_audited_and_rate_limited(make_config) -> No
             codes.append(r.status_code)
         assert codes[:2] == [401, 401] and codes[2:] == [429, 429]
         assert int(r.headers["Retry-After"]) >= 1
-        # Even the right password waits out the window: the limit is per name.
+        # The address is over its limit: even the right password waits out the window there.
         r = await gw.client.post("/api/auth/token", data={"username": "zhao", "password": "correct-horse-1"})
         assert r.status_code == 429
         entries = [e for e in await _audit(gw) if e.action == "auth.login_failed"]
@@ -82,3 +82,33 @@ def test_secrets_never_reach_the_log() -> None:
     rec = logging.LogRecord("x", logging.INFO, __file__, 1, "password=%s", ("pa55word",), None)
     assert "pa55word" not in MaskingFormatter("%(message)s").format(rec)
     assert "pa55word" not in JsonFormatter().format(rec)
+
+
+async def test_one_address_cannot_lock_a_user_out(make_config) -> None:
+    """An attacker failing under a user's name from one address is stopped by the address's
+    limit before the name's (which counts failures only): the user, elsewhere, logs in."""
+    import httpx
+
+    async with running(make_config(auth={"login_attempts_per_minute": 3})) as gw:
+        await gw.login("qian", "officer")
+        attacker = httpx.AsyncClient(transport=httpx.ASGITransport(gw.app, client=("203.0.113.9", 4000)), base_url="http://gateway.test")
+        office = httpx.AsyncClient(transport=httpx.ASGITransport(gw.app, client=("10.1.2.3", 5000)), base_url="http://gateway.test")
+        async with attacker, office:
+            codes = [(await attacker.post("/api/auth/token", data={"username": "qian", "password": "guess-guess"})).status_code for _ in range(10)]
+            assert codes == [401] * 3 + [429] * 7
+            r = await office.post("/api/auth/token", data={"username": "qian", "password": "correct-horse-1"})
+            assert r.status_code == 200, r.text
+
+
+def test_the_limiter_forgets_quiet_keys_and_stays_bounded() -> None:
+    from gateway.auth.ratelimit import RateLimiter
+    from gateway.clock import FakeClock
+
+    clock = FakeClock()
+    lim = RateLimiter(5, clock, max_keys=1000)
+    for i in range(20_000):  # a flood of made-up names
+        lim.hit(f"user:ghost-{i}")
+    assert len(lim) <= 1000
+    clock.advance(61)
+    lim.hit("addr:10.0.0.1")
+    assert len(lim) == 1
