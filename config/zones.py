@@ -25,7 +25,7 @@ class ZoneConfig(Section):
     name: str | None = None
     kind: Literal["inclusion", "exclusion"]
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon, MultiPolygon, or Point with radius_m.")
-    radius_m: float | None = Field(None, gt=0)
+    radius_m: float | None = Field(None, ge=1, le=100_000)
     datum: Literal["wgs84", "gcj02"] = "wgs84"
     schedule: list[ScheduleWindow] | None = None
     timezone: TimeZone | None = Field(None, description="IANA time zone of the schedule; default gateway.timezone.")

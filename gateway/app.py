@@ -7,13 +7,17 @@ Routes reach the core through `CoreDep` and an area through its typed dependency
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.schema import GatewayConfig
@@ -24,6 +28,32 @@ log = logging.getLogger(__name__)
 
 # Paths whose bodies may exceed gateway.max_body_bytes (they stream to disk).
 LARGE_BODY_PREFIXES = ("/api/uploads",)
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: `detail` says what is wrong (a sentence; a few answers add
+    structured detail, e.g. a refused photo's verdict), `errors` lists each problem of a
+    request that did not validate."""
+
+    detail: str | dict[str, Any] | list[Any]
+    errors: list[dict[str, Any]] | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": what} for code, what in (
+        (400, "Bad request"), (401, "Not signed in, or the token or device key is not (or no longer) valid"),
+        (403, "The role or device may not do this"), (404, "No such item"), (405, "Method not allowed (see Allow)"),
+        (409, "Conflicts with the item's state"), (410, "The file is gone"), (412, "tus: Tus-Resumable must be 1.0.0"), (413, "Too large"), (415, "Unsupported media type"),
+        (416, "Range not satisfiable"), (422, "The request does not validate"), (429, "Too many attempts: wait (Retry-After)"),
+        (503, "An area or a peer is not available"), (507, "No space left"),
+    )
+}
+# The tus routes answer their protocol errors in text/plain (tus clients show that text);
+# authentication and validation errors stay JSON.
+TUS_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {**doc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}, "text/plain": {"schema": {"type": "string"}}}}
+    for code, doc in ERRORS.items()
+}
 
 
 def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage: bool = True) -> FastAPI:
@@ -69,16 +99,26 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
     )
     from gateway.web.routes import router as console
 
-    for module in (system, auth, users, persons, devices, alerts, audit, events, zones, tracks, cameras, recordings, proceedings, faces, kiosk, uploads, evidence):
-        app.include_router(module.router)
+    for module in (system, auth, users, persons, devices, alerts, audit, events, zones, tracks, cameras, recordings, proceedings, faces, kiosk, evidence):
+        app.include_router(module.router, responses=ERRORS)
+    app.include_router(uploads.router, responses=TUS_ERRORS)
     app.include_router(console)
 
     app.add_middleware(BodyLimit, limit=config.gateway.max_body_bytes)
     app.add_middleware(NoSniff)
 
+    methods = _methods_by_path(app)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; a path has one
+            # route per method here, so the answer gathers them all
+            allow = sorted({m for regex, ms in methods if regex.match(request.url.path) for m in ms})
+            if allow:
+                headers["Allow"] = ", ".join(allow)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -149,3 +189,19 @@ class NoSniff:
             await send(msg)
 
         await self.app(scope, receive, with_header)
+
+
+def _methods_by_path(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
+    """(path regex, methods) of every HTTP route, routers included."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before lazy router inclusion
+        pairs = [(getattr(r, "path", ""), r) for r in app.routes]
+    else:
+        pairs = [(ctx.path, ctx.original_route) for ctx in iter_route_contexts(app.routes)]
+    out = []
+    for path, route in pairs:
+        ms = getattr(route, "methods", None)
+        if ms:
+            out.append((compile_path(path)[0], set(ms)))
+    return out

@@ -18,15 +18,19 @@ is all the rules need to know (see drivers/gps/rules.py).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import shapely
+import shapely.errors
 from shapely.geometry import shape
 
 from drivers.gps.geo import M_PER_DEG_LAT
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,13 +63,46 @@ def _validate(geom: shapely.Geometry, spec: ZoneSpec) -> None:
         raise ValueError(f"zone {spec.id}: invalid polygon ({shapely.is_valid_reason(geom)})")
 
 
-def check_zone(spec: ZoneSpec) -> None:
-    """Raise ValueError with a clear message if the zone cannot be indexed."""
+@dataclass(frozen=True)
+class _Placed:
+    """A zone in its own metric frame, as the index holds it."""
+
+    local: shapely.Geometry
+    box: shapely.Geometry
+    lat0: float
+    lon0: float
+    circle: bool
+    radius: float
+
+
+def _place(z: ZoneSpec) -> _Placed:
+    """The zone in its local frame; ValueError with a clear message when it cannot be."""
     try:
-        geom = shape(spec.geometry)
+        geom = shape(z.geometry)
     except Exception as e:  # noqa: BLE001 - shapely raises many kinds for bad GeoJSON
-        raise ValueError(f"zone {spec.id}: bad GeoJSON geometry ({e})") from None
-    _validate(geom, spec)
+        raise ValueError(f"zone {z.id}: bad GeoJSON geometry ({e})") from None
+    _validate(geom, z)
+    try:
+        if z.geometry["type"] == "Point":
+            lon0, lat0 = geom.x, geom.y
+            r = float(z.radius_m or 0)
+            dlat, dlon = r / M_PER_DEG_LAT, r / (M_PER_DEG_LAT * max(math.cos(math.radians(lat0)), 1e-6))
+            return _Placed(shapely.Point(0, 0).buffer(r, quad_segs=16), shapely.box(lon0 - dlon, lat0 - dlat, lon0 + dlon, lat0 + dlat), lat0, lon0, True, r)
+        c = geom.centroid
+        lon0, lat0 = c.x, c.y
+        kx = M_PER_DEG_LAT * math.cos(math.radians(lat0))
+        local = shapely.transform(geom, lambda xy: np.column_stack(((xy[:, 0] - lon0) * kx, (xy[:, 1] - lat0) * M_PER_DEG_LAT)))
+        if local.is_empty or not local.is_valid:
+            raise ValueError("degenerate once placed")
+        return _Placed(local, shapely.box(*geom.bounds), lat0, lon0, False, 0.0)
+    except (shapely.errors.GEOSException, ValueError) as e:
+        raise ValueError(f"zone {z.id}: geometry cannot be used ({e})") from None
+
+
+def check_zone(spec: ZoneSpec) -> None:
+    """Raise ValueError with a clear message if the zone cannot be indexed (the same work
+    the index does, so a zone accepted here never breaks the index)."""
+    _place(spec)
 
 
 @dataclass
@@ -75,33 +112,26 @@ class ZoneIndex:
     max_buffer_m: float = field(init=False)
 
     def __post_init__(self) -> None:
-        n = len(self.zones)
-        self.by_id = {z.id: i for i, z in enumerate(self.zones)}
-        self.lat0 = np.zeros(n)
-        self.lon0 = np.zeros(n)
-        self.kx = np.ones(n)
-        self.radius = np.zeros(n)
-        self.is_circle = np.zeros(n, dtype=bool)
-        local: list[shapely.Geometry] = []
-        boxes: list[shapely.Geometry] = []
-        for i, z in enumerate(self.zones):
-            geom = shape(z.geometry)
-            _validate(geom, z)
-            if z.geometry["type"] == "Point":
-                lon0, lat0 = geom.x, geom.y
-                r = float(z.radius_m or 0)
-                self.is_circle[i], self.radius[i] = True, r
-                dlat, dlon = r / M_PER_DEG_LAT, r / (M_PER_DEG_LAT * max(math.cos(math.radians(lat0)), 1e-6))
-                boxes.append(shapely.box(lon0 - dlon, lat0 - dlat, lon0 + dlon, lat0 + dlat))
-                local.append(shapely.Point(0, 0).buffer(r, quad_segs=16))
-            else:
-                c = geom.centroid
-                lon0, lat0 = c.x, c.y
-                kx = M_PER_DEG_LAT * math.cos(math.radians(lat0))
-                local.append(shapely.transform(geom, lambda xy, lon0=lon0, lat0=lat0, kx=kx: np.column_stack(((xy[:, 0] - lon0) * kx, (xy[:, 1] - lat0) * M_PER_DEG_LAT))))
-                boxes.append(shapely.box(*geom.bounds))
-            self.lat0[i], self.lon0[i] = lat0, lon0
-            self.kx[i] = M_PER_DEG_LAT * max(math.cos(math.radians(lat0)), 1e-6)
+        # A zone that cannot be placed (stored before the checks that would refuse it now)
+        # is left out, loudly: one bad zone must not take geofencing away from everyone.
+        placed: list[_Placed] = []
+        good: list[ZoneSpec] = []
+        for z in self.zones:
+            try:
+                placed.append(_place(z))
+                good.append(z)
+            except ValueError as e:
+                log.error("%s: left out of the geofence index", e)
+        self.zones = good
+        n = len(good)
+        self.by_id = {z.id: i for i, z in enumerate(good)}
+        self.lat0 = np.array([p.lat0 for p in placed], dtype=float)
+        self.lon0 = np.array([p.lon0 for p in placed], dtype=float)
+        self.kx = M_PER_DEG_LAT * np.maximum(np.cos(np.radians(self.lat0)), 1e-6)
+        self.radius = np.array([p.radius for p in placed], dtype=float)
+        self.is_circle = np.array([p.circle for p in placed], dtype=bool)
+        local = [p.local for p in placed]
+        boxes = [p.box for p in placed]
         self.local = np.array(local, dtype=object)
         self.boundary = shapely.boundary(self.local) if n else self.local
         shapely.prepare(self.local)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway.alerts import AlertError, AlertPublic
-from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
+from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, RowId, SessionDep
 from gateway.db.models import Alert
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -48,7 +48,7 @@ async def list_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertPublic)
-async def get_alert(alert_id: int, _: CurrentUser, s: SessionDep) -> AlertPublic:
+async def get_alert(alert_id: RowId, _: CurrentUser, s: SessionDep) -> AlertPublic:
     a = await s.get(Alert, alert_id)
     if a is None:
         raise HTTPException(404, f"no alert {alert_id}")
@@ -56,7 +56,7 @@ async def get_alert(alert_id: int, _: CurrentUser, s: SessionDep) -> AlertPublic
 
 
 @router.post("/{alert_id}/ack", response_model=AlertPublic)
-async def acknowledge(alert_id: int, user: Annotated[Principal, Require("alerts.ack")], core: CoreDep, body: NoteIn | None = None) -> AlertPublic:
+async def acknowledge(alert_id: RowId, user: Annotated[Principal, Require("alerts.ack")], core: CoreDep, body: NoteIn | None = None) -> AlertPublic:
     try:
         return AlertPublic.model_validate(await core.alerts.acknowledge(alert_id, user.username, body.note if body else None))
     except AlertError as e:
@@ -64,7 +64,7 @@ async def acknowledge(alert_id: int, user: Annotated[Principal, Require("alerts.
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertPublic)
-async def resolve(alert_id: int, user: Annotated[Principal, Require("alerts.resolve")], core: CoreDep, body: NoteIn | None = None) -> AlertPublic:
+async def resolve(alert_id: RowId, user: Annotated[Principal, Require("alerts.resolve")], core: CoreDep, body: NoteIn | None = None) -> AlertPublic:
     try:
         return AlertPublic.model_validate(await core.alerts.resolve(alert_id, user.username, body.note if body else None))
     except AlertError as e:

@@ -88,7 +88,5 @@ async def whep_delete(camera_id: str, session_id: str, area: CamerasDep, user: V
     return WhepClosed(closed=True)
 
 
-@router.patch("/{camera_id}/whep/{session_id}", status_code=405)
-async def whep_patch(camera_id: str, session_id: str, user: Viewer) -> Response:
-    # aiortc gathers all candidates before answering, so trickle ICE is not needed
-    return Response(status_code=405, headers={"Allow": "DELETE"})
+# No PATCH on a session (trickle ICE): aiortc gathers all candidates before answering, and
+# the router answers a PATCH 405 with `Allow: DELETE`, as WHEP asks of a server without it.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from fastapi import Depends, HTTPException, Request, WebSocket, status
+from fastapi import Depends, HTTPException, Path, Request, WebSocket, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.bodycam.service import UploadSessions
@@ -26,6 +26,11 @@ from gateway.auth.tokens import DEVICE_KEY_PREFIX, device_key_matches, hash_devi
 from gateway.core import Core
 from gateway.db.models import Device, User
 from recognition.service import Recognition
+
+# A database id in a path: bounded, so a value beyond 64 bits is a 422, not the database
+# driver's OverflowError (a 500)
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 COOKIE = "gw_session"
 CSRF_HEADER = "x-requested-with"

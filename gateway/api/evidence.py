@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from drivers.bodycam.manifest import load_or_create_key, public_key_b64, sign
-from gateway.api.deps import CoreDep, Principal, Require, SessionDep
+from gateway.api.deps import CoreDep, Principal, Require, RowId, SessionDep
 from gateway.api.ranges import file_response, serves_start
 from gateway.db.models import Custody, Evidence
 from gateway.evidence import confined
@@ -121,7 +121,7 @@ async def signing_key(core: CoreDep, user: Reader) -> SigningKey:
     return SigningKey(algorithm="Ed25519", public_key=public_key_b64(load_or_create_key(core.config.gateway.data_dir)))
 
 
-async def _get(s: Any, evidence_id: int) -> Evidence:
+async def _get(s: Any, evidence_id: RowId) -> Evidence:
     e = await s.get(Evidence, evidence_id)
     if e is None:
         raise HTTPException(404, "no such evidence")
@@ -129,7 +129,7 @@ async def _get(s: Any, evidence_id: int) -> Evidence:
 
 
 @router.get("/{evidence_id}", response_model=EvidenceDetail, summary="One item with its media metadata and custody log")
-async def get_evidence(evidence_id: int, s: SessionDep, user: Reader) -> EvidenceDetail:
+async def get_evidence(evidence_id: RowId, s: SessionDep, user: Reader) -> EvidenceDetail:
     e = await _get(s, evidence_id)
     log = (await s.scalars(select(Custody).where(Custody.evidence_id == e.id).order_by(Custody.at, Custody.id))).all()
     return EvidenceDetail.model_validate({**public(e), "custody": [_custody(c) for c in log]})
@@ -147,7 +147,7 @@ def _file(core: Any, rel: str) -> Any:
 
 @router.get("/{evidence_id}/file", response_class=FileResponse,
             responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}})
-async def evidence_file(evidence_id: int, request: Request, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
+async def evidence_file(evidence_id: RowId, request: Request, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
     e = await _get(s, evidence_id)
     if e.state != "stored":
         raise HTTPException(409, f"evidence is {e.state}: {e.quarantine_reason or ''}".strip())
@@ -163,7 +163,7 @@ async def evidence_file(evidence_id: int, request: Request, s: SessionDep, core:
 
 
 @router.get("/{evidence_id}/thumbnail.jpg", response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}})
-async def evidence_thumbnail(evidence_id: int, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
+async def evidence_thumbnail(evidence_id: RowId, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
     e = await _get(s, evidence_id)
     if not e.thumbnail:
         raise HTTPException(404, "no thumbnail for this evidence")
@@ -171,7 +171,7 @@ async def evidence_thumbnail(evidence_id: int, s: SessionDep, core: CoreDep, use
 
 
 @router.post("/{evidence_id}/export", response_model=SignedExport, summary="Signed (Ed25519) export manifest; adds an `exported` custody entry")
-async def export_evidence(evidence_id: int, core: CoreDep, user: Exporter) -> SignedExport:
+async def export_evidence(evidence_id: RowId, core: CoreDep, user: Exporter) -> SignedExport:
     async with core.audit.tx() as s:
         e = await _get(s, evidence_id)
         if e.state != "stored":

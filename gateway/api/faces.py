@@ -12,7 +12,15 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gateway.api.deps import CoreDep, CurrentUser, Principal, RecognitionDep, Require, SessionDep
+from gateway.api.deps import (
+    CoreDep,
+    CurrentUser,
+    Principal,
+    RecognitionDep,
+    Require,
+    RowId,
+    SessionDep,
+)
 from gateway.db.models import CheckInRow, FaceEncoding, FaceMatch, Person
 from gateway.evidence import confined
 from recognition.service import FaceInputError
@@ -133,7 +141,7 @@ async def list_photos(person_id: str, _: CurrentUser, s: SessionDep) -> list[Pho
 
 
 @router.get("/api/persons/{person_id}/photos/{photo_id}/image", summary="The enrollment photo itself", response_class=FileResponse)
-async def photo_image(person_id: str, photo_id: int, user: Enroller, s: SessionDep, core: CoreDep) -> FileResponse:
+async def photo_image(person_id: str, photo_id: RowId, user: Enroller, s: SessionDep, core: CoreDep) -> FileResponse:
     row = await s.get(FaceEncoding, photo_id)
     if row is None or row.person_id != person_id:
         raise HTTPException(404, f"no photo {photo_id} for person {person_id}")
@@ -145,7 +153,7 @@ async def photo_image(person_id: str, photo_id: int, user: Enroller, s: SessionD
 
 
 @router.delete("/api/persons/{person_id}/photos/{photo_id}", status_code=204)
-async def delete_photo(person_id: str, photo_id: int, user: Enroller, core: CoreDep, rec: RecognitionDep) -> None:
+async def delete_photo(person_id: str, photo_id: RowId, user: Enroller, core: CoreDep, rec: RecognitionDep) -> None:
     if not await rec.delete_photo(person_id, photo_id, user.username):
         raise HTTPException(404, f"no photo {photo_id} for person {person_id}")
 
@@ -191,7 +199,7 @@ async def list_checkins(
 
 
 @router.get("/api/checkins/{checkin_id}/thumbnail.jpg", response_class=FileResponse)
-async def checkin_thumbnail(checkin_id: int, _: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
+async def checkin_thumbnail(checkin_id: RowId, _: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
     c = await s.get(CheckInRow, checkin_id)
     if c is None or not c.thumbnail:
         raise HTTPException(404, f"no thumbnail for check-in {checkin_id}")
@@ -218,7 +226,7 @@ async def seen(_: CurrentUser, s: SessionDep, core: CoreDep, camera_id: str | No
 
 
 @router.get("/api/faces/matches/{match_id}/snapshot.jpg", response_class=FileResponse)
-async def match_snapshot(match_id: int, _: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
+async def match_snapshot(match_id: RowId, _: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
     m = await s.get(FaceMatch, match_id)
     if m is None or not m.snapshot:
         raise HTTPException(404, f"no snapshot for face match {match_id}")

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from gateway.alerts import AlertPublic
@@ -30,9 +30,17 @@ class PersonCreate(PersonBase):
 
 class PersonUpdate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
-    category: str | None = None
-    notes: str | None = None
+    category: str | None = Field(None, max_length=64)
+    notes: str | None = Field(None, max_length=10_000)
     active: bool | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> "PersonUpdate":
+        # left out: unchanged; given as null: a mistake (the person must keep a name)
+        for f in ("name", "active"):
+            if f in self.model_fields_set and getattr(self, f) is None:
+                raise ValueError(f"{f} may be left out, not set to null")
+        return self
 
 
 class PersonPublic(PersonBase):

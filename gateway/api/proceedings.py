@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import CamerasDep, CoreDep, Principal, Require, SessionDep
+from gateway.api.deps import CamerasDep, CoreDep, Principal, Require, RowId, SessionDep
 from gateway.db.models import Proceeding
 
 router = APIRouter(prefix="/api/proceedings", tags=["proceedings"])
@@ -71,7 +71,7 @@ async def start(body: ProceedingStart, cameras: CamerasDep, user: Writer) -> Pro
 
 
 @router.post("/{proceeding_id}/stop", response_model=ProceedingPublic)
-async def stop(proceeding_id: int, cameras: CamerasDep, user: Writer) -> ProceedingPublic:
+async def stop(proceeding_id: RowId, cameras: CamerasDep, user: Writer) -> ProceedingPublic:
     from streams.proceedings import ProceedingError
 
     try:
@@ -92,7 +92,7 @@ async def list_proceedings(s: SessionDep, user: Reader, person_id: str | None = 
 
 
 @router.get("/{proceeding_id}", response_model=ProceedingPublic)
-async def get_one(proceeding_id: int, s: SessionDep, user: Reader) -> ProceedingPublic:
+async def get_one(proceeding_id: RowId, s: SessionDep, user: Reader) -> ProceedingPublic:
     row = await s.get(Proceeding, proceeding_id)
     if row is None:
         raise HTTPException(404, "no such proceeding")
@@ -100,7 +100,7 @@ async def get_one(proceeding_id: int, s: SessionDep, user: Reader) -> Proceeding
 
 
 @router.get("/{proceeding_id}/export", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
-async def export(proceeding_id: int, s: SessionDep, core: CoreDep, user: Exporter) -> Response:
+async def export(proceeding_id: RowId, s: SessionDep, core: CoreDep, user: Exporter) -> Response:
     from streams.proceedings import export_zip
 
     row = await s.get(Proceeding, proceeding_id)

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gateway.api.deps import CoreDep, Principal, Require, SessionDep
+from gateway.api.deps import CoreDep, Principal, Require, RowId, SessionDep
 from gateway.api.ranges import file_response, serves_start
 from gateway.auth.roles import allowed
 from gateway.db.models import Recording
@@ -66,7 +66,7 @@ async def list_recordings(s: SessionDep, user: Reader, camera_id: str | None = N
 @router.get("/{recording_id}/file", response_class=FileResponse,
             responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"},
                        403: {"description": "The segment is held as evidence (part of a sealed proceeding): needs evidence.read"}})
-async def recording_file(recording_id: int, request: Request, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
+async def recording_file(recording_id: RowId, request: Request, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
     """Every viewing is audited (`recording.viewed`: the request that serves the file's
     start; a player's further ranges are not). A segment held by a proceeding is evidence:
     only roles that may read evidence get it."""

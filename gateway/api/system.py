@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
@@ -38,7 +38,8 @@ async def healthz(core: CoreDep) -> JSONResponse:
     return JSONResponse(health.model_dump(), status_code=200 if ok else 503)
 
 
-@router.get("/metrics", summary="Prometheus text format")
+@router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain; version=0.0.4": {}}}},
+            summary="Prometheus text format")
 async def metrics(_: CurrentUser, core: CoreDep) -> Response:
     return Response(core.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 

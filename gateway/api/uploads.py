@@ -71,9 +71,8 @@ UploaderDep = Annotated[Uploader, Depends(uploader)]
 
 def _tus(status: int, headers: dict[str, str] | None = None, body: str | None = None) -> Response:
     h = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **(headers or {})}
-    if body is not None:
-        return Response(body, status_code=status, headers=h, media_type="text/plain; charset=utf-8")
-    return Response(status_code=status, headers=h)
+    # text/plain even without a body: the answers of the tus routes have one media type
+    return Response(body or b"", status_code=status, headers=h, media_type="text/plain; charset=utf-8")
 
 
 def _error(sessions: UploadSessions, e: TusError, headers: dict[str, str] | None = None) -> Response:
@@ -187,7 +186,7 @@ async def in_flight(sessions: UploadsDep, user: Annotated[Principal, Require("re
 @router.head("/{upload_id}", summary="tus: current offset")
 async def tus_head(upload_id: str, request: Request, who: UploaderDep, sessions: UploadsDep) -> Response:
     if _version_ok(request) is not None:
-        return Response(status_code=412, headers={"Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION})
+        return _tus(412, {"Tus-Version": TUS_VERSION})
     try:
         row = await sessions.head(upload_id, who)
     except TusError as e:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gateway.api.deps import CoreDep, Principal, Require, SessionDep
+from gateway.api.deps import CoreDep, Principal, Require, RowId, SessionDep
 from gateway.auth.passwords import hash_password
 from gateway.db.models import User
 from gateway.events import UserChanged
@@ -57,7 +57,7 @@ async def create_user(body: UserCreate, admin: Admin, core: CoreDep) -> UserPubl
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
-async def update_user(user_id: int, body: UserUpdate, admin: Admin, core: CoreDep) -> UserPublic:
+async def update_user(user_id: RowId, body: UserUpdate, admin: Admin, core: CoreDep) -> UserPublic:
     async with core.audit.tx() as s:
         u = await s.get(User, user_id)
         if u is None:

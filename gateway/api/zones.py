@@ -35,7 +35,7 @@ class ZoneBody(BaseModel):
     name: str | None = Field(None, max_length=200)
     kind: Literal["inclusion", "exclusion"]
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, or Point with radius_m ([lon, lat] order).")
-    radius_m: float | None = Field(None, gt=0, le=100_000)
+    radius_m: float | None = Field(None, ge=1, le=100_000)
     datum: Literal["wgs84", "gcj02"] = "wgs84"
     schedule: list[ScheduleWindow] | None = Field(None, description='e.g. [{"days":[1,2,3,4,5,6,7],"start":"22:00","end":"06:00"}]: an inclusion zone with a schedule is a curfew.')
     timezone: TimeZone | None = Field(None, description="IANA time zone of the schedule; default gateway.timezone.")
@@ -53,7 +53,7 @@ class ZoneUpdate(BaseModel):
     name: str | None = None
     kind: Literal["inclusion", "exclusion"] | None = None
     geometry: dict[str, Any] | None = None
-    radius_m: float | None = Field(None, gt=0, le=100_000)
+    radius_m: float | None = Field(None, ge=1, le=100_000)
     datum: Literal["wgs84", "gcj02"] | None = None
     schedule: list[ScheduleWindow] | None = None
     timezone: TimeZone | None = None

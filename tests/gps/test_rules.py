@@ -150,3 +150,24 @@ def test_a_condition_resolved_before_the_restart_is_not_raised_again() -> None:
     rules.seed("d1", "home", violating=False, judged_until=T0 + timedelta(seconds=100))  # cleared by the rules at 100
     rec.evaluate([at(0, 400), at(30, 400), at(60, 400), at(100, 100)], replay=True)
     assert rec.calls == []
+
+
+def test_a_zone_that_cannot_be_placed_leaves_the_others_working(caplog: Any) -> None:
+    """Found by the fuzzer: a circle of radius 5e-324 m was accepted, and building the
+    index then failed for every zone. Such a zone is refused where zones enter, and one
+    stored anyway is left out of the index (logged), not everyone's geofences with it."""
+    from drivers.gps.geofence import check_zone
+
+    tiny = ZoneSpec("tiny", "inclusion", {"type": "Point", "coordinates": [121.47, 31.23]}, radius_m=5e-324, person_ids=("p1",))
+    try:
+        check_zone(tiny)
+    except ValueError as e:
+        assert "tiny" in str(e)
+    else:
+        raise AssertionError("a zone the index cannot place was accepted")
+    index = ZoneIndex([tiny, HOME])
+    assert [z.id for z in index.zones] == ["home"] and "tiny" in caplog.text
+    rules = GeofenceRules(index, 0)
+    rec = Recorder(rules)
+    rec.evaluate([at(0, 400)])
+    assert rec.actions() == ["raise:inclusion_exit"]
