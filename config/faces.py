@@ -34,6 +34,10 @@ class FaceSettings(Section):
     min_brightness: float = Field(50.0, ge=0, le=255, description="Enrollment: mean grey level of the face; lower is too dark.")
     duplicate_threshold: float | None = Field(None, gt=0, lt=2, description="Enrollment photos this close to another person are flagged as duplicates (default: match_threshold).")
     max_image_pixels: int = Field(25_000_000, ge=100_000, le=200_000_000, description="Larger images are refused before decoding (decompression bombs).")
+    max_clip_pixels: int = Field(250_000_000, ge=1_000_000, le=10_000_000_000,
+                                 description="A kiosk clip's width x height x frames (about 4 s of 1080p at 30 fps); larger clips are refused (413), "
+                                             "before decoding when the container or its packets tell, else as soon as decoding reaches it.")
+    max_clip_frames: int = Field(900, ge=2, le=100_000, description="Most frames in a kiosk clip (30 s at 30 fps); longer clips are refused (413).")
     max_photos: int = Field(10, ge=1, le=100, description="Check-in photos or frames accepted in one request.")
     workers: int = Field(1, ge=1, le=64, description="Processes for face detection and encoding, off the event loop.")
     liveness: LivenessSettings = Field(default_factory=LivenessSettings)

@@ -8,7 +8,9 @@ encoding keeps the detail the downscaled copy lost.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -16,6 +18,8 @@ import numpy as np
 from recognition.images import decode, to_jpeg
 
 Box = tuple[int, int, int, int]  # top, right, bottom, left (face_recognition's order)
+# Why an input was refused: over a pixel limit (HTTP 413) or not usable (HTTP 422).
+ErrorKind = Literal["too_large", "bad_input"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class Params:
     landmarks: bool = False  # eye opening and head pose, for liveness
     thumbnail: bool = True
     max_faces: int = 20
+    max_clip_pixels: int = 250_000_000  # width x height x frames decoded from one clip
+    max_clip_frames: int = 900
 
 
 @dataclass
@@ -47,16 +53,23 @@ class Analysis:
     height: int
     faces: list[Face] = field(default_factory=list)
     thumbnail: bytes | None = None
-    error: str | None = None  # set when the image could not be decoded
+    error: str | None = None  # set when the input could not be used: the message
+    error_kind: ErrorKind | None = None  # and why, for the status code (never read from the message)
+
+
+def refused(kind: ErrorKind, message: str) -> Analysis:
+    return Analysis(0, 0, error=message, error_kind=kind)
 
 
 def analyse_bytes(data: bytes, p: Params) -> Analysis:
-    from recognition.images import BadImage
+    from recognition.images import BadImage, TooLarge
 
     try:
         rgb = decode(data, p.max_pixels)
+    except TooLarge as e:
+        return refused("too_large", str(e))
     except BadImage as e:
-        return Analysis(0, 0, error=str(e))
+        return refused("bad_input", str(e))
     return analyse(rgb, p)
 
 
@@ -143,29 +156,107 @@ def distances(known: np.ndarray, probe: np.ndarray) -> np.ndarray:
     return np.linalg.norm(known - probe, axis=1)
 
 
-def analyse_clip(data: bytes, n: int, p: Params, max_decoded: int = 300) -> list[Analysis]:
-    """`n` frames spread over a short clip (MP4/WebM/...), each analysed; one Analysis with
-    `error` set when the clip cannot be used. Dimensions are checked before decoding."""
+class ClipRefused(ValueError):
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _check_frame_size(w: int, h: int, p: Params) -> None:
+    if w * h > p.max_pixels:
+        raise ClipRefused("too_large", f"clip frames are {w}x{h} ({w * h / 1e6:.1f} MP); the limit is {p.max_pixels / 1e6:.1f} MP")
+
+
+def _check_budget(w: int, h: int, frames: int, p: Params) -> None:
+    if frames > p.max_clip_frames:
+        raise ClipRefused("too_large", f"clip has more than {p.max_clip_frames} frames; the limit is {p.max_clip_frames}")
+    if w * h * frames > p.max_clip_pixels:
+        raise ClipRefused("too_large", f"clip is {frames} frames of {w}x{h} ({w * h * frames / 1e6:.1f} MP decoded); "
+                                       f"the limit is {p.max_clip_pixels / 1e6:.1f} MP (width x height x frames)")
+
+
+def sample_clip(data: bytes, n: int, p: Params) -> Iterator[np.ndarray]:
+    """Up to `n` RGB frames spread over a clip, yielded one at a time; ClipRefused when the
+    clip cannot be used or is over the limits.
+
+    Before a frame is decoded, the frame size (from the stream header) and width x height x
+    frames are checked: with the frame count the container states (MP4), then with the
+    video packets counted by demuxing (a header may lie or say nothing: Matroska, WebM, raw
+    streams). The packet count chooses which frames to keep. Decoding then goes through the
+    clip once, dropping every frame that is not sampled (at most one decoded picture and
+    one RGB copy are alive), and counts again as it goes: a stream that changes its frame
+    size mid-way is refused when it reaches a limit.
+
+    libavcodec gets `max_pixels` too: FFmpeg decodes a few frames while it probes a stream
+    at open, before any check here can run, and would otherwise allocate pictures of any
+    size the codec allows (a 200 KB clip of 8192x8192 frames cost 290 MB that way)."""
     import io
 
     import av
 
+    opts = {"max_pixels": str(p.max_pixels)}  # for the container's streams when probing, and for our decoder
+
+    def video(c: av.container.InputContainer) -> av.VideoStream:
+        if not c.streams.video:
+            raise ClipRefused("bad_input", "the clip has no video stream")
+        return c.streams.video[0]
+
     try:
-        with av.open(io.BytesIO(data), mode="r") as c:
-            if not c.streams.video:
-                return [Analysis(0, 0, error="the clip has no video stream")]
-            v = c.streams.video[0]
+        with av.open(io.BytesIO(data), mode="r", options=opts) as c:
+            v = video(c)
             w, h = v.codec_context.width, v.codec_context.height
-            if w * h > p.max_pixels:
-                return [Analysis(0, 0, error=f"clip frames are {w}x{h} ({w * h / 1e6:.1f} MP); the limit is {p.max_pixels / 1e6:.1f} MP")]
-            frames = []
-            for i, f in enumerate(c.decode(v)):
-                if i >= max_decoded:
-                    break
-                frames.append(f)
+            _check_frame_size(w, h, p)
+            if v.frames:
+                _check_budget(w, h, v.frames, p)
+            count = 0
+            for pkt in c.demux(v):
+                if pkt.size:
+                    count += 1
+                    if count > p.max_clip_frames:
+                        _check_budget(w, h, count, p)
+            _check_budget(w, h, count, p)
+        if count == 0:
+            raise ClipRefused("bad_input", "the clip has no video frames")
+        wanted = {round(i * (count - 1) / max(n - 1, 1)) for i in range(n)}
+        with av.open(io.BytesIO(data), mode="r", options=opts) as c:
+            v = video(c)
+            v.codec_context.options = dict(opts)
+            pixels, kept, last = 0, 0, None
+            try:
+                for i, f in enumerate(c.decode(v)):
+                    _check_frame_size(f.width, f.height, p)
+                    pixels += f.width * f.height
+                    if pixels > p.max_clip_pixels or i >= p.max_clip_frames:
+                        raise ClipRefused("too_large", f"clip refused while decoding: its frames add up to more than {p.max_clip_pixels / 1e6:.1f} MP "
+                                                       f"(width x height x frames) or {p.max_clip_frames} frames")
+                    if i in wanted:
+                        kept, last = kept + 1, None
+                        yield f.to_ndarray(format="rgb24")
+                    else:
+                        last = f
+            except av.error.FFmpegError:
+                # the decoder refused a picture over max_pixels (a size change mid-stream): say so
+                _check_frame_size(v.codec_context.width, v.codec_context.height, p)
+                raise
+            if kept < len(wanted) and last is not None:
+                # fewer frames came out than packets went in: the clip's last frame stands for the missing ones
+                yield last.to_ndarray(format="rgb24")
+    except ClipRefused:
+        raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
-        return [Analysis(0, 0, error=f"clip could not be decoded: {e}")]
-    if not frames:
-        return [Analysis(0, 0, error="the clip has no decodable frames")]
-    idx = sorted({round(i * (len(frames) - 1) / max(n - 1, 1)) for i in range(n)})
-    return [analyse(frames[i].to_ndarray(format="rgb24"), p) for i in idx]
+        raise ClipRefused("bad_input", f"clip could not be decoded: {e}") from None
+
+
+def analyse_clip(data: bytes, n: int, p: Params) -> list[Analysis]:
+    """`n` frames spread over a short clip (MP4/WebM/...), each analysed as soon as it is
+    decoded (`sample_clip`); one Analysis with `error` and `error_kind` set when the clip
+    cannot be used or is over the limits."""
+    out: list[Analysis] = []
+    try:
+        for rgb in sample_clip(data, n, p):
+            out.append(analyse(rgb, p))
+    except ClipRefused as e:
+        return [refused(e.kind, str(e))]
+    if not out:
+        return [refused("bad_input", "the clip has no decodable frames")]
+    return out

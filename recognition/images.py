@@ -14,7 +14,12 @@ FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 
 
 class BadImage(ValueError):
-    """The bytes are not an image we accept; the message says why."""
+    """The bytes are not an image we accept; the message says why (HTTP 422)."""
+
+
+class TooLarge(BadImage):
+    """An image over the pixel limit, or a decompression bomb (HTTP 413). Callers tell it
+    from other refusals by its type, never by its message."""
 
 
 def decode(data: bytes, max_pixels: int) -> np.ndarray:
@@ -29,14 +34,14 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
             im: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
             w, h = im.size
             if w * h > max_pixels:
-                raise BadImage(f"image is {w}x{h} ({w * h / 1e6:.1f} MP); the limit is {max_pixels / 1e6:.1f} MP")
+                raise TooLarge(f"image is {w}x{h} ({w * h / 1e6:.1f} MP); the limit is {max_pixels / 1e6:.1f} MP")
             im.load()
     except BadImage:
         raise
     except UnidentifiedImageError:
         raise BadImage("not an image (JPEG, PNG, WebP or BMP expected)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise BadImage(f"image refused as a decompression bomb: {e}") from None
+        raise TooLarge(f"image refused as a decompression bomb: {e}") from None
     except (OSError, SyntaxError, ValueError) as e:
         # Pillow raises OSError("image file is truncated ...") for cut-off JPEGs
         # and ValueError/SyntaxError for broken PNG chunks.

@@ -28,7 +28,7 @@ from gateway.events import CheckIn
 from gateway.evidence import confined
 from gateway.metrics import Metrics
 from recognition.faces import Analysis, Params
-from recognition.images import BadImage, decode
+from recognition.images import BadImage, TooLarge, decode
 from recognition.index import FaceIndex
 from recognition.liveness import LivenessResult, judge
 from recognition.worker import FaceWorkers
@@ -115,11 +115,20 @@ class Recognition:
     # -- helpers ---------------------------------------------------------
     def params(self, **kw: Any) -> Params:
         s = self.settings
-        return Params(max_pixels=s.max_image_pixels, detect_max_side=s.detect_max_side, upsample=s.detect_upsample, **kw)
+        return Params(max_pixels=s.max_image_pixels, detect_max_side=s.detect_max_side, upsample=s.detect_upsample,
+                      max_clip_pixels=s.max_clip_pixels, max_clip_frames=s.max_clip_frames, **kw)
 
     def bad(self, status: int, reason_key: str, message: str) -> FaceInputError:
         self.m_bad.labels(reason_key).inc()
         return FaceInputError(status, message)
+
+    def unusable(self, a: Analysis, where: str = "") -> FaceInputError:
+        """A worker's refusal as an HTTP error: its kind gives the status (over a pixel limit
+        413, anything else 422), never the wording of its message."""
+        message = f"{where}{a.error}"
+        if a.error_kind == "too_large":
+            return self.bad(413, "too_large", message)
+        return self.bad(422, "image", message)
 
     def _store(self, folder: str, name: str, data: bytes) -> str:
         rel = f"faces/{folder}/{name}"
@@ -146,7 +155,7 @@ class Recognition:
     async def _analyse_checked(self, data: bytes, p: Params) -> Analysis:
         a = await self.workers.analyse_bytes(data, p)
         if a.error:
-            raise self.bad(422 if "MP" not in a.error else 413, "image", a.error)
+            raise self.unusable(a)
         return a
 
     # -- enrollment ------------------------------------------------------
@@ -236,7 +245,7 @@ class Recognition:
             frames = await self.workers.analyse_many(photos[: s.liveness.max_frames], self.params(landmarks=liveness))
         for i, a in enumerate(frames):
             if a.error:
-                raise self.bad(413 if "MP" in a.error else 422, "image", f"frame {i}: {a.error}" if len(frames) > 1 else a.error)
+                raise self.unusable(a, f"frame {i}: " if len(frames) > 1 else "")
         live: LivenessResult | None = judge(frames, s.liveness) if liveness else None
         dists = [float(np.min(np.linalg.norm(known - a.faces[0].encoding, axis=1))) for a in frames if len(a.faces) == 1 and a.faces[0].encoding is not None]
         several = sum(1 for a in frames if len(a.faces) > 1)
@@ -290,5 +299,7 @@ class Recognition:
     def decode_or_raise(self, data: bytes) -> np.ndarray:
         try:
             return decode(data, self.settings.max_image_pixels)
+        except TooLarge as e:
+            raise self.bad(413, "too_large", str(e)) from None
         except BadImage as e:
             raise self.bad(422, "image", str(e)) from None

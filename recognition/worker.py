@@ -74,6 +74,11 @@ class FaceWorkers:
     async def analyse_rgb(self, rgb: np.ndarray, p: Params) -> Analysis:
         return await self._run(analyse, rgb, p)  # type: ignore[no-any-return]
 
+    def pids(self) -> list[int]:
+        """The worker processes' ids (empty before the first request): for tests and diagnostics."""
+        pool = self._pool
+        return sorted(pool._processes or {}) if pool is not None else []  # type: ignore[attr-defined]
+
     def close(self) -> None:
         self._closed = True
         if self._pool is not None:

@@ -9,6 +9,12 @@ moved with os.replace (same file system, atomic), so the store only ever holds
 complete files whose hash was computed while receiving; a duplicate (same
 SHA-256 already stored) is recognised, its partial file dropped, and a
 `received` custody entry recorded on the existing evidence.
+
+Who a recording is filed under comes from the device, not from the uploader: the
+evidence's `person_id` and `officer` are the body-cam's binding (its row's `person_id`,
+`settings.officer`) when the upload completes. Upload-Metadata that names someone else is
+ignored, and what it claimed is kept in the `received` custody entry (`metadata_ignored`)
+and the audit log, so a spoofed claim is visible rather than silently dropped.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from typing import Any
 from sqlalchemy import select
 
 from drivers.bodycam.probe import NotPlayable, Probe, probe
+from drivers.bodycam.tus import valid_metadata_value
 from gateway.alerts.service import AlertService
 from gateway.audit import Audit
 from gateway.bus import EventBus
 from gateway.clock import Clock
-from gateway.db.models import Custody, Evidence, UploadRow
+from gateway.db.models import Custody, Device, Evidence, UploadRow
 from gateway.events import DeviceState, UploadCompleted
 from gateway.metrics import Metrics
 
@@ -49,6 +56,25 @@ def _move(src: Path, dst: Path) -> None:
         os.fsync(fd)  # the rename itself must survive a power cut
     finally:
         os.close(fd)
+
+
+def bound_fields(device: Device | None, meta: dict[str, Any]) -> tuple[str | None, str | None, str | None, dict[str, str]]:
+    """(person_id, officer, case_ref, ignored): the person and officer of the device's own
+    binding, whatever the metadata says; metadata values that differ from it (or, for uploads
+    created before values were checked at creation, that are not valid) in `ignored`."""
+    person, officer = None, None
+    if device is not None:  # a device removed while its upload was in flight is bound to nobody
+        person = device.person_id or None
+        officer = str((device.settings or {}).get("officer") or "") or None
+    ignored: dict[str, str] = {}
+    for key, bound in (("person_id", person), ("officer", officer)):
+        claimed = str(meta.get(key) or "")
+        if claimed and claimed != bound:
+            ignored[key] = claimed
+    case_ref = str(meta.get("case_ref") or "") or None
+    if case_ref is not None and not valid_metadata_value("case_ref", case_ref):
+        ignored["case_ref"], case_ref = case_ref, None
+    return person, officer, case_ref, ignored
 
 
 class Pipeline:
@@ -87,12 +113,16 @@ class Pipeline:
                 reason = f"probe failed: {type(e).__name__}: {e}"
         media_root = self.media_dir
         recorded_at = datetime.fromisoformat(meta["recorded_at"]) if meta.get("recorded_at") else None
-        common = dict(kind="upload", sha256=sha256, size=row.length, filename=meta.get("filename"), device_id=row.device_id,
-                      officer=meta.get("officer") or None, person_id=meta.get("person_id") or None, case_ref=meta.get("case_ref") or None,
-                      recorded_at=recorded_at, received_at=self.clock.now())
-        received = {"upload_id": row.id, "device_id": row.device_id, "sha256": sha256, "size": row.length, "filename": meta.get("filename")}
         duplicate = False
         async with self.audit.tx() as s:
+            person_id, officer, case_ref, ignored = bound_fields(await s.get(Device, row.device_id), meta)
+            if ignored:
+                log.warning("upload %s from %s: metadata %s ignored (the device's binding wins)", row.id, row.device_id, ignored)
+            common = dict(kind="upload", sha256=sha256, size=row.length, filename=meta.get("filename"), device_id=row.device_id,
+                          officer=officer, person_id=person_id, case_ref=case_ref, recorded_at=recorded_at, received_at=self.clock.now())
+            received: dict[str, Any] = {"upload_id": row.id, "device_id": row.device_id, "sha256": sha256, "size": row.length, "filename": meta.get("filename")}
+            if ignored:
+                received["metadata_ignored"] = ignored
             if reason is None:
                 assert result is not None
                 existing = (await s.scalars(select(Evidence).where(Evidence.sha256 == sha256, Evidence.kind == "upload", Evidence.state == "stored"))).first()
@@ -135,7 +165,7 @@ class Pipeline:
         self.completed.labels("quarantined" if reason else ("duplicate" if duplicate else "stored")).inc()
         if reason:
             log.warning("upload %s from %s quarantined: %s", row.id, row.device_id, reason)
-            await self.alerts.raise_alert("upload_quarantined", person_id=meta.get("person_id") or None, device_id=row.device_id,
+            await self.alerts.raise_alert("upload_quarantined", person_id=person_id, device_id=row.device_id,
                                                    message=f"upload {meta.get('filename')!r} quarantined: {reason}",
                                                    details={"evidence_id": evidence_id, "upload_id": row.id, "sha256": sha256, "reason": reason},
                                                    key=f"upload_quarantined:{evidence_id}")

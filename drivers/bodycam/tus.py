@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
+from config.device_base import ID_PATTERN
+
 TUS_VERSION = "1.0.0"
 # creation-defer-length is not claimed: recorders always know their file size.
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
@@ -24,6 +26,18 @@ METADATA_KEYS_REQUIRED = ("filename", "device_id", "recorded_at")
 METADATA_KEYS = (*METADATA_KEYS_REQUIRED, "person_id", "case_ref", "filetype", "officer")
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _MAX_METADATA = 4096
+# Values that name things are checked where they enter: ids as everywhere else (they end up
+# in MQTT topics, URLs and filters); labels may be Chinese and carry case-number punctuation,
+# but no control characters, markup or MQTT wildcards, and fit their columns.
+_ID = re.compile(ID_PATTERN)
+_LABEL_CHARS = r"[\w .,:#()\[\]（）〔〕【】·/-]"
+METADATA_VALUES = {
+    "device_id": (_ID, "an id (letters, digits, '_', '.', '-'; at most 64)"),
+    "person_id": (_ID, "an id (letters, digits, '_', '.', '-'; at most 64)"),
+    "officer": (re.compile(rf"^{_LABEL_CHARS}{{1,64}}$"), "a name of at most 64 letters, digits, spaces and . , : # ( ) [ ] / -"),
+    "case_ref": (re.compile(rf"^{_LABEL_CHARS}{{1,100}}$"), "a case reference of at most 100 letters, digits, spaces and . , : # ( ) [ ] / -"),
+    "filetype": (re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}$"), "a media type such as video/mp4"),
+}
 
 
 class TusError(Exception):
@@ -79,7 +93,20 @@ def parse_metadata(value: str | None) -> dict[str, str]:
             out[key] = base64.b64decode(raw, validate=True).decode("utf-8")
         except (binascii.Error, ValueError):
             raise TusError(400, f"Upload-Metadata value for {key!r} is not base64-encoded UTF-8", "bad_metadata") from None
+    for key, value in out.items():
+        check_metadata_value(key, value)
     return out
+
+
+def valid_metadata_value(key: str, value: str) -> bool:
+    """Empty values (a key sent without a value) mean "not given"; keys without a rule pass."""
+    rule = METADATA_VALUES.get(key)
+    return not value or rule is None or rule[0].fullmatch(value) is not None
+
+
+def check_metadata_value(key: str, value: str) -> None:
+    if not valid_metadata_value(key, value):
+        raise TusError(400, f"Upload-Metadata {key} {value[:40]!r} is not valid: {METADATA_VALUES[key][1]}", "bad_metadata")
 
 
 def safe_filename(name: str) -> str:

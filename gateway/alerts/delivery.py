@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def alert_topic(prefix: str, alert: dict[str, Any]) -> str:
-    return f"{prefix}/{alert['level']}/{alert['kind']}/{alert.get('person_id') or '-'}"
+    return "/".join([prefix, *("".join(f"%{ord(c):02X}" if c in "/+#%" or ord(c) < 32 or ord(c) == 127 else c for c in str(v or "-")) for v in (alert["level"], alert["kind"], alert.get("person_id")))])  # each value one level: / + # % and control characters percent-escaped
 
 
 def alert_message(ev: AlertChanged, public_url: str | None = None) -> dict[str, Any]:
