@@ -30,8 +30,15 @@ from gateway.mqtt import MqttLink
 log = logging.getLogger(__name__)
 
 
+def topic_level(value: object) -> str:
+    """A value as exactly one MQTT topic level: `/`, the wildcards `+` and `#`, `%` itself
+    and control characters percent-escaped (an id must not change the topic's shape, nor
+    make a subscriber's filter match what it should not); empty is `-`."""
+    return "".join(f"%{ord(c):02X}" if c in "/+#%" or ord(c) < 32 or ord(c) == 127 else c for c in str(value or "-"))
+
+
 def alert_topic(prefix: str, alert: dict[str, Any]) -> str:
-    return "/".join([prefix, *("".join(f"%{ord(c):02X}" if c in "/+#%" or ord(c) < 32 or ord(c) == 127 else c for c in str(v or "-")) for v in (alert["level"], alert["kind"], alert.get("person_id")))])  # each value one level: / + # % and control characters percent-escaped
+    return "/".join([prefix, topic_level(alert["level"]), topic_level(alert["kind"]), topic_level(alert.get("person_id"))])
 
 
 def alert_message(ev: AlertChanged, public_url: str | None = None) -> dict[str, Any]:
