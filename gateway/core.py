@@ -132,8 +132,8 @@ class Core:
     async def _device_states_changed(self, events: list[Event]) -> None:
         """Keep devices.state current and publish gateway/devices/{id}/state (retained).
 
-        A burst (every tracker coming online after a restart) is one transaction:
-        one per event was a sixth of the gateway's time while it lasted.
+        A burst (every tracker coming online after a restart) is one transaction, not one
+        per event (docs/trackers.md has what that cost).
         """
         states = [e for e in events if isinstance(e, DeviceState)]
         async with self.db.session() as s:

@@ -100,7 +100,7 @@ class MqttLink:
         self.state_topic = f"gateway/nodes/{node_id}/state"
         self._subs: list[_Subscription] = []
         # topic -> indices of the subscriptions it matches: devices reuse their topics, and
-        # matching every message against every filter was a tenth of the tracker path
+        # matching every message against every filter is a cost per message (docs/trackers.md)
         self._matches: dict[str, tuple[int, ...]] = {}
         self._inbox: deque[Message] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None

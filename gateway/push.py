@@ -49,7 +49,7 @@ class PushHub:
                 c.recheck.set()
 
     async def __call__(self, event: Event) -> None:
-        # Serialising every position for nobody was a tenth of a busy tracker batch.
+        # Nothing is serialised for nobody: positions come by the thousand (docs/trackers.md).
         wanting = self._wanting(event.topic)
         if wanting:
             self._deliver(wanting, event.to_dict())

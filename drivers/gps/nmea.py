@@ -4,7 +4,8 @@ pynmea2 is the parser of record: it verifies checksums and parses, and this
 module decides what is a usable fix. For the common case (a plain RMC, GGA,
 GNS or GLL sentence whose checksum is right) `_fields` verifies and splits the
 line itself, giving exactly what pynmea2 would (tests compare both on every
-capture), at a third of the cost; anything else goes through pynmea2. Accepted: RMC, GGA, GNS, GLL from any talker (GP, GN, GL, GA, GB, BD...).
+capture), for less; anything else goes through pynmea2 (docs/trackers.md). Accepted:
+RMC, GGA, GNS, GLL from any talker (GP, GN, GL, GA, GB, BD...).
 Skipped and counted by reason, never raised:
 
 - `checksum`: checksum missing or wrong (a truncated sentence lands here too)

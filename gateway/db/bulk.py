@@ -1,8 +1,8 @@
 """Bulk inserts through the database driver, for write paths too hot for Core.
 
 A Core executemany builds a parameter dict per row and runs each column's
-bind processor on it; for tracker positions that was a sixth of the
-gateway's time. Here rows are tuples handed to the driver's own executemany
+bind processor on it, which for tracker positions costs more than the write
+itself (docs/trackers.md). Here rows are tuples handed to the driver's own executemany
 on the session's connection, so they commit or roll back with the session.
 Values must come out exactly as SQLAlchemy would store them (tests compare
 with its bind processors); column types that would need more than the
@@ -54,8 +54,8 @@ class InlineSqliteWriter:
 
     Through aiosqlite every statement is a hand-off to the connection's thread, and each
     step of an executemany gives up the GIL and waits to get it back from a busy event
-    loop: a batch of tracker positions took 6-8 ms of waiting for well under 1 ms of
-    SQLite (WAL, synchronous=NORMAL: a commit does not wait for the disk). Here the loop
+    loop: a batch of tracker positions waited many times longer than SQLite worked (WAL,
+    synchronous=NORMAL: a commit does not wait for the disk; docs/trackers.md). Here the loop
     itself writes, between two awaits. It must never block on another connection, whose
     transaction may itself be waiting for this loop: with busy_timeout 0 a held write
     lock fails at once, `insert` returns False and the caller takes the async path.

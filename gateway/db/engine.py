@@ -166,16 +166,16 @@ class WalCheckpointer:
     """WAL checkpoints on a worker thread, for connections that commit on the event loop.
 
     SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold: it
-    copies the WAL into the database and syncs both to disk, so now and then a commit of
-    ~0.5 ms took 10-30 ms with the whole loop waiting. Connections that write on the loop
+    copies the WAL into the database and syncs both to disk, so now and then a short
+    commit took many times longer with the whole loop waiting. Connections that write on the loop
     turn it off (`wal_autocheckpoint=0`) and call `soon()` after each commit; a checkpoint
     then runs on a thread, at most one at a time and one per `every_s`, in two steps:
     PASSIVE copies nearly all of the WAL beside the writers (never waiting for them); a
     RESTART then copies what they committed meanwhile, holding new writes off for that
     short while (the loop's writers find the lock taken and take the async path, which
     waits on its own thread), so that the next commit starts the WAL over. PASSIVE alone
-    never catches up with a steady writer: the WAL grew without end (2 GB in a test) and
-    commits got slower with it.
+    never catches up with a steady writer: the WAL grows without end and commits get
+    slower with it (figures: docs/trackers.md).
     """
 
     def __init__(self, path: str, every_s: float = 0.5) -> None:
