@@ -39,7 +39,7 @@ class GatewaySettings(Section):
     max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest request body outside the tus upload endpoint.")
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    timezone: TimeZone = Field("Asia/Shanghai", description="Default time zone of zones, curfews, kiosk schedules and the console.")
+    timezone: TimeZone = Field("Asia/Shanghai", description="Default time zone of zones, curfews and kiosk schedules that name none.")
 
     @field_validator("secret_key")
     @classmethod

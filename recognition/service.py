@@ -28,7 +28,6 @@ from gateway.events import CheckIn
 from gateway.evidence import confined
 from gateway.metrics import Metrics
 from recognition.faces import Analysis, Params
-from recognition.images import BadImage, TooLarge, decode
 from recognition.index import FaceIndex
 from recognition.liveness import LivenessResult, judge
 from recognition.worker import FaceWorkers
@@ -296,10 +295,3 @@ class Recognition:
         person = best[0] if best and self.classify(best[1])[0] == "accepted" else None
         return {"person_id": person, "distance": round(best[1], 4) if best else None, "candidates": [{"person_id": p, "distance": round(d, 4)} for p, d in cands]}
 
-    def decode_or_raise(self, data: bytes) -> np.ndarray:
-        try:
-            return decode(data, self.settings.max_image_pixels)
-        except TooLarge as e:
-            raise self.bad(413, "too_large", str(e)) from None
-        except BadImage as e:
-            raise self.bad(422, "image", str(e)) from None
