@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import paho.mqtt.client as paho
 from aiohttp import web
@@ -152,6 +155,21 @@ async def test_alerts_published_on_mqtt(make_config, mqtt_url) -> None:
         sub.disconnect()
 
 
+@asynccontextmanager
+async def webhook_receiver(handler: Any) -> AsyncIterator[str]:
+    """A real HTTP receiver (aiohttp) calling `handler` for each POST; yields its URL."""
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
 async def test_webhook_retries_with_backoff_until_delivered(make_config) -> None:
     """A real HTTP receiver that fails twice, then accepts; the signature verifies."""
     import hashlib
@@ -168,14 +186,8 @@ async def test_webhook_retries_with_backoff_until_delivered(make_config) -> None
         delivered.set()
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        cfg = make_config(alerts={"webhooks": [{"url": f"http://127.0.0.1:{port}/hook", "secret": "s3cret", "levels": ["red"], "max_attempts": 5}]})
+    async with webhook_receiver(hook) as url:
+        cfg = make_config(alerts={"webhooks": [{"url": url, "secret": "s3cret", "levels": ["red"], "max_attempts": 5}]})
         async with running(cfg) as gw:
             for sender in gw.services._webhooks:
                 sender.base_delay_s = 0.05
@@ -187,8 +199,6 @@ async def test_webhook_retries_with_backoff_until_delivered(make_config) -> None
         assert json.loads(body)["kind"] == "tamper"
         expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
         assert hits[-1][2] == expected
-    finally:
-        await runner.cleanup()
 
 
 def test_websocket_pushes_alert_changes(live_gateway) -> None:
@@ -319,15 +329,9 @@ async def test_a_clean_stop_delivers_what_the_webhook_queue_holds(make_config) -
         got.append(json.loads(await request.read()))
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with webhook_receiver(hook) as url:
         cfg = make_config(gateway={"public_url": "https://gw.example.cn/"},
-                          alerts={"webhooks": [{"url": f"http://127.0.0.1:{port}/hook", "levels": ["red"], "drain_s": 30}]})
+                          alerts={"webhooks": [{"url": url, "levels": ["red"], "drain_s": 30}]})
         async with running(cfg) as gw:
             for i in range(8):
                 await gw.services.alerts.raise_alert("tamper", device_id=f"t{i}")
@@ -335,5 +339,3 @@ async def test_a_clean_stop_delivers_what_the_webhook_queue_holds(make_config) -
             release.set()  # the stop begins now
         assert sorted(m["device_id"] for m in got) == [f"t{i}" for i in range(8)]
         assert all(m["url"] == f"https://gw.example.cn/console/alerts?id={m['id']}" for m in got)
-    finally:
-        await runner.cleanup()

@@ -59,6 +59,14 @@ async def positions(services: Any, device_id: str) -> list[PositionRow]:
         return list((await s.scalars(select(PositionRow).where(PositionRow.device_id == device_id).order_by(PositionRow.fix_time))).all())
 
 
+def publisher(tag: str) -> paho.Client:
+    """A plain MQTT client on the shared Mosquitto (clean session), for sending as devices do."""
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{tag}", clean_session=True)
+    c.connect("127.0.0.1", 1883)
+    c.loop_start()
+    return c
+
+
 def forget_session(url_host: str, port: int, client_id: str) -> None:
     """Drop a persistent session from the shared broker so tests leave nothing queued behind."""
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)

@@ -8,19 +8,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-
 from simulators.tracker import nmea_fix
 from tests.conftest import running
-from tests.gps.helpers import LAT0, LON0, forget_session, offset, positions, uid, wait_for
-
-
-def _publisher(tag: str) -> paho.Client:
-    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{tag}", clean_session=True)
-    c.connect("127.0.0.1", 1883)
-    c.loop_start()
-    return c
+from tests.gps.helpers import (
+    LAT0,
+    LON0,
+    forget_session,
+    offset,
+    positions,
+    publisher,
+    uid,
+    wait_for,
+)
 
 
 def _rejected(svc: Any, reason: str) -> float:
@@ -32,7 +31,7 @@ async def test_tracker_registered_through_the_api_is_heard_from_its_first_fix(ma
     marker = f"m-{tag}"  # a tracker registered all along: its fix, sent last, shows what was sent before it is handled
     cfg = make_config(mqtt={"url": mqtt_url, "client_id": f"gw-chg-{tag}"}, persons=[{"id": f"p-{tag}", "name": "P"}],
                       devices=[{"id": marker, "kind": "tracker"}])
-    pub = _publisher(tag)
+    pub = publisher(tag)
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         async with running(cfg) as r:
@@ -75,7 +74,7 @@ async def test_fixes_from_a_receiver_without_a_clock_are_rejected_and_counted(ma
     dev = f"t-{tag}"
     cfg = make_config(mqtt={"url": mqtt_url, "client_id": f"gw-old-{tag}"}, persons=[{"id": f"p-{tag}", "name": "P"}],
                       devices=[{"id": dev, "kind": "tracker", "person_id": f"p-{tag}"}])
-    pub = _publisher(tag)
+    pub = publisher(tag)
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         async with running(cfg) as r:

@@ -15,23 +15,23 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import paho.mqtt.client as paho
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.gps.inbound import decode_inbound, split_topic
 from simulators.tracker import nmea_fix
 from tests.conftest import free_port, running
-from tests.gps.helpers import LAT0, LON0, forget_session, offset, positions, uid, wait_for
+from tests.gps.helpers import (
+    LAT0,
+    LON0,
+    forget_session,
+    offset,
+    positions,
+    publisher,
+    uid,
+    wait_for,
+)
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-def _publisher(tag: str) -> paho.Client:
-    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{tag}", clean_session=True)
-    c.connect("127.0.0.1", 1883)
-    c.loop_start()
-    return c
 
 
 async def test_positions_pass_through_the_worker_and_a_killed_worker_loses_none(make_config: Any, mqtt_url: str) -> None:
@@ -39,7 +39,7 @@ async def test_positions_pass_through_the_worker_and_a_killed_worker_loses_none(
     cfg = make_config(mqtt={"url": mqtt_url, "client_id": f"gw-ingest-{tag}"},
                       persons=[{"id": f"p-{tag}", "name": "P"}],
                       devices=[{"id": f"t-{tag}", "kind": "tracker", "person_id": f"p-{tag}", "report_interval_s": 60}])
-    pub = _publisher(tag)
+    pub = publisher(tag)
     try:
         async with running(cfg) as r:
             svc = r.services
@@ -79,7 +79,7 @@ async def test_without_the_worker_the_gateway_link_subscribes(make_config: Any, 
     cfg = make_config(mqtt={"url": mqtt_url, "client_id": f"gw-noworker-{tag}"},
                       devices=[{"id": f"t-{tag}", "kind": "tracker", "report_interval_s": 60}],
                       thresholds={"gps": {"ingest_worker": False}})
-    pub = _publisher(tag)
+    pub = publisher(tag)
     try:
         async with running(cfg) as r:
             svc = r.services
