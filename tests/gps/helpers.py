@@ -67,6 +67,16 @@ def publisher(tag: str) -> paho.Client:
     return c
 
 
+def forget_gateway(client_id: str, pub: paho.Client | None = None) -> None:
+    """After a test: close its publisher and drop the gateway's two sessions (its own and
+    its tracker ingest worker's) from the shared broker."""
+    if pub is not None:
+        pub.disconnect()
+        pub.loop_stop()
+    for cid in (client_id, f"{client_id}-trackers"):
+        forget_session("127.0.0.1", 1883, cid)
+
+
 def forget_session(url_host: str, port: int, client_id: str) -> None:
     """Drop a persistent session from the shared broker so tests leave nothing queued behind."""
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)

@@ -13,7 +13,7 @@ from tests.conftest import running
 from tests.gps.helpers import (
     LAT0,
     LON0,
-    forget_session,
+    forget_gateway,
     offset,
     positions,
     publisher,
@@ -63,10 +63,7 @@ async def test_tracker_registered_through_the_api_is_heard_from_its_first_fix(ma
             await wait_for(lambda: _stored(svc, marker, 1), what="the marker's fix, sent after the disabled tracker's")
             assert len(await positions(svc, dev)) == 2
     finally:
-        pub.disconnect()
-        pub.loop_stop()
-        forget_session("127.0.0.1", 1883, f"gw-chg-{tag}")
-        forget_session("127.0.0.1", 1883, f"gw-chg-{tag}-trackers")
+        forget_gateway(f"gw-chg-{tag}", pub)
 
 
 async def test_fixes_from_a_receiver_without_a_clock_are_rejected_and_counted(make_config: Any, mqtt_url: str) -> None:
@@ -87,10 +84,7 @@ async def test_fixes_from_a_receiver_without_a_clock_are_rejected_and_counted(ma
             assert [p.fix_time for p in rows] == [now]  # the 1970 and 2000 fixes were not taken as the first in order
             assert _rejected(svc, "stale") == 2
     finally:
-        pub.disconnect()
-        pub.loop_stop()
-        forget_session("127.0.0.1", 1883, f"gw-old-{tag}")
-        forget_session("127.0.0.1", 1883, f"gw-old-{tag}-trackers")
+        forget_gateway(f"gw-old-{tag}", pub)
 
 
 async def _stored(svc: Any, dev: str, n: int) -> list[Any] | None:

@@ -23,6 +23,7 @@ from tests.conftest import free_port, running
 from tests.gps.helpers import (
     LAT0,
     LON0,
+    forget_gateway,
     forget_session,
     offset,
     positions,
@@ -68,10 +69,7 @@ async def test_positions_pass_through_the_worker_and_a_killed_worker_loses_none(
             assert "gateway_gps_ingest_restarts_total 1.0" in text
             assert "gateway_gps_ingest_batches_total" in text
     finally:
-        pub.loop_stop()
-        pub.disconnect()
-        forget_session("127.0.0.1", 1883, f"gw-ingest-{tag}")
-        forget_session("127.0.0.1", 1883, f"gw-ingest-{tag}-trackers")
+        forget_gateway(f"gw-ingest-{tag}", pub)
 
 
 async def test_without_the_worker_the_gateway_link_subscribes(make_config: Any, mqtt_url: str) -> None:
