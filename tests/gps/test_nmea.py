@@ -161,6 +161,8 @@ def _damaged(draw: st.DrawFn) -> bytes:
     """Good sentences with a few bytes changed, inserted, removed or cut off."""
     data = bytearray(draw(GOOD))
     for _ in range(draw(st.integers(1, 3))):
+        if not data:
+            break
         i = draw(st.integers(0, len(data) - 1))
         op = draw(st.sampled_from(["set", "insert", "delete", "cut"]))
         if op == "set":
