@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from config import GatewayConfig, load_config_text
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -198,8 +199,7 @@ def start_live_gateway() -> Iterator[Callable[[GatewayConfig], LiveGateway]]:
 
             async def main() -> None:
                 task = asyncio.create_task(server.serve())
-                while not server.started and not task.done():
-                    await asyncio.sleep(0.02)
+                await wait_for(lambda: server.started or task.done(), 60, "uvicorn to start", interval=0.02)
                 ready.set()
                 await task
 
@@ -211,7 +211,7 @@ def start_live_gateway() -> Iterator[Callable[[GatewayConfig], LiveGateway]]:
 
         thread = threading.Thread(target=serve, name="live-gateway", daemon=True)
         thread.start()
-        assert ready.wait(60), "gateway did not start"
+        assert ready.wait(90), "gateway did not start"  # the thread gives up first, at 60 s
         assert holder["server"].started, "gateway failed to start (see log)"
 
         def stop() -> None:

@@ -1,7 +1,8 @@
 """The one way tests wait: for a condition, never for a fixed time.
 
 Timeouts are generous on purpose: CI is a loaded 2-core machine, and a condition that
-holds returns at once however long the timeout. A timeout says what was awaited.
+holds returns at once however long the timeout. A timeout says what was awaited; `what`
+may be a function, called then, to say also what was seen instead.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+Description = str | Callable[[], object]
 
-async def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition", interval: float = 0.05) -> Any:
+
+def _timed_out(timeout: float, what: Description) -> AssertionError:
+    return AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
+
+
+async def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: Description = "condition", interval: float = 0.05) -> Any:
     """Poll `cond` (sync, or async: its result is awaited) until it returns something
     truthy, and return that; AssertionError naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -24,11 +31,11 @@ async def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise _timed_out(timeout, what)
         await asyncio.sleep(interval)
 
 
-def wait_for_blocking(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition", interval: float = 0.05) -> Any:
+def wait_for_blocking(cond: Callable[[], Any], timeout: float = 30.0, what: Description = "condition", interval: float = 0.05) -> Any:
     """`wait_for` for code without an event loop (threads, the browser tests)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -36,5 +43,5 @@ def wait_for_blocking(cond: Callable[[], Any], timeout: float = 30.0, what: str 
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise _timed_out(timeout, what)
         time.sleep(interval)

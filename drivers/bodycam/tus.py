@@ -83,7 +83,7 @@ def parse_metadata(value: str | None) -> dict[str, str]:
         raise TusError(400, f"Upload-Metadata longer than {_MAX_METADATA} characters", "bad_metadata")
     for pair in value.split(","):
         parts = pair.strip().split(" ")
-        if len(parts) > 2 or not _KEY.match(parts[0]):
+        if len(parts) > 2 or not _KEY.fullmatch(parts[0]):  # fullmatch: `$` alone lets a final newline in
             raise TusError(400, f"Upload-Metadata pair {pair.strip()[:40]!r} is not 'key base64value'", "bad_metadata")
         key = parts[0]
         if key in out:

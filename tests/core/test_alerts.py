@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.clock import FakeClock
 from tests.conftest import free_port, running
+from tests.waiting import wait_for, wait_for_blocking
 
 
 async def test_ongoing_condition_updates_one_alert_then_clears(make_config) -> None:
@@ -46,13 +47,13 @@ async def test_a_batch_of_changes_applies_in_order_and_survives_a_bad_one(make_c
             seen.append((ev.change, ev.alert["id"]))
             states.append((ev.alert["state"], ev.alert["count"]))
 
-        gw.services.bus.subscribe("test-batch", record, topics=("alert",))
+        sub = gw.services.bus.subscribe("test-batch", record, topics=("alert",))
         ongoing = await alerts.raise_alert("lost_contact", person_id="p1", device_id="t1")
         kw = {"person_id": "p1", "device_id": "t1", "zone_id": "z1"}
         # opened, updated and resolved inside one batch; the earlier alert resolved beside them
         await alerts.apply([AlertCall(True, "inclusion_exit", kw), AlertCall(True, "inclusion_exit", kw), AlertCall(False, "lost_contact", {"person_id": "p1", "device_id": "t1"}),
                             AlertCall(False, "inclusion_exit", kw), AlertCall(False, "tamper", {"device_id": "t1"})])
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(sub.queue.join(), 30)  # apply published its events before returning: all handled now
         exit_id = next(i for c, i in seen if c == "opened" and i != ongoing["id"])
         assert seen[1:] == [("opened", exit_id), ("updated", exit_id), ("resolved", ongoing["id"]), ("resolved", exit_id)]
         # each message shows the alert as that change left it, not as the batch ended
@@ -63,7 +64,7 @@ async def test_a_batch_of_changes_applies_in_order_and_survives_a_bad_one(make_c
         # a change that cannot be applied (an unknown level) does not take the others of its batch down
         seen.clear()
         await alerts.apply([AlertCall(True, "tamper", {"device_id": "t2"}), AlertCall(True, "tamper", {"device_id": "t3", "level": "purple"})])
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(sub.queue.join(), 30)
         assert [c for c, _ in seen] == ["opened"]
         rows = (await gw.client.get("/api/alerts", params={"kind": "tamper"}, headers=h)).json()
         assert [r["device_id"] for r in rows] == ["t2"]
@@ -212,12 +213,7 @@ def test_websocket_pushes_alert_changes(live_gateway) -> None:
         assert hello["type"] == "hello" and hello["role"] == "monitor"
         ws.send(json.dumps({"subscribe": ["alert"]}))
         # The subscription message races the alert; wait until the server has it.
-        import time
-
-        deadline = time.monotonic() + 10
-        while not any(c.topics == {"alert"} for c in live_gateway.services.push.clients):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_for_blocking(lambda: any(c.topics == {"alert"} for c in live_gateway.services.push.clients), what="the subscription at the server")
         live_gateway.call(live_gateway.services.alerts.raise_alert, "sos", person_id="p1", device_id="t1")
         msg = json.loads(ws.recv(timeout=10))
         assert msg["type"] == "alert" and msg["change"] == "opened" and msg["alert"]["kind"] == "sos" and msg["alert"]["level"] == "red"
@@ -242,8 +238,8 @@ async def test_alert_changes_commit_inline_and_wait_their_turn_behind_a_held_loc
             other = sqlite3.connect(path, isolation_level=None)
             other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
             raising = asyncio.create_task(alerts.raise_alert("tamper", person_id="p1", device_id="t2"))
-            await asyncio.sleep(0.3)
-            assert not raising.done()  # waiting for the lock, off the loop (the sleep above ran)
+            await wait_for(lambda: db.inline_busy == 1, what="the inline transaction to find the lock taken")
+            assert not raising.done()  # waiting for the lock, off the loop (wait_for's own sleeps ran meanwhile)
             other.execute("COMMIT")
             second = await asyncio.wait_for(raising, 10)
             assert db.inline_busy == 1 and second["state"] == "open"
@@ -261,11 +257,25 @@ async def test_startup_objects_are_kept_out_of_full_collections_while_running(ma
     all of it, stopping the loop for 50-80 ms under tracker load) and handed back at stop."""
     import gc
 
+    def collectable(*objs: object) -> list[bool]:
+        """For each object: is it in a generation the cyclic collector walks (not frozen)?"""
+        walked = {id(o) for o in gc.get_objects()}  # generations 0-2; the permanent one is left out
+        return [id(o) in walked for o in objs]
+
     gc.unfreeze()
-    async with running(make_config()) as gw:
+    zones = [{"id": "home", "kind": "inclusion", "geometry": {"type": "Point", "coordinates": [121.47, 31.23]}, "radius_m": 200}]
+    async with running(make_config(zones=zones)) as gw:
+        assert gw.areas.trackers is not None
+        # made by build_gateway (the core's database) and by start itself (the zone index
+        # the trackers load from the database in their start()): both long-lived
+        db, index = gw.services.db, gw.areas.trackers.rules.index
+        assert "home" in index.by_id
+        made_now = [db, index]  # something made while running, for comparison
         assert gc.get_freeze_count() > 10_000
-        assert gw.services.db is not None
+        assert gc.is_tracked(db) and gc.is_tracked(index)  # container objects: the collector would walk them
+        assert collectable(db, index, made_now) == [False, False, True]  # frozen, the rest is not
     assert gc.get_freeze_count() == 0
+    assert collectable(db, index) == [True, True]  # handed back at stop: garbage once the gateway is
 
 
 async def test_the_escalation_check_reads_alerts_only_when_one_may_be_due(make_config) -> None:
@@ -283,38 +293,55 @@ async def test_the_escalation_check_reads_alerts_only_when_one_may_be_due(make_c
             if "FROM alerts" in statement and "state" in statement:
                 reads.append(statement)
 
+        # Every check from now on, the core's own (every 5 s) and this test's, goes through
+        # here, so the test knows when none is running.
+        running_checks = 0
+        escalate_due = a.escalate_due
+
+        async def counted() -> int:
+            nonlocal running_checks
+            running_checks += 1
+            try:
+                return await escalate_due()
+            finally:
+                running_checks -= 1
+
+        a.escalate_due = counted  # type: ignore[method-assign]
+
+        def idle() -> bool:
+            # the start-up check has finished (it samples the gauge at its end) and none is running
+            started = gw.services.metrics.registry.get_sample_value("gateway_alerts_ongoing", {"level": "red"}) is not None
+            return started and running_checks == 0
+
         engine = gw.services.db.engine.sync_engine
         event.listen(engine, "before_cursor_execute", count)
         check = asyncio.create_task(a.run_escalation(interval_s=0.01))
         try:
-            async def settle() -> int:
-                n = -1
-                for _ in range(20):
-                    if n == len(reads):  # no new read for ten rounds
-                        break
-                    n = len(reads)
-                    await asyncio.sleep(0.1)
-                return n
-
-            await settle()
+            await wait_for(idle, what="the start-up escalation check to finish")
             before = len(reads)
-            await asyncio.sleep(0.3)  # 30 rounds, nothing open
+            await asyncio.sleep(0.3)  # the thing under test: real time passing, 30 rounds of the check, nothing open
             assert len(reads) == before
             lost = await a.raise_alert("lost_contact", device_id="t1", at=clock.now())
-            assert await settle() > before  # the new alert was looked at
+            await wait_for(lambda: len(reads) > before and idle(), what="the new alert looked at by the check")
             before = len(reads)
-            await asyncio.sleep(0.3)  # open, but not due for a minute
+            await asyncio.sleep(0.3)  # the thing under test: 30 more rounds; open, but not due for a minute
             assert len(reads) == before
+            h = await gw.login()
+
+            async def level() -> str:
+                return str((await gw.client.get(f"/api/alerts/{lost['id']}", headers=h)).json()["level"])
+
             clock.advance(61)
-            for _ in range(100):
-                got = (await gw.client.get(f"/api/alerts/{lost['id']}", headers=await gw.login())).json()
-                if got["level"] == "orange":
-                    break
-                await asyncio.sleep(0.05)
+            await wait_for(lambda: _eq(level(), "orange"), what="the alert escalated to orange")
+            got = (await gw.client.get(f"/api/alerts/{lost['id']}", headers=h)).json()
             assert got["level"] == "orange" and got["notes"][-1]["action"] == "escalated"
         finally:
             check.cancel()
             event.remove(engine, "before_cursor_execute", count)
+
+
+async def _eq(value: Any, want: object) -> bool:
+    return bool(await value == want)
 
 
 async def test_a_clean_stop_delivers_what_the_webhook_queue_holds(make_config) -> None:

@@ -3,6 +3,7 @@ on SQLite and PostgreSQL, and commit or roll back with the session."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,6 +15,7 @@ from sqlalchemy.dialects.sqlite import aiosqlite
 from gateway.db.bulk import InlineSqliteWriter, insert_rows, sqlite_datetime
 from gateway.db.engine import Database, sqlite_file
 from gateway.db.models import PositionRow
+from tests.waiting import wait_for
 
 COLUMNS = ("device_id", "person_id", "fix_time", "received_at", "lat", "lon", "alt_m", "speed_mps", "course_deg",
            "accuracy_m", "satellites", "source", "in_order")
@@ -142,9 +144,9 @@ async def test_wal_checkpoints_off_the_loop_keep_the_wal_from_growing(tmp_path) 
         for b in range(batches):
             rows = [(f"d{i}", "p1", base + timedelta(seconds=b, microseconds=i), base, 31.2, 121.4, None, None, None, 5.0, 8, "nmea", True)
                     for i in range(100)]
-            while not writer.insert(rows):  # a RESTART holds writers off for a moment
-                await asyncio.sleep(0.001)
-            await asyncio.sleep(0.002)
+            # a RESTART holds writers off for a moment: the batch is given back, and tried again
+            await wait_for(functools.partial(writer.insert, rows), interval=0.001, what=f"batch {b} written")
+            await asyncio.sleep(0.002)  # the thing under test: a steady writer, paced, with the checkpointer running beside it
             sizes.append(os.path.getsize(f"{path}-wal"))
         await ckpt.close()
         assert ckpt.done >= 3

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from gateway.bus import EventBus
 from gateway.events import DeviceState, Event, Position
 from gateway.metrics import Metrics
+from tests.waiting import wait_for
 
 
 def pos(i: int) -> Position:
@@ -40,10 +41,12 @@ async def test_slow_subscriber_drops_oldest_and_counts_without_blocking_others()
     metrics = Metrics()
     bus = EventBus(metrics)
     release = asyncio.Event()
+    holding = asyncio.Event()
     slow_seen: list[float] = []
     fast_seen: list[float] = []
 
     async def slow(e: Event) -> None:
+        holding.set()
         await release.wait()
         slow_seen.append(e.lat)  # type: ignore[attr-defined]
 
@@ -55,7 +58,7 @@ async def test_slow_subscriber_drops_oldest_and_counts_without_blocking_others()
     await bus.start()
     for i in range(100):
         await asyncio.wait_for(bus.publish(pos(i)), 1)  # never waits on the slow one
-    await asyncio.sleep(0)
+    await asyncio.wait_for(holding.wait(), 30)  # the slow one holds an event while the others queue up behind it
     release.set()
     await bus.stop()
     assert fast_seen == list(range(100))
@@ -76,7 +79,7 @@ async def test_block_overflow_applies_back_pressure_to_async_publishers() -> Non
     for i in range(3):  # one in the handler, two queued
         await bus.publish(pos(i))
     blocked = asyncio.create_task(bus.publish(pos(3)))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the thing under test: time passes and the publisher stays blocked (nothing frees room)
     assert not blocked.done()
     release.set()
     await asyncio.wait_for(blocked, 1)
@@ -143,7 +146,7 @@ async def test_batch_subscriber_gets_what_is_queued_in_order() -> None:
     bus.subscribe("store", store, maxsize=100, overflow="block", batch=True)
     await bus.start()
     await bus.publish(pos(0))
-    await asyncio.sleep(0.01)  # the first is in the handler, the next ones queue up
+    await wait_for(lambda: batches == [[0]], what="the first event in the handler")  # the next ones queue up behind it
     for i in range(1, 50):
         await bus.publish(pos(i))
     release.set()

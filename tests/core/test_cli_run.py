@@ -5,12 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import free_port
+from tests.waiting import wait_for_blocking
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,15 +23,14 @@ def test_run_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert up.returncode == 0 and "newest schema" in up.stdout
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        def health() -> httpx.Response | None:
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
             except httpx.HTTPError:
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline, "gateway did not come up"
-                time.sleep(0.2)
+                return None
+
+        r = wait_for_blocking(health, 60, "the gateway to answer /healthz")
         assert r.status_code == 200 and r.json()["status"] == "ok"
         assert "date" in r.headers  # uvicorn's once-a-second tick runs (our main loop replaces its 10 Hz poll)
         assert httpx.get(f"http://127.0.0.1:{port}/api/persons").status_code == 401

@@ -5,7 +5,6 @@ persistent session), LWT and online state."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from config.schema import MqttSettings
 from gateway.metrics import Metrics
 from gateway.mqtt import Message, MqttLink, parse_url
+from tests.waiting import wait_for
 
 
 def publisher() -> paho.Client:
@@ -136,13 +136,14 @@ async def test_a_batch_is_acked_together_and_only_after_its_handler(mqtt_url, ba
         infos = [pub.publish(topic, f"m{i}", qos=1) for i in range(300)]
         for info in infos:
             info.wait_for_publish(5)
-        for _ in range(200):
-            if len(handled) == 300:
-                break
-            await asyncio.sleep(0.05)
+        await wait_for(lambda: len(handled) == 300, what="300 messages handled")
         assert len(handled) == 300 and max(sizes) > 1
         assert (first._queue_packet is not None) is batched
-        await asyncio.sleep(0.5)  # the acks leave paho's queue
+        # Each batch's acks were queued to paho as its handler returned. A QoS 1 publish queued
+        # after them is answered by the broker only once it has read them (one connection, in
+        # order): after that answer, none of the 300 can be redelivered.
+        barrier = first.publish(f"t-{tag}/barrier", b"", qos=1)
+        await wait_for(barrier.is_published, what="the broker's PUBACK of a publish sent after the acks")
         pub.publish(topic, "last", qos=1).wait_for_publish(5)
         await asyncio.wait_for(stuck.wait(), 10)
         first._drainer.cancel()  # type: ignore[union-attr]
@@ -158,12 +159,11 @@ async def test_a_batch_is_acked_together_and_only_after_its_handler(mqtt_url, ba
         second.subscribe(topic, keep)
         await second.start()
         try:
-            for _ in range(100):
-                if again:
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.5)
-            assert again == [b"last"]
+            await wait_for(lambda: again, what="the unacknowledged message redelivered")
+            # What the session redelivers comes first; a message published now comes after all of it.
+            pub.publish(topic, "end", qos=1).wait_for_publish(10)
+            await wait_for(lambda: b"end" in again, what="a message published after the reconnection")
+            assert again == [b"last", b"end"]
         finally:
             await second.stop()
     finally:
@@ -211,8 +211,7 @@ async def test_embedded_broker_round_trip() -> None:
     link.subscribe("trackers/+/nmea", handler)
     try:
         await link.start()
-        assert link.connected.is_set()
-        await asyncio.sleep(0.2)  # let the SUBSCRIBE reach the broker before publishing
+        assert link.connected.is_set()  # set on the SUBACK: the subscription is in place
         link.publish("trackers/t1/nmea", b"$GPRMC", qos=1)
         await asyncio.wait_for(arrived.wait(), 10)
         assert got == [b"$GPRMC"]
@@ -239,15 +238,13 @@ async def test_reconnects_after_broker_restart(tmp_path, persistence: bool) -> N
     conf = tmp_path / "m.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence {str(persistence).lower()}\npersistence_location {tmp_path}/\n")
 
-    def start() -> subprocess.Popen:
+    async def start() -> subprocess.Popen:
         p = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            if port_open("127.0.0.1", port):
-                return p
-            time.sleep(0.05)
-        raise AssertionError("private mosquitto did not start")
+        await wait_for(lambda: p.poll() is not None or port_open("127.0.0.1", port), what="the private mosquitto to listen")
+        assert p.poll() is None, f"private mosquitto exited with {p.returncode}"
+        return p
 
-    broker = start()
+    broker = await start()
     settings = MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="gw-reconnect", reconnect_min_s=1, reconnect_max_s=2)
     link = MqttLink(settings, "reconnect", Metrics())
     got: list[bytes] = []
@@ -262,12 +259,8 @@ async def test_reconnects_after_broker_restart(tmp_path, persistence: bool) -> N
         await link.start()
         broker.terminate()
         broker.wait(10)
-        for _ in range(100):
-            if not link.connected.is_set():
-                break
-            await asyncio.sleep(0.05)
-        assert not link.connected.is_set()
-        broker = start()
+        await wait_for(lambda: not link.connected.is_set(), what="the link to notice the broker is gone")
+        broker = await start()
         await asyncio.wait_for(link.connected.wait(), 20)
         pub = paho.Client(CallbackAPIVersion.VERSION2, client_id="pub-reconnect")
         pub.connect("127.0.0.1", port)
@@ -310,15 +303,16 @@ async def test_mqtt5_link_asks_for_as_many_unacknowledged_messages_as_it_pipelin
     await link.start()
     pub = publisher()
     try:
-        for i in range(100):
-            pub.publish(f"t5-{tag}/dev/nmea", str(i), qos=1)
-        await asyncio.sleep(1.5)
+        infos = [pub.publish(f"t5-{tag}/dev/nmea", str(i), qos=1) for i in range(100)]
+        await asyncio.to_thread(lambda: [info.wait_for_publish(30) for info in infos])  # all 100 at the broker
+        await wait_for(lambda: received >= 40, what="40 messages at the link")
+        # Once the broker has answered a later packet of the link's own, whatever it would send
+        # the link before that answer has arrived: it holds the rest back for want of a PUBACK.
+        barrier = link.publish(f"t5-{tag}/barrier", b"", qos=1)
+        await wait_for(barrier.is_published, what="the broker's PUBACK of a publish of the link's own")
         assert received == 40  # sent by the broker without a single PUBACK (Mosquitto's own default: 20)
         release.set()
-        for _ in range(200):
-            if len(handed) == 100:
-                break
-            await asyncio.sleep(0.05)
+        await wait_for(lambda: len(handed) == 100, what="all 100 handled once acknowledged")
         assert [int(m.payload) for m in handed] == list(range(100))
     finally:
         pub.loop_stop()

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, inspect, select
 from gateway.db.engine import alembic_config, sync_url, upgrade
 from gateway.db.models import Base, Device
 from tests.conftest import running
+from tests.waiting import wait_for
 
 
 def test_migrations_build_exactly_the_models(any_db_url) -> None:
@@ -84,8 +85,8 @@ async def test_small_writes_go_inline_on_sqlite_and_wait_behind_a_held_lock(any_
             other = sqlite3.connect(path, isolation_level=None)
             other.execute("BEGIN IMMEDIATE")
             writing = asyncio.create_task(db.write(add("b.mp4")))
-            await asyncio.sleep(0.3)
-            assert not writing.done()  # waiting for the lock, off the loop (the sleep above ran)
+            await wait_for(lambda: db.inline_busy == busy0 + 1, what="the inline write to find the lock taken")
+            assert not writing.done()  # waiting for the lock, off the loop (wait_for's own sleeps ran meanwhile)
             other.execute("COMMIT")
             other.close()
             second = await asyncio.wait_for(writing, 10)

@@ -92,6 +92,12 @@ def test_every_page_renders_without_csp_violations(make_config, start_live_gatew
     page.evaluate(SETTLE)
     assert seen == [], "\n".join(seen)
 
+    # The watch does see a violation when there is one (else every check above would pass
+    # whatever the pages did): an inline style attribute, as a page might set one.
+    page.evaluate("() => document.querySelector('#page').setAttribute('style', 'outline: 1px solid red')")
+    page.evaluate(SETTLE)
+    assert any("style-src" in line for line in seen), seen
+
 
 def test_dom_h_refuses_style_attribute_strings(live_gateway, console_page) -> None:
     page = console_page(live_gateway, "wu", "officer")

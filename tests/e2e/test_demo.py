@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +16,7 @@ import httpx
 
 from tests.conftest import free_port
 from tests.e2e.conftest import sign_in
+from tests.waiting import wait_for_blocking
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,19 +35,22 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path, sha
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
     )
     try:
-        passwords: dict[str, str] = {}
-        deadline = time.monotonic() + 90
-        assert proc.stdout is not None
-        while len(passwords) < 3:
-            assert time.monotonic() < deadline, "demo did not print its passwords"
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, "demo exited early"
-            m = re.match(r"\s+(admin|officer|monitor):\s+(\S+)$", line)
-            if m:
-                passwords[m.group(1)] = m.group(2)
+        output: list[str] = []
+
+        def read() -> None:  # all along: a demo whose pipe is full blocks
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                output.append(line)
+
+        threading.Thread(target=read, daemon=True).start()
+
+        def printed_passwords() -> dict[str, str] | None:
+            found = {m.group(1): m.group(2) for line in list(output) if (m := re.match(r"\s+(admin|officer|monitor):\s+(\S+)$", line))}
+            assert proc.poll() is None, "demo exited early:\n" + "".join(output[-40:])
+            return found if len(found) == 3 else None
+
+        passwords = wait_for_blocking(printed_passwords, 90, "the demo to print its passwords", interval=0.2)
         assert len(set(passwords.values())) == 3  # one each: a monitor does not know the admin's
-        # keep reading its log, or the demo blocks on a full pipe
-        threading.Thread(target=proc.stdout.read, daemon=True).start()
         url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
 
@@ -65,24 +68,24 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path, sha
         # Every simulator of the bundled scenario reaches the gateway: trackers over MQTT,
         # cameras over RTSP, the kiosk over HTTP, the body-cam by a tus upload (at 30 s).
         token = httpx.post(f"{url}/api/auth/token", data={"username": "admin", "password": passwords["admin"]}).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
         want = {"trk-0001", "trk-0002", "trk-0003", "cam-mediation", "cam-announce", "kiosk-hall", "bwc-017"}
-        deadline = time.monotonic() + 120
-        while True:
-            devices = httpx.get(f"{url}/api/devices", headers={"Authorization": f"Bearer {token}"}).json()
-            online = {d["id"] for d in devices if d["state"] == "online"}
-            if want <= online:
-                break
-            assert time.monotonic() < deadline, f"not online after 120 s: {sorted(want - online)}"
-            time.sleep(1)
+        online: set[str] = set()
+
+        def all_online() -> bool:
+            online.clear()
+            online.update(d["id"] for d in httpx.get(f"{url}/api/devices", headers=auth).json() if d["state"] == "online")
+            return want <= online
+
+        wait_for_blocking(all_online, 120, lambda: f"every demo device online; not yet: {sorted(want - online)}", interval=1)
         # The kiosk's live burst is accepted and its still-photo spoof refused (at 20 s and 80 s).
-        deadline = time.monotonic() + 120
-        while True:
-            checkins = httpx.get(f"{url}/api/checkins", headers={"Authorization": f"Bearer {token}"}).json()
-            results = {(c["person_id"], c["result"]) for c in checkins}
-            if {("p-0001", "accepted"), ("p-0001", "rejected")} <= results:
-                break
-            assert time.monotonic() < deadline, f"kiosk check-ins so far: {checkins}"
-            time.sleep(1)
+        checkins: list[dict] = []  # type: ignore[type-arg]
+
+        def both_checkins() -> bool:
+            checkins[:] = httpx.get(f"{url}/api/checkins", headers=auth).json()
+            return {("p-0001", "accepted"), ("p-0001", "rejected")} <= {(c["person_id"], c["result"]) for c in checkins}
+
+        wait_for_blocking(both_checkins, 120, lambda: f"an accepted and a refused check-in; so far: {checkins}", interval=1)
         assert any(c["result"] == "rejected" and "liveness" in c["reason"] for c in checkins), checkins
     finally:
         proc.terminate()

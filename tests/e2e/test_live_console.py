@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import httpx
 from simulators.media import make_clip
 from simulators.rtsp.server import ThreadedCameraServer
 from tests.cameras.conftest import camera_config
+from tests.waiting import wait_for_blocking
 
 
 def test_live_grid_plays_and_opens_full_view_then_recordings_play(tmp_path: Path, make_config: Any, start_live_gateway: Any, console_page: Any) -> None:
@@ -22,10 +22,8 @@ def test_live_grid_plays_and_opens_full_view_then_recordings_play(tmp_path: Path
         live = start_live_gateway(camera_config(make_config, {"cam1": sim.url("a"), "cam2": sim.url("b")}, segment_s=2))
         live.add_user("officer1", "officer")
         h = {"Authorization": f"Bearer {live.token('officer1')}"}
-        deadline = time.monotonic() + 20
-        while not all(c["state"] == "online" for c in httpx.get(f"{live.url}/api/cameras", headers=h).json()):
-            assert time.monotonic() < deadline, "cameras did not come online"
-            time.sleep(0.2)
+        wait_for_blocking(lambda: all(c["state"] == "online" for c in httpx.get(f"{live.url}/api/cameras", headers=h).json()),
+                          what="both cameras online", interval=0.2)
         page = console_page(live, "officer1", "officer")
         page.goto("/console/live")
         page.wait_for_selector("#page[data-ready]")
@@ -37,9 +35,8 @@ def test_live_grid_plays_and_opens_full_view_then_recordings_play(tmp_path: Path
         page.wait_for_function("() => document.querySelector('.live-single video').videoWidth > 0", timeout=20_000)
 
         # a proceeding to list, and segments on the time bar
-        while len([s for s in httpx.get(f"{live.url}/api/recordings", params={"camera_id": "cam1"}, headers=h).json() if s["sha256"]]) < 1:
-            assert time.monotonic() < deadline + 30, "no closed segment"
-            time.sleep(0.2)
+        wait_for_blocking(lambda: any(s["sha256"] for s in httpx.get(f"{live.url}/api/recordings", params={"camera_id": "cam1"}, headers=h).json()),
+                          60, "a closed segment of cam1", interval=0.2)
         p = httpx.post(f"{live.url}/api/proceedings", json={"camera_ids": ["cam1"], "kind": "education", "case_ref": "E-9"}, headers=h).json()
         httpx.post(f"{live.url}/api/proceedings/{p['id']}/stop", headers=h, timeout=30).raise_for_status()
         page.goto("/console/recordings?camera=cam1")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.cameras.conftest import camera_config, gst_server  # noqa: F401 - fixture
+from tests.waiting import wait_for_blocking
 
 WHEP_JS = """
 async ([url, token]) => {
@@ -40,10 +40,7 @@ def test_chromium_plays_high_profile_camera(gst_server: Any,  # noqa: F811 - the
     live.add_user("mon", "monitor")
     token = live.token("mon")
     h = {"Authorization": f"Bearer {token}"}
-    deadline = time.monotonic() + 20
-    while httpx.get(f"{live.url}/api/cameras", headers=h).json()[0]["state"] != "online":
-        assert time.monotonic() < deadline, "camera did not come online"
-        time.sleep(0.2)
+    wait_for_blocking(lambda: httpx.get(f"{live.url}/api/cameras", headers=h).json()[0]["state"] == "online", what="the camera online", interval=0.2)
     page = anonymous_page(live)
     page.goto("/healthz")
     got = page.evaluate(WHEP_JS, [f"{live.url}/api/cameras/cam1/whep", token])

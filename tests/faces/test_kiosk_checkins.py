@@ -3,6 +3,7 @@ real photos, through the HTTP API of a running gateway."""
 
 from __future__ import annotations
 
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from gateway.db.models import CheckInRow, FaceEncoding
@@ -154,7 +155,9 @@ async def test_bad_input_is_refused_and_only_audited(make_config, faces, tmp_pat
         actions = [a["action"] for a in (audit["items"] if isinstance(audit, dict) else audit)]
         assert actions.count("face.verify_bad_input") == 4 and "kiosk.checkin_bad_input" in actions
         metrics = (await r.client.get("/metrics", headers=admin)).text
-        assert "gateway_face_bad_input_total" in metrics
+        refused = {s.labels["reason"]: s.value for f in text_string_to_metric_families(metrics) for s in f.samples if s.name == "gateway_face_bad_input_total"}
+        # 4 bad images to verify and to enroll; each refused check-in once
+        assert refused == {"image": 8, "empty_burst": 1, "short_burst": 1, "unknown_person": 1, "not_enrolled": 1}, refused
 
 
 async def test_kiosk_checkin_with_a_clip(make_config, faces, tmp_path) -> None:

@@ -28,17 +28,21 @@ async def test_heartbeat_liveness_offline_alert_and_recovery(make_config) -> Non
             async with r.services.db.session() as s:
                 return (await s.get(Device, "kiosk-1")).state  # type: ignore[union-attr]
 
-        await wait_for(lambda: _eq(state(), "online"))
+        await wait_for(lambda: _eq(state(), "online"), what="kiosk-1 online")
         clock.advance(89)
         await kiosks.check_liveness()
+        # not yet: the alert would have been raised by now (check_liveness awaits it), and the
+        # device row, written by the core's state writer a moment later, is checked after that
+        assert kiosks.kiosks["kiosk-1"].state == "online"
+        assert (await r.client.get("/api/alerts?kind=kiosk_offline", headers=admin)).json() == []
         assert await state() == "online"
         clock.advance(2)
         await kiosks.check_liveness()
-        await wait_for(lambda: _eq(state(), "offline"))
+        await wait_for(lambda: _eq(state(), "offline"), what="kiosk-1 offline")
         alerts = (await r.client.get("/api/alerts?kind=kiosk_offline", headers=admin)).json()
         assert len(alerts) == 1 and alerts[0]["level"] == "yellow" and alerts[0]["device_id"] == "kiosk-1"
         await r.client.post("/api/kiosk/heartbeat", json={"state": "ok"}, headers=kh)
-        await wait_for(lambda: _eq(state(), "online"))
+        await wait_for(lambda: _eq(state(), "online"), what="kiosk-1 online again")
         alerts = (await r.client.get("/api/alerts?kind=kiosk_offline", headers=admin)).json()
         assert alerts[0]["state"] == "resolved"
         dev = (await r.client.get("/api/devices/kiosk-1", headers=admin)).json()
@@ -74,14 +78,10 @@ async def test_replayed_events_are_applied_once_in_order(make_config, any_db_url
         async with r.services.db.session() as s:
             rows = (await s.scalars(select(KioskEventRow).where(KioskEventRow.kiosk_id == "kiosk-1").order_by(KioskEventRow.id))).all()
         assert [x.event_id for x in rows] == [f"e{i}" for i in range(6)]
-        await wait_for(lambda: _true(len(seen) == 7))
+        await wait_for(lambda: len(seen) == 7, what="7 kiosk events on the bus")
         assert seen[:6] == [f"e{i}" for i in range(6)]
         bad = await r.client.post("/api/kiosk/events", json={"events": [{"event_id": "", "kind": "x"}]}, headers={"X-Device-Key": key})
         assert bad.status_code == 422
-
-
-async def _true(v: bool) -> bool:
-    return v
 
 
 async def test_missed_scheduled_checkin_raises_yellow_alert(make_config) -> None:

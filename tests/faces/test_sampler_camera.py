@@ -13,6 +13,7 @@ from gateway.db.models import FaceMatch, Proceeding
 from streams.sampler import Voter
 from tests.conftest import free_port, running
 from tests.faces.conftest import FACES, enroll, walking_clip
+from tests.waiting import wait_for
 
 
 def test_voting_needs_agreement_and_keeps_unknown_unknown() -> None:
@@ -53,10 +54,8 @@ devices:
             p = await r.client.post("/api/proceedings", json={"camera_ids": ["room1"], "person_id": "p-obama", "kind": "education", "case_ref": "E-1"}, headers=admin)
             assert p.status_code in (200, 201), p.text
             pid = p.json()["id"]
-            deadline = asyncio.get_running_loop().time() + 90
-            while not ({"p-obama", None} <= {e.person_id for e in seen}):
-                assert asyncio.get_running_loop().time() < deadline, f"seen so far: {[(e.person_id, e.distance) for e in seen]}"
-                await asyncio.sleep(0.2)
+            await wait_for(lambda: {"p-obama", None} <= {e.person_id for e in seen}, 90, interval=0.2,
+                           what=lambda: f"p-obama and a stranger seen; seen so far: {[(e.person_id, e.distance) for e in seen]}")
             known = next(e for e in seen if e.person_id == "p-obama")
             assert known.camera_id == "room1" and known.distance < 0.55 and known.snapshot
             # Biden is not enrolled: unknown, never the nearest enrolled person.

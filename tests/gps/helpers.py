@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
 from gateway.db.models import Alert, PositionRow
-from tests.waiting import wait_for  # noqa: F401 - the suite's one wait_for, used through here
+from tests.waiting import wait_for, wait_for_blocking  # noqa: F401 - the suite's one wait_for, used through here
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 LAT0, LON0 = 31.2304, 121.4737  # Shanghai, People's Square
@@ -82,12 +81,14 @@ def forget_session(url_host: str, port: int, client_id: str) -> None:
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
     try:
         c.connect(url_host, port, 5)
-        c.loop_start()
-        time.sleep(0.2)
+    except OSError:
+        return
+    c.loop_start()
+    try:
+        wait_for_blocking(c.is_connected, 30, f"the CONNACK that drops {client_id}'s session")
+    finally:
         c.disconnect()
         c.loop_stop()
-    except OSError:
-        pass
 
 
 class PrivateBroker:
@@ -108,14 +109,15 @@ class PrivateBroker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         from tests.conftest import port_open
 
-        end = time.monotonic() + 10
-        while not port_open("127.0.0.1", self.port):
-            if time.monotonic() > end or self.proc.poll() is not None:
-                raise RuntimeError(f"private mosquitto did not start: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
-            time.sleep(0.05)
+        def listening() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"private mosquitto exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            return port_open("127.0.0.1", self.port)
+
+        wait_for_blocking(listening, 30, "the private mosquitto to listen")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

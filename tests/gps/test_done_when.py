@@ -55,7 +55,7 @@ async def test_exit_raises_one_orange_alert_and_border_jitter_none(make_config: 
     try:
         async with running(cfg, clock=FakeClock(NOW)) as r:
             svc = r.services
-            await wait_for(lambda: asyncio.sleep(0, svc.mqtt.connected.is_set()), what="gateway connected")
+            await wait_for(svc.mqtt.connected.is_set, what="gateway connected")
             # p1 walks from home 700 m east (out of the 300 m square) and back.
             out_and_back = {"route": line((0, 0), (0, 700), (0, 0)), "speed_mps": 10, "interval_s": 5, "accuracy_m": 5, "start_time": START}
             # p2 walks along the square's east border, 30 m jitter, 30 m accuracy.
@@ -92,7 +92,7 @@ async def test_curfew_miss_no_fix_and_lost_contact_raised_and_resolved(make_conf
         async with running(cfg, clock=clock) as r:
             svc = r.services
             driver = r.areas.trackers
-            await wait_for(lambda: asyncio.sleep(0, svc.mqtt.connected.is_set()), what="gateway connected")
+            await wait_for(svc.mqtt.connected.is_set, what="gateway connected")
             # p3 leaves home (150 m circle) during curfew and comes back.
             trip = {"route": line((0, 0), (0, 500), (0, 0)), "speed_mps": 10, "interval_s": 5, "start_time": START}
             n = await run_tracker(trip, mqtt_url, speed=20, device_id=f"t3-{tag}", seed=3)
@@ -114,8 +114,8 @@ async def test_curfew_miss_no_fix_and_lost_contact_raised_and_resolved(make_conf
             client4 = TrackerClient(mqtt_url, f"t4-{tag}")
             client3 = TrackerClient(mqtt_url, f"t3-{tag}")
             try:
-                await asyncio.to_thread(client4.connected.wait, 5)
-                await asyncio.to_thread(client3.connected.wait, 5)
+                assert await asyncio.to_thread(client4.connected.wait, 30), "t4's simulator did not connect"
+                assert await asyncio.to_thread(client3.connected.wait, 30), "t3's simulator did not connect"
                 t = datetime(2026, 11, 22, 15, 59, tzinfo=UTC)
                 client4.publish(f"trackers/t4-{tag}/nmea", nmea_fix(t, LAT0, LON0, valid=False))
                 client3.publish(f"trackers/t3-{tag}/nmea", nmea_fix(t, *offset(10, 10)))
@@ -142,7 +142,7 @@ async def test_broker_restart_mid_run_loses_no_qos1_position(make_config: Any, t
         cfg.mqtt.reconnect_max_s = 1
         async with running(cfg, clock=FakeClock(NOW)) as r:
             svc = r.services
-            await wait_for(lambda: asyncio.sleep(0, svc.mqtt.connected.is_set()), what="gateway connected")
+            await wait_for(svc.mqtt.connected.is_set, what="gateway connected")
             stop = asyncio.Event()
             walk = {"route": line((0, 0), (0, 200)), "speed_mps": 1, "interval_s": 1, "start_time": START, "duration_s": 120}
             player = asyncio.create_task(run_tracker(walk, broker.url, speed=40, device_id=f"t1-{tag}", seed=9, stop=stop))

@@ -53,7 +53,7 @@ def test_schedule_windows() -> None:
     assert window_start(night, sh, sat_05) == datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
     assert window_start(night, sh, sat_07) is None and window_start(night, sh, sat_23) is None
     day = [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "09:00", "end": "17:00"}]
-    assert window_start(day, "Europe/Paris", datetime(2026, 7, 1, 7, 30, tzinfo=UTC)) is not None  # 09:30 CEST
+    assert window_start(day, "Europe/Paris", datetime(2026, 7, 1, 7, 30, tzinfo=UTC)) == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)  # 09:30 CEST: since 09:00
     assert window_start(day, "Europe/Paris", datetime(2026, 7, 1, 6, 30, tzinfo=UTC)) is None
 
 

@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from simulators.scenario import ScenarioError, load_scenario
+from tests.waiting import wait_for_blocking
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,16 +47,32 @@ def test_expectations_pass_and_fail_with_exit_status(live_gateway, tmp_path: Pat
         "  - alert: {kind: curfew, device_id: t-9}\n    within_s: 2\n"
     )
 
-    def raise_later() -> None:
-        time.sleep(1.0)
-        live_gateway.call(live_gateway.services.alerts.raise_alert, "tamper", device_id="t-9")
+    async def signed_in() -> bool:
+        from sqlalchemy import select
 
-    t = threading.Thread(target=raise_later)
+        from gateway.db.models import AuditEntry
+
+        async with live_gateway.services.db.session() as s:
+            q = select(AuditEntry.id).where(AuditEntry.action == "auth.login", AuditEntry.actor == "tester")
+            return (await s.scalars(q)).first() is not None
+
+    failed: list[BaseException] = []
+
+    def raise_once_watching() -> None:
+        """The tamper alert comes while the runner watches (it has signed in), not before."""
+        try:
+            wait_for_blocking(lambda: live_gateway.call(signed_in), 60, "the scenario runner to sign in")
+            live_gateway.call(live_gateway.services.alerts.raise_alert, "tamper", device_id="t-9")
+        except BaseException as e:
+            failed.append(e)
+
+    t = threading.Thread(target=raise_once_watching)
     t.start()
     env = {**os.environ, "GATEWAY_SIM_PASSWORD": "tester-password"}
     r = subprocess.run([sys.executable, "-m", "simulators.cli", "scenario", str(scenario), "--gateway", live_gateway.url, "--user", "tester"],
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     t.join()
+    assert not failed, failed
     assert r.returncode == 1, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     assert any(line.startswith("PASS  alert kind=tamper level=red device_id=t-9") for line in lines), r.stdout

@@ -19,6 +19,7 @@ from gateway.users import verify_evidence
 from tests.conftest import running
 from tests.uploads.conftest import make_mp4, sha256_of
 from tests.uploads.test_protocol import TUS, Gw, _cam, meta
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -107,11 +108,7 @@ async def test_duplicate_is_recognised_not_stored_twice(gw: Gw, clip: Path) -> N
     assert len(received) == 2 and received[1]["details"]["duplicate"] is True and received[1]["details"]["device_id"] == "bc-2"
     # the redundant copy is removed after the answer, not left behind
     partial = gw.r.services.media_dir / "uploads" / "partial"
-    for _ in range(100):
-        if not list(partial.glob("*.part")):
-            break
-        await asyncio.sleep(0.05)
-    assert list(partial.glob("*.part")) == []
+    await wait_for(lambda: list(partial.glob("*.part")) == [], what="the redundant copy removed")
 
 
 async def test_leftover_partial_files_of_finished_uploads_are_removed(gw: Gw, clip: Path) -> None:

@@ -4,13 +4,13 @@ are catalogued with their metadata and a custody log."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
 
 from simulators.bodycam import Recorder, run_recorders, upload_file
 from tests.uploads.conftest import make_mp4, sha256_of
+from tests.waiting import wait_for_blocking
 
 
 def evidence_for(live, sha: str) -> dict:  # type: ignore[no-untyped-def]
@@ -40,10 +40,11 @@ def test_whole_upload_is_bit_exact_and_catalogued(live, clip: Path) -> None:
     thumb = httpx.get(f"{live.url}/api/evidence/{ev['id']}/thumbnail.jpg", headers=live.admin)
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
     # the upload is the body-cam's sign of life: the devices page shows when it was last heard from
-    deadline = time.monotonic() + 10
-    while (dev := httpx.get(f"{live.url}/api/devices/bc-1", headers=live.admin).json())["state"] != "online":
-        assert time.monotonic() < deadline, dev
-        time.sleep(0.1)
+    def online() -> dict | None:  # type: ignore[type-arg]
+        dev = httpx.get(f"{live.url}/api/devices/bc-1", headers=live.admin).json()
+        return dev if dev["state"] == "online" else None
+
+    dev = wait_for_blocking(online, what="bc-1 shown online")
     assert dev["last_seen_at"] is not None
 
 
