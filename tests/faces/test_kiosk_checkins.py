@@ -123,20 +123,20 @@ async def test_bad_input_is_refused_and_only_audited(make_config, faces, tmp_pat
             body = b"".join(comp.compress(row) for _ in range(200)) + comp.flush()
             return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
 
-        cases = {
-            "not an image": b"%PDF-1.4 definitely not a photo",
-            "truncated": faces["obama2"][: len(faces["obama2"]) // 2],
-            "50 MP": big_jpeg(),
-            "bomb": png_bomb(),
+        cases = {  # what, and the status it must get: 422 for what is not a usable image, 413 for too many pixels
+            "not an image": (b"%PDF-1.4 definitely not a photo", 422),
+            "truncated": (faces["obama2"][: len(faces["obama2"]) // 2], 422),
+            "50 MP": (big_jpeg(), 413),
+            "bomb": (png_bomb(), 413),
         }
         async with r.services.db.session() as s:
             before = (await s.scalar(select(func.count()).select_from(CheckInRow)), await s.scalar(select(func.count()).select_from(FaceEncoding)))
-        for what, data in cases.items():
+        for what, (data, status) in cases.items():
             v = await r.client.post("/api/faces/verify", data={"person_id": "p-obama"}, files={"file": ("x.jpg", data, "image/jpeg")}, headers=admin)
-            assert v.status_code in (413, 422), (what, v.status_code, v.text)
+            assert v.status_code == status, (what, v.status_code, v.text)
             assert v.json()["detail"], what
             e = await enroll(r, admin, "p-obama", data)
-            assert e.status_code in (413, 422), (what, e.text)
+            assert e.status_code == status, (what, e.text)
         empty = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama"}, headers=kh)
         assert empty.status_code == 422 and "no photo or frames" in empty.json()["detail"]
         short = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama"}, files=burst(faces["obama2"]), headers=kh)
@@ -156,8 +156,8 @@ async def test_bad_input_is_refused_and_only_audited(make_config, faces, tmp_pat
         assert actions.count("face.verify_bad_input") == 4 and "kiosk.checkin_bad_input" in actions
         metrics = (await r.client.get("/metrics", headers=admin)).text
         refused = {s.labels["reason"]: s.value for f in text_string_to_metric_families(metrics) for s in f.samples if s.name == "gateway_face_bad_input_total"}
-        # 4 bad images to verify and to enroll; each refused check-in once
-        assert refused == {"image": 8, "empty_burst": 1, "short_burst": 1, "unknown_person": 1, "not_enrolled": 1}, refused
+        # 2 unusable and 2 too large images, to verify and to enroll; each refused check-in once
+        assert refused == {"image": 4, "too_large": 4, "empty_burst": 1, "short_burst": 1, "unknown_person": 1, "not_enrolled": 1}, refused
 
 
 async def test_kiosk_checkin_with_a_clip(make_config, faces, tmp_path) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from drivers.bodycam.tus import (
     METADATA_KEYS,
+    METADATA_VALUES,
     TusError,
     parse_checksum,
     parse_length,
@@ -71,9 +72,14 @@ ANY_HEADER = st.one_of(
 @example((LONG_VALID, {f"k{i}": "x" * 40 for i in range(80)}))  # well-formed, but over the 4096 characters allowed
 def test_metadata_round_trip(header_meta: tuple[str, dict[str, str]]) -> None:
     header, meta = header_meta
-    if len(header) > 4096:
-        with pytest.raises(TusError):
+    # values the gateway reads (ids, officer, case_ref, filetype) must also be what they say
+    refused = [k for k, v in meta.items() if v and k in METADATA_VALUES and not METADATA_VALUES[k][0].fullmatch(v)]
+    if len(header) > 4096 or refused:
+        with pytest.raises(TusError) as e:
             parse_metadata(header)
+        assert e.value.status == 400 and e.value.reason == "bad_metadata"
+        if len(header) <= 4096:
+            assert refused[0] in e.value.message
     else:
         assert parse_metadata(header) == meta
 
@@ -107,6 +113,8 @@ def test_metadata_never_crashes(header: str | None) -> None:
         assert KEY.fullmatch(key), key
         assert type(value) is str
         assert len(p) <= 2 and base64.b64decode(p[1] if len(p) == 2 else "", validate=True) == value.encode()
+        if value and key in METADATA_VALUES:
+            assert METADATA_VALUES[key][0].fullmatch(value), (key, value)
 
 
 @given(st.text(max_size=30) | st.integers(0, 2000).map(str) | st.integers(0, 10**25).map(str)
