@@ -21,6 +21,7 @@ from config.uploads import UploadSettings
 from config.zones import ZoneConfig
 
 Level = Literal["red", "orange", "yellow", "blue"]
+LEVELS: tuple[Level, ...] = ("red", "orange", "yellow", "blue")
 
 
 class GatewaySettings(Section):
@@ -47,6 +48,9 @@ class StorageSettings(Section):
     database_url: str | None = Field(None, description="SQLAlchemy URL. Default: SQLite file under data_dir. PostgreSQL: postgresql://user@host/db")
     media_dir: Path | None = Field(None, description="Recordings, evidence and photos. Default: data_dir/media")
     echo_sql: bool = False
+    disk_full_below_bytes: int = Field(64 * 1024**2, ge=0, description="A disk the gateway writes to (data_dir, media_dir, the SQLite database) with less free space than this is full: /healthz fails and one disk_full alert is raised.")
+    disk_check_s: float = Field(5, gt=0, le=3600, description="How often the free space of those disks is read (a write failing with ENOSPC is noticed at once).")
+    disk_clear_after_s: float = Field(30, ge=0, le=86400, description="The disk_full incident ends once free space has stayed above twice disk_full_below_bytes this long.")
 
 
 class MqttSettings(Section):
@@ -72,7 +76,7 @@ class AuthSettings(Section):
 class Webhook(Section):
     url: str = Field(pattern=r"^https?://")
     secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for the X-Gateway-Signature header.")
-    levels: list[Level] = Field(default_factory=lambda: ["red", "orange", "yellow", "blue"])
+    levels: list[Level] = Field(default_factory=lambda: list(LEVELS))
     kinds: list[str] | None = Field(None, description="Only these alert kinds; all when absent.")
     max_attempts: int = Field(8, ge=1, le=50)
     timeout_s: float = Field(5.0, gt=0)
@@ -82,12 +86,13 @@ class EscalationRule(Section):
     after_s: int = Field(ge=1, description="Unacknowledged for this long → raised one level.")
 
 
+def _default_escalation() -> dict[Level, EscalationRule]:
+    return {"orange": EscalationRule(after_s=600), "yellow": EscalationRule(after_s=1800)}
+
+
 class AlertSettings(Section):
     escalate: dict[Level, EscalationRule] = Field(
-        default_factory=lambda: {
-            "orange": EscalationRule(after_s=600),
-            "yellow": EscalationRule(after_s=1800),
-        },
+        default_factory=_default_escalation,
         description="Per level: raise an unacknowledged alert one level after after_s seconds.",
     )
     levels: dict[str, Level] = Field(default_factory=dict, description="Override the level of an alert kind, e.g. {lost_contact: orange}.")
