@@ -87,7 +87,7 @@ def build_areas(core: Core) -> Areas:
     trackers = TrackerDriver(gps=cfg.thresholds.gps, low_battery_pct=cfg.thresholds.low_battery_pct, bus=core.bus, db=core.db,
                              alerts=core.alerts, clock=core.clock, metrics=core.metrics, mqtt=core.mqtt)
     cameras = CameraArea(recording=cfg.recording, bus=core.bus, db=core.db, audit=core.audit, alerts=core.alerts, clock=core.clock,
-                         metrics=core.metrics, media_dir=core.media_dir)
+                         metrics=core.metrics, media_dir=core.media_dir, monitor=core.disk)
     recognition = build_recognition(core)
     kiosks = KioskDriver(bus=core.bus, db=core.db, alerts=core.alerts, clock=core.clock, metrics=core.metrics, default_tz=cfg.gateway.timezone)
     sampler = FaceSampler(settings=cfg.thresholds.faces, bus=core.bus, db=core.db, metrics=core.metrics, recognition=recognition, cameras=cameras)
