@@ -106,7 +106,7 @@ def stream_class(plid: str) -> str:
 
 def offered_h264(offer_sdp: str) -> list[dict[str, str]]:
     """fmtp parameters of the offer's H.264 payload types, in the offer's order."""
-    pts = {}
+    pts: dict[str, dict[str, str]] = {}
     for line in offer_sdp.splitlines():
         if line.startswith("a=rtpmap:") and "H264/90000" in line.upper():
             pts[line[9:].split()[0]] = {}
@@ -130,11 +130,12 @@ def choose_profile(camera_plid: str, offer_sdp: str) -> dict[str, str] | None:
     return None
 
 
-def ensure_codec(params: dict[str, str]) -> RTCRtpCodecCapability:
+def ensure_codec(h264: dict[str, str]) -> RTCRtpCodecCapability:
     """Make aiortc able to negotiate this H.264 format (once per process)."""
+    params: dict[str, int | str | None] = dict(h264)
     video = CODECS["video"]
     if not any(c.mimeType == "video/H264" and c.parameters == params for c in video):
-        pt = max(c.payloadType for c in video) + 1
+        pt = max(c.payloadType or 0 for c in video) + 1
         fb = [RTCRtcpFeedback(type="nack"), RTCRtcpFeedback(type="nack", parameter="pli"), RTCRtcpFeedback(type="goog-remb")]
         video.append(RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=pt, rtcpFeedback=fb, parameters=params))
         video.append(RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=pt + 1, parameters={"apt": pt}))
@@ -159,7 +160,7 @@ class RelayTrack(MediaStreamTrack):
             self._headers = avcc_to_annexb(fanout.info.extradata)
             self._gen = fanout.info.generation
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -250,6 +251,12 @@ class LiveRelay:
         await pc.close()
         self._viewers.labels(camera_id).dec()
         return True
+
+    async def close_camera(self, camera_id: str) -> int:
+        """End every viewer of a camera (stopped, or replaced by one with new settings)."""
+        sids = [sid for sid, (cam, _, _) in self.sessions.items() if cam == camera_id]
+        await asyncio.gather(*(self.close(s) for s in sids), return_exceptions=True)
+        return len(sids)
 
     async def close_all(self) -> None:
         await asyncio.gather(*(self.close(s) for s in list(self.sessions)), return_exceptions=True)

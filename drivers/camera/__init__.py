@@ -3,15 +3,31 @@ the live relay, the sampler and snapshots (streams/).
 
 `CameraArea` runs every enabled camera stored in the database (the configuration's are
 written there at start) and gives the API, the proceedings and the faces sampler a
-camera's fan-out. The composition root builds it. At start it finishes what the last run
-left (open rows, segment files without a row) and each camera's recorder begins with the
-gap since the camera's last recording (the gateway was down).
+camera's fan-out. The composition root builds it.
+
+Cameras change without a restart: `/api/devices` publishes `DeviceChanged` after commit
+and `_changed` (an inline subscriber: the API answers once it returns) applies it.
+
+- A new (or re-enabled) camera is started at once: fan-out, connection, recorder.
+- An edit of what the connection or the recording depends on (url, credentials,
+  transport, record) replaces the camera: the old one is stopped (its open segment
+  closed, its live viewers closed) and a new one started with the new settings. Other
+  edits (name, room, retention, recognition) are applied in place.
+- A removed or disabled camera is stopped.
+
+`cameras` (what `GET /api/cameras` lists) changes before the handler returns. Starting is
+quick; stopping is not always (a stalled connection ends at its read timeout, a closing
+segment waits for its row), so it runs in a task of its own, one per camera, and a
+camera's next change waits for the one before: its changes apply in order, a replaced
+camera is stopped before its successor connects (a camera may allow only so many
+sessions), and the API answers at once. The faces sampler follows through `watch`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
@@ -28,6 +44,7 @@ from gateway.clock import Clock
 from gateway.db.engine import Database
 from gateway.db.models import Device
 from gateway.disk import DiskMonitor
+from gateway.events import DeviceChanged, DeviceState, Event
 from gateway.metrics import Metrics
 from streams.fanout import Fanout
 from streams.live import LiveRelay
@@ -40,6 +57,10 @@ from streams.segment_writer import DiskWriter
 from streams.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
+
+# What the connection or the recorder is built from: a change of these replaces the camera.
+RESTART_FIELDS = frozenset({"url", "username", "password", "transport", "record"})
+
 
 def camera_config(row: Device) -> CameraDevice | None:
     """The row as the typed model the API and the configuration validate it with, its
@@ -54,6 +75,10 @@ def camera_config(row: Device) -> CameraDevice | None:
     if row.secret is not None:
         cfg = cfg.model_copy(update={"password": SecretStr(row.secret)})
     return cfg
+
+
+def needs_restart(old: CameraDevice, new: CameraDevice) -> bool:
+    return old.model_dump(include=set(RESTART_FIELDS)) != new.model_dump(include=set(RESTART_FIELDS))
 
 
 class Camera:
@@ -80,6 +105,8 @@ class CameraArea:
         self.cameras: dict[str, Camera] = {}
         self.watchdog = Watchdog()
         self._tasks: list[asyncio.Task[None]] = []
+        self._changes: dict[str, asyncio.Task[None]] = {}  # per camera: its latest change being applied
+        self._watchers: list[Callable[[], None]] = []
         self.files_lock = asyncio.Lock()  # retention and the orphan sweep: never both on the same files
         self.live: LiveRelay | None = None
         self.proceedings: Proceedings | None = None
@@ -91,6 +118,10 @@ class CameraArea:
     def fanout(self, camera_id: str) -> Fanout | None:
         cam = self.cameras.get(camera_id)
         return cam.fanout if cam else None
+
+    def watch(self, fn: Callable[[], None]) -> None:
+        """Call `fn` whenever the set of cameras or their settings changed (on the loop)."""
+        self._watchers.append(fn)
 
     async def start(self) -> None:
         async with self.db.session() as s:
@@ -108,6 +139,7 @@ class CameraArea:
             if cfg is not None:
                 cam = self.cameras[cfg.id] = self._camera(cfg)
                 await self._start_camera(cam, "gateway down")
+        self.bus.subscribe("camera-changes", self._changed, topics=(DeviceChanged.topic,), inline=True)
         self._tasks.append(asyncio.create_task(self._retention(), name="recording-retention"))
         self.cleanup = asyncio.create_task(self._remove_orphans(), name="recording-orphans")
 
@@ -116,6 +148,7 @@ class CameraArea:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._changes.values(), return_exceptions=True)
         if self.live is not None:
             await self.live.close_all()
         await asyncio.gather(*(self._stop_camera(c) for c in self.cameras.values()), return_exceptions=True)
@@ -147,8 +180,72 @@ class CameraArea:
         cam.session.start()
 
     async def _stop_camera(self, cam: Camera) -> None:
-        """Connection ended, open segment closed and its rows written."""
+        """Live viewers closed, connection ended, open segment closed and its rows written."""
+        if self.live is not None:
+            await self.live.close_camera(cam.id)
         await asyncio.gather(cam.session.stop(), *([cam.recorder.stop()] if cam.recorder else []))
+
+    # --- changes through the API --------------------------------------------------------
+    async def _changed(self, event: Event) -> None:
+        if not isinstance(event, DeviceChanged) or event.kind != "camera":
+            return
+        cam_id = event.device_id
+        async with self.db.session() as s:
+            row = await s.get(Device, cam_id, populate_existing=True)
+        cfg = camera_config(row) if row is not None and row.kind == "camera" and row.enabled else None
+        old = self.cameras.get(cam_id)
+        if old is None and cfg is None:
+            return
+        if old is not None and cfg is not None and not needs_restart(old.cfg, cfg):
+            old.cfg = cfg  # name, room, retention, recognition: nothing to reconnect
+            self._notify()
+            return
+        new = self._camera(cfg) if cfg is not None else None
+        if new is not None:
+            self.cameras[cam_id] = new
+        else:
+            del self.cameras[cam_id]
+        if self.snapshots is not None:
+            self.snapshots.forget(cam_id)
+        self._notify()
+        reason = "settings changed" if old is not None else "camera disabled"
+        log.info("camera %s: %s", cam_id, "started" if old is None else "restarting with new settings" if new else "stopping")
+        prev = self._changes.get(cam_id)
+        if old is None and new is not None and (prev is None or prev.done()):
+            await self._start_camera(new, reason)  # quick: the connection is made on its own thread
+            return
+        self._changes[cam_id] = asyncio.create_task(self._switch(cam_id, prev, old, new, reason), name=f"camera-change:{cam_id}")
+
+    async def _switch(self, cam_id: str, prev: asyncio.Task[None] | None, old: Camera | None, new: Camera | None, reason: str) -> None:
+        """Stop `old`, then start `new`, after the camera's change before this one."""
+        try:
+            if prev is not None:
+                await asyncio.gather(prev, return_exceptions=True)
+            if old is not None:
+                was_online = old.session.state == "online"
+                await self._stop_camera(old)
+                if new is None:
+                    if was_online:
+                        await self.bus.publish(DeviceState(device_id=cam_id, kind="camera", state="offline", reason="disabled"))
+            if new is not None and self.cameras.get(cam_id) is new:  # not replaced again meanwhile
+                await self._start_camera(new, reason)
+        except Exception:
+            log.exception("camera %s: applying a change", cam_id)
+        finally:
+            if self._changes.get(cam_id) is asyncio.current_task():
+                del self._changes[cam_id]
+
+    async def settled(self) -> None:
+        """Return once every change published so far is applied (stops included)."""
+        while self._changes:
+            await asyncio.gather(*list(self._changes.values()), return_exceptions=True)
+
+    def _notify(self) -> None:
+        for fn in self._watchers:
+            try:
+                fn()
+            except Exception:
+                log.exception("camera watcher")
 
     # --- housekeeping -----------------------------------------------------------------
     async def _retention_days(self) -> dict[str, int]:
