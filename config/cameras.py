@@ -31,4 +31,5 @@ class RecordingSettings(Section):
     open_timeout_s: float = Field(5, gt=0, le=120, description="Time allowed to connect and read the stream description.")
     backoff_max_s: float = Field(4, gt=0, le=3600, description="Longest wait between reconnection attempts (a camera back from an outage records again within about this long).")
     auth_backoff_s: float = Field(15, gt=0, le=3600, description="Wait after the camera refused the credentials (no tight retry loop).")
+    offline_alert_s: float = Field(120, gt=0, le=86400, description="A camera not online this long (offline, unreachable, refusing the credentials) raises an orange camera_offline alert, resolved when it is back.")
     live_queue_packets: int = Field(60, ge=4, le=2000, description="Per-viewer queue; the oldest packets are dropped when a viewer falls behind.")

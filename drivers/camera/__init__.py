@@ -13,7 +13,7 @@ and `_changed` (an inline subscriber: the API answers once it returns) applies i
   transport, record) replaces the camera: the old one is stopped (its open segment
   closed, its live viewers closed) and a new one started with the new settings. Other
   edits (name, room, retention, recognition) are applied in place.
-- A removed or disabled camera is stopped.
+- A removed or disabled camera is stopped, and its offline alert resolved.
 
 `cameras` (what `GET /api/cameras` lists) changes before the handler returns. Starting is
 quick; stopping is not always (a stalled connection ends at its read timeout, a closing
@@ -82,7 +82,8 @@ def needs_restart(old: CameraDevice, new: CameraDevice) -> bool:
 
 
 class Camera:
-    def __init__(self, cfg: CameraDevice, rec: RecordingSettings, bus: EventBus, metrics: Metrics, watchdog: Watchdog) -> None:
+    def __init__(self, cfg: CameraDevice, rec: RecordingSettings, bus: EventBus, metrics: Metrics, watchdog: Watchdog,
+                 alerts: AlertService | None = None) -> None:
         self.cfg = cfg
         self.id = cfg.id
         self.fanout = Fanout(cfg.id)
@@ -90,7 +91,7 @@ class Camera:
                                  cfg.password.get_secret_value() if cfg.password else None,
                                  open_timeout_s=rec.open_timeout_s, read_timeout_s=rec.stall_s)
         self.session = CameraSession(cfg.id, self.source, bus, metrics, stall_s=rec.stall_s, backoff_max_s=rec.backoff_max_s,
-                                     auth_backoff_s=rec.auth_backoff_s, watchdog=watchdog)
+                                     auth_backoff_s=rec.auth_backoff_s, watchdog=watchdog, alerts=alerts, offline_alert_s=rec.offline_alert_s)
         self.recorder: CameraRecorder | None = None
 
 
@@ -160,7 +161,7 @@ class CameraArea:
 
     # --- one camera -------------------------------------------------------------------
     def _camera(self, cfg: CameraDevice) -> Camera:
-        return Camera(cfg, self.rec, self.bus, self.metrics, self.watchdog)
+        return Camera(cfg, self.rec, self.bus, self.metrics, self.watchdog, self.alerts)
 
     def _disk_writer(self) -> DiskWriter:
         if self.writer is None:  # no idle thread while nothing records
@@ -225,6 +226,7 @@ class CameraArea:
                 was_online = old.session.state == "online"
                 await self._stop_camera(old)
                 if new is None:
+                    await old.session.resolve_offline("camera disabled")
                     if was_online:
                         await self.bus.publish(DeviceState(device_id=cam_id, kind="camera", state="offline", reason="disabled"))
             if new is not None and self.cameras.get(cam_id) is new:  # not replaced again meanwhile
