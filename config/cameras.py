@@ -1,8 +1,9 @@
 """Camera devices and recording settings (owned by the cameras area)."""
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from config.base import Section
 from config.device_base import DeviceBase
@@ -19,6 +20,15 @@ class CameraDevice(DeviceBase):
     record: bool = True
     recognition: bool = Field(False, description="Sample frames for 1:N face identification.")
     retention_days: int | None = Field(None, ge=1, description="Keep this camera's segments this many days (default: recording.retention_days).")
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        # A URL is shown (API, console, logs, error details); a password in it would be
+        # shown with it. `password` is write-only and never returned.
+        if "@" in urlsplit(v).netloc:
+            raise ValueError("credentials in the URL are not allowed: give them in username and password (the password is write-only)")
+        return v
 
 
 class RecordingSettings(Section):

@@ -1,5 +1,5 @@
-"""Cameras added, edited and removed through /api/devices, applied without a restart; a
-password given through the API used and never returned."""
+"""Cameras added, edited and removed through /api/devices, applied without a restart;
+credentials never in URLs; a password given through the API used and never returned."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import av
+import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
+from config import load_config_text
+from config.loader import ConfigError
 from gateway.db.models import AuditEntry, Recording
 from simulators.media import make_clip
 from simulators.rtsp.server import serve_cameras
@@ -112,3 +116,42 @@ async def test_a_password_given_through_the_api_is_used_and_never_returned(gst_s
         async with r.services.db.session() as s:
             audit = " ".join(str(e.details) for e in (await s.scalars(select(AuditEntry))).all())
         assert "pa:ss" not in audit and "wrong" not in audit
+
+
+async def test_credentials_in_a_camera_url_are_refused(make_config: Any) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config_text("devices:\n  - {id: c1, kind: camera, url: 'rtsp://admin:hunter2@10.0.0.5/s'}\n", "<t>", env={})
+    assert "username and password" in str(e.value) and "hunter2" not in str(e.value)
+    async with running(make_config()) as r:
+        h = await r.login()
+        bad = await r.client.post("/api/devices", headers=h, json={"id": "c1", "kind": "camera", "settings": {"url": "rtsp://admin:hunter2@10.0.0.5/s"}})
+        assert bad.status_code == 422 and "settings.url" in bad.text and "username and password" in bad.text and "hunter2" not in bad.text
+        ok = await r.client.post("/api/devices", headers=h, json={"id": "c1", "kind": "camera", "settings": {"url": "rtsp://10.0.0.5/s", "record": False}})
+        assert ok.status_code == 201, ok.text
+        bad = await r.client.patch("/api/devices/c1", headers=h, json={"settings": {"url": "rtsp://admin@10.0.0.5/s"}})
+        assert bad.status_code == 422 and "username and password" in bad.text
+
+
+def test_stored_camera_urls_with_credentials_are_moved_to_their_fields(any_db_url: str) -> None:
+    """Migration 0007: a camera stored with credentials in its URL keeps working."""
+    from gateway.db.engine import sync_url, upgrade
+    from gateway.db.types import UTCDateTime
+
+    upgrade(any_db_url, "0006")
+    engine = sa.create_engine(sync_url(any_db_url))
+    devices = sa.table("devices", sa.column("id"), sa.column("kind"), sa.column("settings", sa.JSON), sa.column("secret"),
+                       sa.column("state"), sa.column("enabled"), sa.column("source"), sa.column("created_at", UTCDateTime()),
+                       sa.column("updated_at", UTCDateTime()))
+    now = datetime.now().astimezone()
+    with engine.begin() as c:
+        for id_, url, secret in (("c1", "rtsp://admin:p%40ss@10.0.0.5:554/s", None), ("c2", "rtsp://viewer@10.0.0.6/s", "kept"),
+                                 ("c3", "rtsp://10.0.0.7/s", None)):
+            c.execute(devices.insert().values(id=id_, kind="camera", settings={"url": url}, secret=secret, state="unknown", enabled=True,
+                                              source="api", created_at=now, updated_at=now))
+    upgrade(any_db_url)
+    with engine.connect() as c:
+        got = {row.id: (row.settings, row.secret) for row in c.execute(sa.select(devices.c.id, devices.c.settings, devices.c.secret))}
+    engine.dispose()
+    assert got == {"c1": ({"url": "rtsp://10.0.0.5:554/s", "username": "admin"}, "p@ss"),
+                   "c2": ({"url": "rtsp://10.0.0.6/s", "username": "viewer"}, "kept"),
+                   "c3": ({"url": "rtsp://10.0.0.7/s"}, None)}
