@@ -10,6 +10,7 @@ from typing import Any
 import av
 import pytest
 import sqlalchemy as sa
+from aiortc import RTCPeerConnection
 from sqlalchemy import select
 
 from config import load_config_text
@@ -47,7 +48,7 @@ def sampled(r: Any) -> set[str]:
 
 
 async def test_a_camera_added_through_the_api_records_and_follows_edits_and_removal(tmp_path: Path, make_config: Any) -> None:
-    small = make_clip(tmp_path / "small.mp4", seconds=2, size=(320, 240))
+    small = make_clip(tmp_path / "small.mp4", seconds=2, size=(320, 240), profile="baseline")  # what aiortc offers, for a viewer
     large = make_clip(tmp_path / "large.mp4", seconds=2, size=(640, 360))
     server = await serve_cameras({"a": small, "b": large}, port=0)
     try:
@@ -65,11 +66,23 @@ async def test_a_camera_added_through_the_api_records_and_follows_edits_and_remo
             [first, *_] = await wait_for(lambda: closed_since(r, "cam1", EPOCH), 30, "a recorded segment")
             assert playable_frames(r.services.media_dir / first.path) > 0 and width(r.services.media_dir / first.path) == 320
 
-            # edited: the old connection and its segment end, the new one records from the new source
+            # a live viewer of it
+            viewer = RTCPeerConnection()
+            viewer.addTransceiver("video", direction="recvonly")
+            await viewer.setLocalDescription(await viewer.createOffer())
+            whep = await r.client.post("/api/cameras/cam1/whep", content=viewer.localDescription.sdp,
+                                       headers={**h, "Content-Type": "application/sdp"})
+            assert whep.status_code == 201, whep.text
+            assert [cam for cam, _, _ in area.live.sessions.values()] == ["cam1"]
+
+            # edited: the old connection, its segment and its viewers end, the new one records from the new source
             old_fanout = area.fanout("cam1")
             patched = await r.client.patch("/api/devices/cam1", headers=h, json={"settings": {"url": server.url("b"), "recognition": False}})
             assert patched.status_code == 200, patched.text
             assert area.fanout("cam1") is not old_fanout and sampled(r) == set()
+            await area.settled()
+            assert area.live.sessions == {}  # the viewer of the old connection was closed
+            await viewer.close()
             edited_at = datetime.now().astimezone()
             new = await wait_for(lambda: closed_since(r, "cam1", edited_at), 30, "a segment from the second source")
             assert width(r.services.media_dir / new[0].path) == 640
