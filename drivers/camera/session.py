@@ -24,9 +24,11 @@ from drivers.camera.source import Outcome, RtspSource
 from gateway.alerts.service import AlertService
 from gateway.bus import EventBus
 from gateway.events import CameraHealth, DeviceState
+from gateway.logs import Throttled
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
+_alert_failures = Throttled(log, every_s=60)
 T = TypeVar("T")
 
 
@@ -210,14 +212,22 @@ class CameraSession:
         return self.alerts_call(True, f"camera {self.camera_id} {self.state} for {now - since:.0f} s" + (f": {self.detail}" if self.detail else ""))
 
     async def alerts_call(self, raise_: bool, text: str) -> None:
+        """Raise or resolve camera_offline; a failure (the database cannot write) is logged
+        and never ends the session."""
         if self.alerts is None:
             return
-        if raise_:
-            await self.alerts.raise_alert("camera_offline", device_id=self.camera_id, message=text,
-                                          details={"state": self.state, "detail": self.detail,
-                                                   "offline_since": datetime.fromtimestamp(self.offline_since or time.time(), timezone.utc).isoformat()})
-        else:
-            await self.alerts.clear("camera_offline", device_id=self.camera_id, note=text)
+        try:
+            if raise_:
+                await self.alerts.raise_alert("camera_offline", device_id=self.camera_id, message=text,
+                                              details={"state": self.state, "detail": self.detail,
+                                                       "offline_since": datetime.fromtimestamp(self.offline_since or time.time(), timezone.utc).isoformat()})
+            else:
+                await self.alerts.clear("camera_offline", device_id=self.camera_id, note=text)
+        except Exception as e:  # noqa: BLE001 - a raise is tried again at the next tick
+            if raise_:
+                self._offline_raised = False
+            _alert_failures.log(logging.ERROR, self.camera_id, "camera %s: %s camera_offline failed: %s", self.camera_id,
+                                "raising" if raise_ else "resolving", e)
 
     async def _publish_health(self) -> None:
         kf = self.source.stats.last_keyframe
@@ -242,12 +252,12 @@ class CameraSession:
         else:
             self.offline_since = None
         await self._publish_health()
-        if state == "online" and (self._offline_raised or self._stale_alert):
-            self._offline_raised = self._stale_alert = False
-            await self.alerts_call(False, "camera back online")
         if (state == "online") != was_online or self.attempts == 1:
             await self.bus.publish(DeviceState(device_id=self.camera_id, kind="camera",
                                                state="online" if state == "online" else "offline", reason=detail))
+        if state == "online" and (self._offline_raised or self._stale_alert):
+            self._offline_raised = self._stale_alert = False
+            await self.alerts_call(False, "camera back online")
 
 
 async def in_own_thread(fn: Callable[[], T], name: str) -> T:
