@@ -1,8 +1,9 @@
 """Camera devices and recording settings (owned by the cameras area)."""
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from config.base import Section
 from config.device_base import DeviceBase
@@ -20,6 +21,15 @@ class CameraDevice(DeviceBase):
     recognition: bool = Field(False, description="Sample frames for 1:N face identification.")
     retention_days: int | None = Field(None, ge=1, description="Keep this camera's segments this many days (default: recording.retention_days).")
 
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        # A URL is shown (API, console, logs, error details); a password in it would be
+        # shown with it. `password` is write-only and never returned.
+        if "@" in urlsplit(v).netloc:
+            raise ValueError("credentials in the URL are not allowed: give them in username and password (the password is write-only)")
+        return v
+
 
 class RecordingSettings(Section):
     segment_s: int = Field(60, ge=2, le=3600, description="Target segment length; segments rotate on the next keyframe.")
@@ -31,4 +41,5 @@ class RecordingSettings(Section):
     open_timeout_s: float = Field(5, gt=0, le=120, description="Time allowed to connect and read the stream description.")
     backoff_max_s: float = Field(4, gt=0, le=3600, description="Longest wait between reconnection attempts (a camera back from an outage records again within about this long).")
     auth_backoff_s: float = Field(15, gt=0, le=3600, description="Wait after the camera refused the credentials (no tight retry loop).")
+    offline_alert_s: float = Field(120, gt=0, le=86400, description="A camera not online this long (offline, unreachable, refusing the credentials) raises an orange camera_offline alert, resolved when it is back.")
     live_queue_packets: int = Field(60, ge=4, le=2000, description="Per-viewer queue; the oldest packets are dropped when a viewer falls behind.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -143,4 +144,9 @@ def _line(node: CommentedMap, key: str, fallback: int | None) -> int | None:
 def _redact(key: str, value: Any) -> Any:
     if any(s in key for s in ("password", "secret", "key")):
         return "***"
+    if isinstance(value, str) and "://" in value:
+        return _USERINFO.sub(r"\1***@", value)  # a URL refused for its credentials must not print them
     return value
+
+
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)

@@ -24,10 +24,6 @@ Level = Literal["red", "orange", "yellow", "blue"]
 LEVELS: tuple[Level, ...] = ("red", "orange", "yellow", "blue")
 
 
-def _default_escalation() -> "dict[Level, EscalationRule]":
-    return {"orange": EscalationRule(after_s=600), "yellow": EscalationRule(after_s=1800)}
-
-
 class GatewaySettings(Section):
     node_id: str = Field("gw1", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Name of this gateway process, used in MQTT client id and LWT topic.")
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
@@ -53,6 +49,9 @@ class StorageSettings(Section):
     database_url: str | None = Field(None, description="SQLAlchemy URL. Default: SQLite file under data_dir. PostgreSQL: postgresql://user@host/db")
     media_dir: Path | None = Field(None, description="Recordings, evidence and photos. Default: data_dir/media")
     echo_sql: bool = False
+    disk_full_below_bytes: int = Field(64 * 1024**2, ge=0, description="A disk the gateway writes to (data_dir, media_dir, the SQLite database) with less free space than this is full: /healthz fails and one disk_full alert is raised.")
+    disk_check_s: float = Field(5, gt=0, le=3600, description="How often the free space of those disks is read (a write failing with ENOSPC is noticed at once).")
+    disk_clear_after_s: float = Field(30, ge=0, le=86400, description="The disk_full incident ends once free space has stayed above twice disk_full_below_bytes this long.")
 
 
 class MqttSettings(Section):
@@ -86,6 +85,10 @@ class Webhook(Section):
 
 class EscalationRule(Section):
     after_s: int = Field(ge=1, description="Unacknowledged for this long → raised one level.")
+
+
+def _default_escalation() -> dict[Level, EscalationRule]:
+    return {"orange": EscalationRule(after_s=600), "yellow": EscalationRule(after_s=1800)}
 
 
 class AlertSettings(Section):

@@ -87,12 +87,12 @@ def build_areas(core: Core) -> Areas:
     trackers = TrackerDriver(gps=cfg.thresholds.gps, low_battery_pct=cfg.thresholds.low_battery_pct, bus=core.bus, db=core.db,
                              alerts=core.alerts, clock=core.clock, metrics=core.metrics, mqtt=core.mqtt)
     cameras = CameraArea(recording=cfg.recording, bus=core.bus, db=core.db, audit=core.audit, alerts=core.alerts, clock=core.clock,
-                         metrics=core.metrics, media_dir=core.media_dir)
+                         metrics=core.metrics, media_dir=core.media_dir, monitor=core.disk)
     recognition = build_recognition(core)
     kiosks = KioskDriver(bus=core.bus, db=core.db, alerts=core.alerts, clock=core.clock, metrics=core.metrics, default_tz=cfg.gateway.timezone)
     sampler = FaceSampler(settings=cfg.thresholds.faces, bus=core.bus, db=core.db, metrics=core.metrics, recognition=recognition, cameras=cameras)
     pipeline = Pipeline(audit=core.audit, bus=core.bus, alerts=core.alerts, clock=core.clock, metrics=core.metrics, media_dir=core.media_dir)
     uploads = UploadSessions(settings=cfg.uploads, db=core.db, audit=core.audit, bus=core.bus, clock=core.clock, metrics=core.metrics,
-                             media_dir=core.media_dir, on_complete=pipeline)
+                             media_dir=core.media_dir, on_complete=pipeline, disk=core.disk)
     components: list[Component] = [trackers, cameras, recognition, kiosks, sampler, ExpirySweeper(uploads)]
     return Areas(trackers=trackers, cameras=cameras, recognition=recognition, kiosks=kiosks, uploads=uploads, components=components)

@@ -29,6 +29,7 @@ from gateway.bus import EventBus
 from gateway.clock import Clock
 from gateway.db.engine import Database
 from gateway.db.models import Device
+from gateway.disk import DiskMonitor
 from gateway.events import DeviceState, Event, UserChanged
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
@@ -61,6 +62,7 @@ class Core:
     push: PushHub
     signer: TokenSigner
     login_limiter: RateLimiter
+    disk: DiskMonitor
     mqtt: MqttLink | None = None
     http: httpx.AsyncClient | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -75,10 +77,16 @@ class Core:
         audit = Audit(db, clock)
         alerts = AlertService(config.alerts, audit, bus, clock, metrics)
         secret = load_secret_key(config)
+        st = config.storage
+        watched = {"data_dir": config.gateway.data_dir, "media_dir": config.media_dir}
+        if db.sqlite_path is not None:
+            watched["database"] = Path(db.sqlite_path).parent
         svc = cls(
             config=config, clock=clock, metrics=metrics, bus=bus, db=db, audit=audit, alerts=alerts,
             push=PushHub(metrics), signer=TokenSigner(secret, config.auth.token_ttl_s),
             login_limiter=RateLimiter(config.auth.login_attempts_per_minute, clock),
+            disk=DiskMonitor(watched, alerts, clock, metrics, full_below_bytes=st.disk_full_below_bytes, check_s=st.disk_check_s,
+                             clear_after_s=st.disk_clear_after_s),
         )
         if config.mqtt.url:
             svc.mqtt = MqttLink(config.mqtt, config.gateway.node_id, metrics)
@@ -111,8 +119,10 @@ class Core:
             await probe_node_id(self.mqtt.settings, self.mqtt.node_id)
             await self.mqtt.start()
         self._tasks.append(asyncio.create_task(self.alerts.run_escalation(), name="alert-escalation"))
+        await self.disk.start()
 
     async def stop(self) -> None:
+        await self.disk.stop()
         await self.bus.stop()  # what the areas published reaches its subscribers (the webhook queues among them)
         await asyncio.gather(*(w.drain() for w in self._webhooks))
         for t in self._tasks:

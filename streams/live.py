@@ -160,7 +160,7 @@ class RelayTrack(MediaStreamTrack):
             self._headers = avcc_to_annexb(fanout.info.extradata)
             self._gen = fanout.info.generation
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -251,6 +251,12 @@ class LiveRelay:
         await pc.close()
         self._viewers.labels(camera_id).dec()
         return True
+
+    async def close_camera(self, camera_id: str) -> int:
+        """End every viewer of a camera (stopped, or replaced by one with new settings)."""
+        sids = [sid for sid, (cam, _, _) in self.sessions.items() if cam == camera_id]
+        await asyncio.gather(*(self.close(s) for s in sids), return_exceptions=True)
+        return len(sids)
 
     async def close_all(self) -> None:
         await asyncio.gather(*(self.close(s) for s in list(self.sessions)), return_exceptions=True)

@@ -35,9 +35,10 @@ from gateway.db.engine import Database
 from gateway.db.models import FaceMatch, Proceeding
 from gateway.events import FaceSeen
 from gateway.metrics import Metrics
+from streams.fanout import Consumer, Fanout
 
 if TYPE_CHECKING:
-
+    from drivers.camera import CameraArea
     from recognition.service import Recognition
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class Voter:
 class FaceSampler:
     name = "face-sampler"
 
-    def __init__(self, *, settings: FaceSettings, bus: EventBus, db: Database, metrics: Metrics, recognition: "Recognition", cameras: Any) -> None:
+    def __init__(self, *, settings: FaceSettings, bus: EventBus, db: Database, metrics: Metrics, recognition: "Recognition", cameras: "CameraArea") -> None:
         self.settings, self.bus, self.db = settings, bus, db
         self.recognition, self.cameras = recognition, cameras
         s = settings
@@ -85,45 +86,56 @@ class FaceSampler:
         self.voter = Voter(s.vote_window_s, s.min_votes, s.seen_cooldown_s)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._consumers: list[tuple[Any, Any]] = []
+        self._consumers: dict[str, tuple[Fanout, Consumer]] = {}  # per camera sampled
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._busy: set[str] = set()
         m = metrics
         self.m_frames = m.counter("gateway_face_sampled_frames_total", "Frames sampled for 1:N", ("camera_id",))
         self.m_seen = m.counter("gateway_face_seen_total", "face.seen events", ("camera_id", "known"))
 
     async def start(self) -> None:
-        from streams.fanout import Consumer
-
         self.bus.subscribe("face-attendance", self._on_proceeding, topics=("proceeding",), maxsize=100)
-        loop = asyncio.get_running_loop()
-        # the cameras with `recognition: true`, as the camera area started them
-        for cam_id in [c.id for c in self.cameras.cameras.values() if c.cfg.recognition]:
-            fanout = self.cameras.fanout(cam_id)
-            if fanout is None:
+        self._loop = asyncio.get_running_loop()
+        self._sync()
+        # cameras added, edited or removed through the API: the area tells us after each change
+        self.cameras.watch(self._sync)
+
+    def _sync(self) -> None:
+        """Sample exactly the cameras with `recognition: true` that the area runs now: a
+        consumer on each one's current fan-out (a camera replaced by an edit has a new one)."""
+        wanted = {c.id: c.fanout for c in self.cameras.cameras.values() if c.cfg.recognition}
+        for cam_id, (fanout, consumer) in list(self._consumers.items()):
+            if wanted.get(cam_id) is not fanout:
+                fanout.remove(consumer)  # its thread sees the consumer closed and ends
+                del self._consumers[cam_id]
+        assert self._loop is not None
+        for cam_id, fanout in wanted.items():
+            if cam_id in self._consumers:
                 continue
             consumer = fanout.add(Consumer(f"sampler:{cam_id}", 300, video_only=True))
-            self._consumers.append((fanout, consumer))
-            t = threading.Thread(target=self._decode_loop, args=(cam_id, consumer, loop), name=f"sampler-{cam_id}", daemon=True)
+            self._consumers[cam_id] = (fanout, consumer)
+            t = threading.Thread(target=self._decode_loop, args=(cam_id, consumer, self._loop), name=f"sampler-{cam_id}", daemon=True)
             t.start()
-            self._threads.append(t)
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
 
     async def stop(self) -> None:
         self._stop.set()
-        for fanout, consumer in self._consumers:
+        for fanout, consumer in self._consumers.values():
             fanout.remove(consumer)
+        self._consumers.clear()
         for t in self._threads:
             await asyncio.to_thread(t.join, 5)
 
     # -- decoding thread ---------------------------------------------------
-    def _decode_loop(self, cam_id: str, consumer: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def _decode_loop(self, cam_id: str, consumer: Consumer, loop: asyncio.AbstractEventLoop) -> None:
         import av
 
         from streams.fanout import MediaPacket, SourceDown, StreamInfo
 
-        ctx = None
+        ctx: Any = None
         want_key = True
         next_at = 0.0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not consumer.closed:
             item = consumer.get(timeout=0.5)
             if item is None:
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, cast
+from typing import Any
 
 import av
 import cv2
@@ -18,7 +18,7 @@ def decode_latest(codec: str, extradata: bytes, gop: list[Any]) -> bytes:
     """JPEG of the newest frame decodable from a keyframe and what followed it."""
     if not gop:
         raise NoPicture("no keyframe received yet")
-    ctx = cast("av.VideoCodecContext", av.CodecContext.create(codec, "r"))
+    ctx: Any = av.CodecContext.create(codec, "r")  # a video decoder: the stubs type it as the base class
     if extradata:
         ctx.extradata = extradata
     frame = None
@@ -41,6 +41,10 @@ class Snapshots:
         self.max_age_s = max_age_s
         self._cache: dict[str, tuple[float, bytes]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def forget(self, camera_id: str) -> None:
+        """The camera was replaced: its cached picture is the old connection's."""
+        self._cache.pop(camera_id, None)
 
     async def jpeg(self, camera_id: str) -> bytes:
         fan = self.area.fanout(camera_id)

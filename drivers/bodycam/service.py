@@ -43,6 +43,7 @@ from gateway.bus import EventBus
 from gateway.clock import Clock
 from gateway.db.engine import Database
 from gateway.db.models import Device, UploadRow
+from gateway.disk import DiskMonitor, is_disk_full
 from gateway.events import UploadProgress
 from gateway.metrics import Metrics
 
@@ -72,6 +73,14 @@ def _write(fd: int, parts: list[bytes]) -> None:
         view = memoryview(b"".join(parts))[n:]
         while view:
             view = view[os.write(fd, view):]
+
+
+def _cut(fd: int, length: int) -> None:
+    """Back to the committed offset (freeing what a failed PATCH wrote); best effort."""
+    try:
+        os.ftruncate(fd, length)
+    except OSError:
+        log.warning("cannot cut an upload back to %d bytes", length)
 
 
 def _hash(parts: list[bytes], hashers: tuple[Any, ...]) -> None:
@@ -126,8 +135,9 @@ def _rehash(path: Path, length: int) -> Any:
 
 class UploadSessions:
     def __init__(self, *, settings: UploadSettings, db: Database, audit: Audit, bus: EventBus, clock: Clock, metrics: Metrics, media_dir: Path,
-                 on_complete: Any) -> None:
+                 on_complete: Any, disk: DiskMonitor | None = None) -> None:
         self.settings = settings
+        self.disk = disk
         self.db, self.audit, self.bus, self.clock, self.media_dir = db, audit, bus, clock, media_dir
         self.partial_dir = media_dir / "uploads" / "partial"
         self.on_complete = on_complete  # async (row, sha256_hex, path) -> None
@@ -164,6 +174,13 @@ class UploadSessions:
         if row.state == "receiving" and row.expires_at <= self.clock.now():
             raise TusError(410, "upload expired", "expired")
         return row
+
+    def _disk_full(self, e: BaseException, path: Path, offset: int) -> TusError:
+        """ENOSPC while storing a chunk: nothing of it was kept (the offset did not move);
+        507, and the disk monitor raises the one disk_full alert of the incident."""
+        if self.disk is not None:
+            self.disk.report(e, path)
+        return TusError(507, f"the disk is full: this chunk was not stored; resume from offset {offset} once space is freed", "disk_full")
 
     def refuse(self, e: TusError) -> TusError:
         self.rejected.labels(e.reason).inc()
@@ -203,11 +220,19 @@ class UploadSessions:
         now = self.clock.now()
         row = UploadRow(id=secrets.token_hex(16), device_id=device_id, actor=who.actor, length=length, offset=0, meta=meta,
                         state="receiving", created_at=now, updated_at=now, expires_at=self._expiry(now))
-        self.path_of(row.id).touch(exist_ok=False)
-        async with self.db.session() as s:
-            s.add(row)
-            await s.commit()
-            await s.refresh(row)
+        try:
+            self.path_of(row.id).touch(exist_ok=False)
+            async with self.db.session() as s:
+                s.add(row)
+                await s.commit()
+                await s.refresh(row)
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            self.path_of(row.id).unlink(missing_ok=True)
+            if self.disk is not None:
+                self.disk.report(e, self.partial_dir)
+            raise TusError(507, "the disk is full: the upload cannot be created", "disk_full") from None
         self._hashers[row.id] = (0, hashlib.sha256())
         return row
 
@@ -247,6 +272,7 @@ class UploadSessions:
             hashers = (trial, chunk_hash) if chunk_hash else (trial,)
             fd = os.open(path, os.O_WRONLY)
             written, interrupted = 0, False
+            full: OSError | None = None
             pipe = _Pipe(fd, hashers)
             try:
                 os.ftruncate(fd, start)  # drop bytes a crash left beyond the committed offset
@@ -280,24 +306,43 @@ class UploadSessions:
                         raise TusError(400, "body interrupted; a checksummed chunk must arrive whole", "interrupted")
                     raise TusError(460, f"{checksum.algorithm} checksum mismatch; chunk discarded", "checksum_mismatch")  # type: ignore[union-attr]
                 await asyncio.to_thread(os.fsync, fd)
+            except OSError as e:
+                if not is_disk_full(e):
+                    raise
+                full = e
             finally:
                 pipe.settle()
+                if full is not None:
+                    _cut(fd, start)
                 os.close(fd)
+            if full is not None:
+                raise self._disk_full(full, path, start)
             new_offset = start + written
             now = self.clock.now()
-            async with self.db.session() as s:
-                fresh = await s.get(UploadRow, upload_id)
-                assert fresh is not None
-                fresh.offset, fresh.updated_at, fresh.expires_at = new_offset, now, self._expiry(now)
-                await s.commit()
-                await s.refresh(fresh)
+            try:
+                async with self.db.session() as s:
+                    fresh = await s.get(UploadRow, upload_id)
+                    assert fresh is not None
+                    fresh.offset, fresh.updated_at, fresh.expires_at = new_offset, now, self._expiry(now)
+                    await s.commit()
+                    await s.refresh(fresh)
+            except Exception as e:
+                if not is_disk_full(e):
+                    raise
+                # the offset stays where it was: so do the file's bytes
+                fd = os.open(path, os.O_WRONLY)
+                try:
+                    _cut(fd, start)
+                finally:
+                    os.close(fd)
+                raise self._disk_full(e, path, start) from None
             self._hashers[upload_id] = (new_offset, trial)
             self.bytes_in.inc(written)
             self._progress(fresh, new_offset, force=True)
             if new_offset == fresh.length:
                 await self.finish(fresh)
                 async with self.db.session() as s:
-                    fresh = await s.get(UploadRow, upload_id)  # type: ignore[assignment]
+                    fresh = await s.get(UploadRow, upload_id)
             assert fresh is not None
             return fresh
 

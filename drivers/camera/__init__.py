@@ -4,14 +4,31 @@ the live relay, the sampler and snapshots (streams/).
 `CameraArea` runs every enabled camera stored in the database (the configuration's are
 written there at start) and gives the API, the proceedings and the faces sampler a
 camera's fan-out. The composition root builds it.
+
+Cameras change without a restart: `/api/devices` publishes `DeviceChanged` after commit
+and `_changed` (an inline subscriber: the API answers once it returns) applies it.
+
+- A new (or re-enabled) camera is started at once: fan-out, connection, recorder.
+- An edit of what the connection or the recording depends on (url, credentials,
+  transport, record) replaces the camera: the old one is stopped (its open segment
+  closed, its live viewers closed) and a new one started with the new settings. Other
+  edits (name, room, retention, recognition) are applied in place.
+- A removed or disabled camera is stopped, and its offline alert resolved.
+
+`cameras` (what `GET /api/cameras` lists) changes before the handler returns. Starting is
+quick; stopping is not always (a stalled connection ends at its read timeout, a closing
+segment waits for its row), so it runs in a task of its own, one per camera, and a
+camera's next change waits for the one before: its changes apply in order, a replaced
+camera is stopped before its successor connects (a camera may allow only so many
+sessions), and the API answers at once. The faces sampler follows through `watch`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
@@ -26,10 +43,23 @@ from gateway.bus import EventBus
 from gateway.clock import Clock
 from gateway.db.engine import Database
 from gateway.db.models import Device
+from gateway.disk import DiskMonitor
+from gateway.events import DeviceChanged, DeviceState, Event
 from gateway.metrics import Metrics
 from streams.fanout import Fanout
+from streams.live import LiveRelay
+from streams.proceedings import Proceedings
+from streams.recorder import CameraRecorder
+from streams.recovery import last_recorded, recover, remove_orphans
+from streams.retention import apply_retention
+from streams.segment_rows import SegmentRows
+from streams.segment_writer import DiskWriter
+from streams.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
+
+# What the connection or the recorder is built from: a change of these replaces the camera.
+RESTART_FIELDS = frozenset({"url", "username", "password", "transport", "record"})
 
 
 def camera_config(row: Device) -> CameraDevice | None:
@@ -38,7 +68,8 @@ def camera_config(row: Device) -> CameraDevice | None:
     try:
         cfg = stored_device("camera", row.id, row.name, row.enabled, None, row.settings)
     except ValidationError as e:
-        log.error("camera %s: settings not valid, not started: %s", row.id, e.errors(include_url=False))
+        log.error("camera %s: settings not valid, not started: %s", row.id,
+                  "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors(include_url=False)))
         return None
     assert isinstance(cfg, CameraDevice)
     if row.secret is not None:
@@ -46,90 +77,201 @@ def camera_config(row: Device) -> CameraDevice | None:
     return cfg
 
 
+def needs_restart(old: CameraDevice, new: CameraDevice) -> bool:
+    return old.model_dump(include=set(RESTART_FIELDS)) != new.model_dump(include=set(RESTART_FIELDS))
+
+
 class Camera:
-    def __init__(self, cfg: CameraDevice, rec: RecordingSettings, bus: EventBus, metrics: Metrics, watchdog: Watchdog) -> None:
+    def __init__(self, cfg: CameraDevice, rec: RecordingSettings, bus: EventBus, metrics: Metrics, watchdog: Watchdog,
+                 alerts: AlertService | None = None) -> None:
         self.cfg = cfg
         self.id = cfg.id
         self.fanout = Fanout(cfg.id)
         self.source = RtspSource(cfg.id, cfg.url, cfg.transport, self.fanout, cfg.username,
                                  cfg.password.get_secret_value() if cfg.password else None,
                                  open_timeout_s=rec.open_timeout_s, read_timeout_s=rec.stall_s)
-        self.session = CameraSession(cfg.id, self.source, bus, metrics, stall_s=rec.stall_s,
-                                     backoff_max_s=rec.backoff_max_s, auth_backoff_s=rec.auth_backoff_s, watchdog=watchdog)
-        self.recorder: Any = None
+        self.session = CameraSession(cfg.id, self.source, bus, metrics, stall_s=rec.stall_s, backoff_max_s=rec.backoff_max_s,
+                                     auth_backoff_s=rec.auth_backoff_s, watchdog=watchdog, alerts=alerts, offline_alert_s=rec.offline_alert_s)
+        self.recorder: CameraRecorder | None = None
 
 
 class CameraArea:
     name = "cameras"
 
     def __init__(self, *, recording: RecordingSettings, bus: EventBus, db: Database, audit: Audit, alerts: AlertService, clock: Clock,
-                 metrics: Metrics, media_dir: Path) -> None:
+                 metrics: Metrics, media_dir: Path, monitor: DiskMonitor | None = None) -> None:
         self.rec = recording
         self.bus, self.db, self.audit, self.alerts, self.clock, self.metrics, self.media_dir = bus, db, audit, alerts, clock, metrics, media_dir
+        self.monitor = monitor
         self.cameras: dict[str, Camera] = {}
         self.watchdog = Watchdog()
         self._tasks: list[asyncio.Task[None]] = []
-        self.live: Any = None
-        self.proceedings: Any = None
-        self.snapshots: Any = None
-        self.disk: Any = None  # the recorders' DiskWriter, once started
+        self._changes: dict[str, asyncio.Task[None]] = {}  # per camera: its latest change being applied
+        self._watchers: list[Callable[[], None]] = []
+        self.files_lock = asyncio.Lock()  # retention and the orphan sweep: never both on the same files
+        # what the API reaches through the area: made here (they hold only references), so
+        # they are never missing
+        self.live = LiveRelay(self, metrics, recording.live_queue_packets)
+        self.snapshots = Snapshots(self)
+        self.proceedings = Proceedings(self, db=db, audit=audit, bus=bus, clock=clock, pre_roll_s=recording.pre_roll_s)
+        self.writer: DiskWriter | None = None  # the recorders' disk writer thread, once one records
+        self.rows: SegmentRows | None = None
+        self.cleanup: asyncio.Task[tuple[int, int]] | None = None  # the start-up sweep of segment files without a row
 
     def fanout(self, camera_id: str) -> Fanout | None:
         cam = self.cameras.get(camera_id)
         return cam.fanout if cam else None
 
-    async def start(self) -> None:
-        from streams.live import LiveRelay
-        from streams.proceedings import Proceedings
-        from streams.recorder import CameraRecorder, DiskWriter, recover
-        from streams.snapshots import Snapshots
+    def watch(self, fn: Callable[[], None]) -> None:
+        """Call `fn` whenever the set of cameras or their settings changed (on the loop)."""
+        self._watchers.append(fn)
 
-        rec = self.rec
+    async def start(self) -> None:
         async with self.db.session() as s:
             rows = (await s.scalars(select(Device).where(Device.kind == "camera", Device.enabled.is_(True)).order_by(Device.id))).all()
-        for row in rows:
-            cfg = camera_config(row)
-            if cfg is not None:
-                self.cameras[cfg.id] = Camera(cfg, rec, self.bus, self.metrics, self.watchdog)
         recovered = await recover(self.db, self.media_dir)
         if recovered:
             log.info("finished %d segments left open by the last run", recovered)
-        loop = asyncio.get_running_loop()
-        if any(c.cfg.record for c in self.cameras.values()):  # no idle thread when nothing records
-            self.disk = DiskWriter()
-            self.disk.start()
-        for cam in self.cameras.values():
-            if cam.cfg.record:
-                cam.recorder = CameraRecorder(cam.id, cam.fanout, db=self.db, bus=self.bus, alerts=self.alerts, metrics=self.metrics,
-                                              media_dir=self.media_dir, loop=loop, segment_s=rec.segment_s, disk=self.disk)
-                cam.recorder.start()
-            cam.session.start()
-        self.live = LiveRelay(self, self.metrics, rec.live_queue_packets)
-        self.snapshots = Snapshots(self)
-        self.proceedings = Proceedings(self, db=self.db, audit=self.audit, bus=self.bus, clock=self.clock, pre_roll_s=rec.pre_roll_s)
+        self.rows = SegmentRows(db=self.db, bus=self.bus, alerts=self.alerts, metrics=self.metrics, monitor=self.monitor)
+        self.rows.start()
+        for row in rows:
+            cfg = camera_config(row)
+            if cfg is not None:
+                cam = self.cameras[cfg.id] = self._camera(cfg)
+                await self._start_camera(cam, "gateway down")
+        self.bus.subscribe("camera-changes", self._changed, topics=(DeviceChanged.topic,), inline=True)
         self._tasks.append(asyncio.create_task(self._retention(), name="recording-retention"))
+        self.cleanup = asyncio.create_task(self._remove_orphans(), name="recording-orphans")
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self.cleanup] if self.cleanup else [])]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._changes.values(), return_exceptions=True)
+        await self.live.close_all()
+        await asyncio.gather(*(self._stop_camera(c) for c in self.cameras.values()), return_exceptions=True)
+        await self.watchdog.stop()
+        if self.writer is not None:
+            await self.writer.stop()
+        if self.rows is not None:
+            await self.rows.stop()
+
+    # --- one camera -------------------------------------------------------------------
+    def _camera(self, cfg: CameraDevice) -> Camera:
+        return Camera(cfg, self.rec, self.bus, self.metrics, self.watchdog, self.alerts)
+
+    def _disk_writer(self) -> DiskWriter:
+        if self.writer is None:  # no idle thread while nothing records
+            self.writer = DiskWriter()
+            self.writer.start()
+        return self.writer
+
+    async def _start_camera(self, cam: Camera, gap_reason: str) -> None:
+        if cam.cfg.record:
+            assert self.rows is not None
+            # the hole between this camera's last recording and its first new segment
+            last = await last_recorded(self.db, cam.id)
+            cam.recorder = CameraRecorder(cam.id, cam.fanout, disk=self._disk_writer(), rows=self.rows, metrics=self.metrics,
+                                          media_dir=self.media_dir, segment_s=self.rec.segment_s, monitor=self.monitor,
+                                          gap=(last, gap_reason) if last is not None else None)
+            cam.recorder.start()
+        cam.session.start()
+
+    async def _stop_camera(self, cam: Camera) -> None:
+        """Live viewers closed, connection ended, open segment closed and its rows written."""
+        await self.live.close_camera(cam.id)
+        await asyncio.gather(cam.session.stop(), *([cam.recorder.stop()] if cam.recorder else []))
+
+    # --- changes through the API --------------------------------------------------------
+    async def _changed(self, event: Event) -> None:
+        if not isinstance(event, DeviceChanged) or event.kind != "camera":
+            return
+        cam_id = event.device_id
+        async with self.db.session() as s:
+            row = await s.get(Device, cam_id, populate_existing=True)
+        cfg = camera_config(row) if row is not None and row.kind == "camera" and row.enabled else None
+        old = self.cameras.get(cam_id)
+        if old is None and cfg is None:
+            return
+        if old is not None and cfg is not None and not needs_restart(old.cfg, cfg):
+            old.cfg = cfg  # name, room, retention, recognition: nothing to reconnect
+            self._notify()
+            return
+        new = self._camera(cfg) if cfg is not None else None
+        if new is not None:
+            self.cameras[cam_id] = new
+        else:
+            del self.cameras[cam_id]
+        self.snapshots.forget(cam_id)
+        self._notify()
+        reason = "settings changed" if old is not None else "camera disabled"
+        log.info("camera %s: %s", cam_id, "started" if old is None else "restarting with new settings" if new else "stopping")
+        prev = self._changes.get(cam_id)
+        if old is None and new is not None and (prev is None or prev.done()):
+            await self._start_camera(new, reason)  # quick: the connection is made on its own thread
+            return
+        self._changes[cam_id] = asyncio.create_task(self._switch(cam_id, prev, old, new, reason), name=f"camera-change:{cam_id}")
+
+    async def _switch(self, cam_id: str, prev: asyncio.Task[None] | None, old: Camera | None, new: Camera | None, reason: str) -> None:
+        """Stop `old`, then start `new`, after the camera's change before this one."""
+        try:
+            if prev is not None:
+                await asyncio.gather(prev, return_exceptions=True)
+            if old is not None:
+                was_online = old.session.state == "online"
+                await self._stop_camera(old)
+                if new is None:
+                    await old.session.resolve_offline("camera disabled")
+                    if was_online:
+                        await self.bus.publish(DeviceState(device_id=cam_id, kind="camera", state="offline", reason="disabled"))
+            if new is not None and self.cameras.get(cam_id) is new:  # not replaced again meanwhile
+                await self._start_camera(new, reason)
+        except Exception:
+            log.exception("camera %s: applying a change", cam_id)
+        finally:
+            if self._changes.get(cam_id) is asyncio.current_task():
+                del self._changes[cam_id]
+
+    async def settled(self) -> None:
+        """Return once every change published so far is applied (stops included)."""
+        while self._changes:
+            await asyncio.gather(*list(self._changes.values()), return_exceptions=True)
+
+    def _notify(self) -> None:
+        for fn in self._watchers:
+            try:
+                fn()
+            except Exception:
+                log.exception("camera watcher")
+
+    # --- housekeeping -----------------------------------------------------------------
+    async def _retention_days(self) -> dict[str, int]:
+        """Each camera's retention, disabled ones' too (their segments keep their own)."""
+        days: dict[str, int] = {"*": self.rec.retention_days}
+        async with self.db.session() as s:
+            for row in (await s.scalars(select(Device).where(Device.kind == "camera"))).all():
+                d = (row.settings or {}).get("retention_days")
+                if isinstance(d, int) and d > 0:
+                    days[row.id] = d
+        return days
 
     async def _retention(self) -> None:
-        from streams.recorder import apply_retention
-
-        rec = self.rec
-        days = {"*": rec.retention_days, **{c.id: c.cfg.retention_days for c in self.cameras.values() if c.cfg.retention_days}}
         while True:
-            await asyncio.sleep(rec.retention_check_s)
+            await asyncio.sleep(self.rec.retention_check_s)
             try:
-                gone = await apply_retention(self.db, self.media_dir, days, rec.min_free_bytes)
+                gone = await apply_retention(self.db, self.media_dir, await self._retention_days(), self.rec.min_free_bytes, lock=self.files_lock)
                 if gone:
                     log.info("retention deleted %d segments", len(gone))
             except Exception:
                 log.exception("retention")
 
-    async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        if self.live is not None:
-            await self.live.close_all()
-        await asyncio.gather(*(c.session.stop() for c in self.cameras.values()), return_exceptions=True)
-        await self.watchdog.stop()
-        await asyncio.gather(*(c.recorder.stop() for c in self.cameras.values() if c.recorder), return_exceptions=True)
-        if self.disk is not None:
-            await self.disk.stop()
+    async def _remove_orphans(self) -> tuple[int, int]:
+        try:
+            deleted, adopted = await remove_orphans(self.db, self.media_dir, self.files_lock)
+        except Exception:
+            log.exception("sweeping segment files without a row")
+            return 0, 0
+        if deleted or adopted:
+            log.warning("segment files without a row: %d deleted (no picture), %d adopted (playable)", deleted, adopted)
+        return deleted, adopted

@@ -4,7 +4,9 @@ State is published (CameraHealth + DeviceState) only when it changes; CameraHeal
 carries fps/bitrate every `health_interval_s` while online. A camera that stops producing
 packets for `stall_s` is torn down by the watchdog (one `Watchdog` ticks for every camera)
 and reconnected. Retries after a failed connection back off exponentially (wrong
-credentials start higher and never retry fast).
+credentials start higher and never retry fast). A camera that has not been online for
+`offline_alert_s` (offline, unreachable, refusing the credentials) raises an orange
+`camera_offline` alert, resolved when it is back.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from drivers.camera.source import Outcome, RtspSource
+from gateway.alerts.service import AlertService
+from gateway.bus import EventBus
 from gateway.events import CameraHealth, DeviceState
+from gateway.logs import Throttled
+from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
+_alert_failures = Throttled(log, every_s=60)
 T = TypeVar("T")
 
 
@@ -38,11 +45,12 @@ class _Connection:
 
 
 class Watchdog:
-    """One clock for every camera's stall watchdog and health figures.
+    """One clock for every camera's stall watchdog, health figures and offline alert.
 
     A task per camera waking every second cost, with dozens of cameras, more of the event
     loop than everything else the gateway does at rest (a timer, a future and a task step
-    each); here one tick looks at every connected camera, which is a few comparisons each.
+    each; docs/cameras.md); here one tick looks at every running camera, which is a few
+    comparisons each.
     """
 
     def __init__(self, interval_s: float = 1.0) -> None:
@@ -78,12 +86,18 @@ class Watchdog:
 
 
 class CameraSession:
-    def __init__(self, camera_id: str, source: RtspSource, bus, metrics, *, stall_s: float = 5.0,  # type: ignore[no-untyped-def]
+    def __init__(self, camera_id: str, source: RtspSource, bus: EventBus, metrics: Metrics, *, stall_s: float = 5.0,
                  backoff_min_s: float = 0.5, backoff_max_s: float = 30.0, auth_backoff_s: float = 15.0,
-                 health_interval_s: float = 5.0, watchdog: "Watchdog | None" = None) -> None:
+                 health_interval_s: float = 5.0, watchdog: "Watchdog | None" = None, alerts: AlertService | None = None,
+                 offline_alert_s: float = 120.0) -> None:
         self.camera_id = camera_id
         self.source = source
         self.bus = bus
+        self.alerts = alerts
+        self.offline_alert_s = offline_alert_s
+        self.offline_since: float | None = None  # epoch s: not online since (None while online)
+        self._offline_raised = False  # camera_offline raised for this time offline
+        self._stale_alert = False  # the last run may have left one open: resolved when first online
         self.stall_s = stall_s
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
@@ -108,16 +122,32 @@ class CameraSession:
         self._online, self._fps, self._bitrate, self._kf_age = (g.labels(camera_id) for g in (self._online, self._fps, self._bitrate, self._kf_age))
 
     def start(self) -> None:
+        self.offline_since = time.time()
+        self._stale_alert = self.alerts is not None
+        self.watchdog.add(self)
         self._task = asyncio.create_task(self._run(), name=f"camera:{self.camera_id}")
 
     async def stop(self) -> None:
+        """End the connection (the demux thread ends at its next packet or read timeout)."""
         self._stopping = True
         self.source.stop()
+        self.watchdog.discard(self)
         if self._task is not None:
+            if self._conn is None:
+                self._task.cancel()  # waiting to retry: nothing to end
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), self.source.read_timeout_s + 5)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
+        self._online.set(0)
+        self._fps.set(0)
+        self._bitrate.set(0)
+
+    async def resolve_offline(self, note: str) -> None:
+        """The camera is no longer watched (disabled, edited): its offline alert ends."""
+        if self._offline_raised or self._stale_alert:
+            self._offline_raised = self._stale_alert = False
+            await self.alerts_call(False, note)
 
     async def _run(self) -> None:
         delay = self.backoff_min_s
@@ -126,11 +156,9 @@ class CameraSession:
             self.attempts += 1
             st, now = self.source.stats, time.time()
             self._conn = _Connection(started=now, frames=st.frames, bytes=st.bytes, t=now)
-            self.watchdog.add(self)
             try:
                 outcome: Outcome = await in_own_thread(self.source.run_once, f"rtsp:{self.camera_id}")
             finally:
-                self.watchdog.discard(self)
                 self._conn = None
             self._connects.labels(self.camera_id, outcome.state).inc()
             if self._stopping:
@@ -147,11 +175,11 @@ class CameraSession:
             delay = min(delay * 2, self.backoff_max_s)
 
     def check(self, now: float) -> Coroutine[Any, Any, None] | None:
-        """One watchdog tick while a connection is up: online when packets flow, restart
-        when they stop. Returns what to publish, if anything."""
+        """One watchdog tick: online when packets flow, restart when they stop, an alert
+        when offline too long. Returns what to publish, if anything."""
         c, st = self._conn, self.source.stats
         if c is None or c.aborted:
-            return None
+            return self._check_offline(now)
         if st.last_packet > c.started and now - st.last_packet < self.stall_s:
             if now - c.t >= 2.0:
                 self.fps = (st.frames - c.frames) / (now - c.t)
@@ -174,7 +202,32 @@ class CameraSession:
             self._restarts.labels(self.camera_id).inc()
             c.aborted = True
             self.source.abort.set()
-        return None
+        return self._check_offline(now)
+
+    def _check_offline(self, now: float) -> Coroutine[Any, Any, None] | None:
+        since = self.offline_since
+        if since is None or self._offline_raised or self.alerts is None or self._stopping or now - since < self.offline_alert_s:
+            return None
+        self._offline_raised = True
+        return self.alerts_call(True, f"camera {self.camera_id} {self.state} for {now - since:.0f} s" + (f": {self.detail}" if self.detail else ""))
+
+    async def alerts_call(self, raise_: bool, text: str) -> None:
+        """Raise or resolve camera_offline; a failure (the database cannot write) is logged
+        and never ends the session."""
+        if self.alerts is None:
+            return
+        try:
+            if raise_:
+                await self.alerts.raise_alert("camera_offline", device_id=self.camera_id, message=text,
+                                              details={"state": self.state, "detail": self.detail,
+                                                       "offline_since": datetime.fromtimestamp(self.offline_since or time.time(), timezone.utc).isoformat()})
+            else:
+                await self.alerts.clear("camera_offline", device_id=self.camera_id, note=text)
+        except Exception as e:  # noqa: BLE001 - a raise is tried again at the next tick
+            if raise_:
+                self._offline_raised = False
+            _alert_failures.log(logging.ERROR, self.camera_id, "camera %s: %s camera_offline failed: %s", self.camera_id,
+                                "raising" if raise_ else "resolving", e)
 
     async def _publish_health(self) -> None:
         kf = self.source.stats.last_keyframe
@@ -194,10 +247,17 @@ class CameraSession:
             self.fps = self.bitrate = 0.0
             self._fps.set(0)
             self._bitrate.set(0)
+            if was_online:
+                self.offline_since, self._offline_raised = time.time(), False
+        else:
+            self.offline_since = None
         await self._publish_health()
         if (state == "online") != was_online or self.attempts == 1:
             await self.bus.publish(DeviceState(device_id=self.camera_id, kind="camera",
                                                state="online" if state == "online" else "offline", reason=detail))
+        if state == "online" and (self._offline_raised or self._stale_alert):
+            self._offline_raised = self._stale_alert = False
+            await self.alerts_call(False, "camera back online")
 
 
 async def in_own_thread(fn: Callable[[], T], name: str) -> T:

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import cast
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
@@ -64,6 +64,11 @@ def url_with_credentials(url: str, username: str | None, password: str | None) -
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def _time_base(stream: Any) -> Fraction:
+    tb = stream.time_base
+    return tb if tb is not None else Fraction(1, 90000)  # RTP's video clock: never None once demuxing
+
+
 def classify(err: Exception) -> tuple[str, str]:
     text = str(err)
     low = text.lower()
@@ -103,7 +108,7 @@ class RtspSource:
                          "allowed_media_types": "video+audio", "fflags": "nobuffer"},
                 # Reads are bounded by FFmpeg's own socket timeout (the "timeout" option
                 # above), not by PyAV's read timeout: that one is a Python callback taking
-                # the GIL on every I/O call, a third of a camera's demux CPU.
+                # the GIL on every I/O call, much of a camera's demux CPU (docs/cameras.md).
                 timeout=(self.open_timeout_s, None),
             )
         except Exception as e:  # av.error.* for every network/auth failure
@@ -122,8 +127,8 @@ class RtspSource:
             self.fanout.publish(info)
             wanted = [v] + ([a] if a is not None and info.audio_template is not None else [])
             last = {v.index: -1, **({a.index: -1} if a is not None else {})}
-            # one Fraction each, not one per packet (a demuxed stream always has a time base)
-            tbs = cast("dict[int, Fraction]", {v.index: v.time_base, **({a.index: a.time_base} if a is not None else {})})
+            # one Fraction each, not one per packet
+            tbs: dict[int, Fraction] = {v.index: _time_base(v), **({a.index: _time_base(a)} if a is not None else {})}
             stats = self.stats
             stats.connected = True
             abort, publish, clock = self.abort, self.fanout.publish, time.time

@@ -24,6 +24,9 @@ class Health(BaseModel):
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health, "description": "A check failed"}},
             summary="Liveness and readiness; no auth")
 async def healthz(core: CoreDep) -> JSONResponse:
+    """503 when something the gateway needs is not there: the database (it answers, and its
+    disk is not full: a database that reads but cannot write is not ok), the disks it writes
+    to (`disk`: "full: N MB free of ..." during a disk-full incident), the MQTT broker."""
     checks: dict[str, Any] = {}
     try:
         async with core.db.session() as s:
@@ -31,6 +34,10 @@ async def healthz(core: CoreDep) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as e:  # noqa: BLE001 - reported, not raised
         checks["database"] = f"error: {type(e).__name__}"
+    disk = core.disk.health()
+    checks["disk"] = disk["disk"]
+    if checks["database"] == "ok" and "database" in disk:
+        checks["database"] = disk["database"]
     if core.mqtt is not None:
         checks["mqtt"] = "ok" if core.mqtt.connected.is_set() else "disconnected"
     ok = all(v == "ok" for v in checks.values())

@@ -96,7 +96,7 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
     idle_s = IDLE_TIMEOUT_S
     waiting_since: float | None = None  # set only while awaiting the client
     expired = False
-    timer: asyncio.TimerHandle
+    timer: asyncio.TimerHandle | None = None
 
     def check() -> None:
         nonlocal timer, expired
@@ -141,7 +141,8 @@ async def tus_options(who: UploaderDep, core: CoreDep) -> Response:
 
 
 @router.post("/", status_code=201, summary="tus creation (and creation-with-upload)",
-             responses={201: {"description": "Created; Location names the upload"}, 400: {}, 403: {}, 412: {}, 413: {}, 460: {"description": "Checksum mismatch"}})
+             responses={201: {"description": "Created; Location names the upload"}, 400: {}, 403: {}, 412: {}, 413: {}, 460: {"description": "Checksum mismatch"},
+                        507: {"description": "The disk is full"}})
 async def tus_create(request: Request, who: UploaderDep, core: CoreDep, sessions: UploadsDep) -> Response:
     if (bad := _version_ok(request)) is not None:
         return bad
@@ -208,7 +209,8 @@ def _encoded_meta(meta: dict[str, str]) -> dict[str, str]:
 
 
 @router.patch("/{upload_id}", status_code=204, summary="tus: append bytes at Upload-Offset",
-              responses={204: {}, 409: {"description": "Offset mismatch"}, 410: {"description": "Terminated or expired"}, 415: {}, 460: {"description": "Checksum mismatch"}})
+              responses={204: {}, 409: {"description": "Offset mismatch"}, 410: {"description": "Terminated or expired"}, 415: {}, 460: {"description": "Checksum mismatch"},
+                         507: {"description": "The disk is full: the chunk was not stored (the offset did not move)"}})
 async def tus_patch(upload_id: str, request: Request, who: UploaderDep, sessions: UploadsDep) -> Response:
     if (bad := _version_ok(request)) is not None:
         return bad

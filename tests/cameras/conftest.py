@@ -84,6 +84,38 @@ def gst_server() -> Iterator[Callable[..., GstServer]]:
         s.kill()
 
 
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Factory: a fresh tmpfs of the given size (`"40m"`) mounted in a temp folder, unmounted
+    after the test. Needs root; a failed mount fails the test in CI (skips elsewhere)."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        mnt = tmp_path / f"tmpfs{len(mounted)}"
+        mnt.mkdir()
+        ok = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True).returncode == 0
+        require_peer(ok, f"a {size} tmpfs for the disk-full tests (root, mount -t tmpfs)")
+        mounted.append(mnt)
+        return mnt
+
+    yield mount
+    for mnt in mounted:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Take all the space left on `folder`'s disk; returns the filler file (unlink it to free)."""
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
 def camera_config(make_config: Callable[..., Any], cams: dict[str, str], segment_s: int = 2, **rec: Any) -> Any:
     devices = [{"id": cid, "kind": "camera", "url": url, **({} if isinstance(url, str) else url)} if isinstance(url, str)
                else {"id": cid, "kind": "camera", **url} for cid, url in cams.items()]

@@ -10,7 +10,8 @@ import av
 
 from simulators.media import make_clip
 from streams.fanout import Fanout, MediaPacket, SourceDown
-from streams.recorder import MOVFLAGS, DiskWriter
+from streams.recorder import MOVFLAGS
+from streams.segment_writer import DiskWriter
 
 
 class Tapper:
@@ -92,6 +93,7 @@ async def test_recorder_writes_each_fragment_when_the_next_keyframe_comes_and_th
     would write it), no keyframe may be lost, and stopping writes what is held."""
     from streams.fanout import StreamInfo
     from streams.recorder import CameraRecorder
+    from streams.segment_rows import SegmentRows
     from tests.cameras.conftest import playable_frames
     from tests.conftest import running
 
@@ -103,9 +105,16 @@ async def test_recorder_writes_each_fragment_when_the_next_keyframe_comes_and_th
         fan, disk = Fanout("cam"), DiskWriter(interval_s=30)
         disk.start()
         core = gw.services
-        rec = CameraRecorder("cam", fan, db=core.db, bus=core.bus, alerts=core.alerts, metrics=core.metrics, media_dir=core.media_dir,
-                             loop=asyncio.get_running_loop(), segment_s=60, disk=disk)
+        rows = SegmentRows(db=core.db, bus=core.bus, alerts=core.alerts, metrics=core.metrics)
+        rows.start()
+        rec = CameraRecorder("cam", fan, disk=disk, rows=rows, metrics=core.metrics, media_dir=core.media_dir, segment_s=60)
         rec.start()
+
+        async def written() -> None:  # the writer, then the row it waits for, then the writer again
+            await disk.flush()
+            await rows.idle()
+            await disk.flush()
+
         try:
             with av.open(str(clip)) as src:
                 v = src.streams.video[0]
@@ -120,14 +129,14 @@ async def test_recorder_writes_each_fragment_when_the_next_keyframe_comes_and_th
                 for i in range(16):  # the first GOP and the keyframe after it
                     publish(i)
                 path = gw.services.media_dir / (rec.open_segment or "")
-                await disk.flush()
+                await written()
                 assert frames(path) == 15
                 for i in range(16, 30):  # the rest of the second GOP: not a fragment yet
                     publish(i)
-                await disk.flush()
+                await written()
                 assert frames(path) == 15
                 publish(30)
-                await disk.flush()
+                await written()
                 assert frames(path) == 30
                 for i in range(31, len(packets)):
                     publish(i)
@@ -135,3 +144,71 @@ async def test_recorder_writes_each_fragment_when_the_next_keyframe_comes_and_th
             assert frames(path) == len(packets)
         finally:
             await disk.stop()
+            await rows.stop()
+
+
+async def test_the_disk_writer_never_waits_for_the_event_loop(tmp_path: Path, make_config) -> None:  # type: ignore[no-untyped-def]
+    """The writer thread writes every camera's files: if it waited for the event loop for a
+    segment's rows, a busy loop would stall them all. With the loop blocked, camera a
+    rotates (its rows need the loop) and camera b's next fragment must still reach the disk."""
+    import threading
+
+    from streams.fanout import StreamInfo
+    from streams.recorder import CameraRecorder
+    from streams.segment_rows import SegmentRows
+    from tests.conftest import running
+    from tests.waiting import wait_for_blocking
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=3, fps=15, profile="high")  # a keyframe every 15 frames
+    async with running(make_config()) as gw:
+        core = gw.services
+        disk = DiskWriter(interval_s=0.05)
+        disk.start()
+        rows = SegmentRows(db=core.db, bus=core.bus, alerts=core.alerts, metrics=core.metrics)
+        rows.start()
+        cams: dict[str, tuple[Fanout, CameraRecorder, list[av.Packet]]] = {}
+        sources = []
+        try:
+            for name, segment_s in (("a", 0.5), ("b", 60)):  # a rotates on every keyframe
+                fan = Fanout(name)
+                rec = CameraRecorder(name, fan, disk=disk, rows=rows, metrics=core.metrics, media_dir=core.media_dir, segment_s=segment_s)
+                rec.start()
+                src = av.open(str(clip))  # packets of their own: the recorder muxes the very packet objects
+                sources.append(src)
+                fan.publish(StreamInfo.from_container(src, 1))
+                cams[name] = (fan, rec, [p for p in src.demux(src.streams.video[0]) if p.size])
+
+            def publish(name: str, frames: range) -> None:
+                fan, _, packets = cams[name]
+                for i in frames:
+                    p = packets[i]
+                    fan.publish(MediaPacket("video", p.pts, p.dts, p.time_base, p.is_keyframe, 1000.0 + i / 15, 1, p))
+
+            for name in cams:
+                publish(name, range(16))  # first segment open, its first fragment written
+            await disk.flush()
+            await rows.idle()
+            await disk.flush()
+            b_file = core.media_dir / (cams["b"][1].open_segment or "")
+            size = b_file.stat().st_size
+            written, release = threading.Event(), threading.Event()
+
+            def while_the_loop_is_busy() -> None:
+                try:
+                    publish("a", range(16, 31))  # a rotates: closes its segment, opens one (rows: the loop)
+                    publish("b", range(16, 31))  # b: one more fragment to write
+                    wait_for_blocking(lambda: b_file.stat().st_size > size, 10, "camera b's fragment on disk while the loop is busy")
+                    written.set()
+                finally:
+                    release.set()
+
+            threading.Thread(target=while_the_loop_is_busy).start()
+            release.wait(30)  # the event loop, blocked: no row can be written meanwhile
+            assert written.is_set(), "the writer waited for the event loop"
+            for _, rec, _ in cams.values():
+                await rec.stop()
+        finally:
+            await disk.stop()
+            await rows.stop()
+            for src in sources:
+                src.close()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ from sqlalchemy import select
 from gateway.db.models import Alert, Recording
 from simulators.media import make_clip
 from simulators.rtsp.server import serve_cameras
-from tests.cameras.conftest import camera_config, playable_frames, wait_for
+from tests.cameras.conftest import camera_config, fill, playable_frames, wait_for
 from tests.conftest import free_port, running
 
 
@@ -144,7 +143,7 @@ def test_sigkill_mid_segment_leaves_playable_files(tmp_path: Path, clip: Path) -
         # the next start finishes the crashed segment's row (size + sha256)
         from config.loader import load_config
         from gateway.core import Core
-        from streams.recorder import recover
+        from streams.recovery import recover
 
         svc = Core.create(load_config(conf))
         await svc.db.upgrade()
@@ -158,41 +157,33 @@ def test_sigkill_mid_segment_leaves_playable_files(tmp_path: Path, clip: Path) -
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Any:
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    ok = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True).returncode == 0
-    if not ok:
-        pytest.skip("needs root to mount a small tmpfs for the disk-full test")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+def small_disk(tmpfs: Any) -> Path:
+    return Path(tmpfs("3m"))
 
 
 async def test_disk_full_stops_cleanly_alerts_and_resumes(make_config: Any, clip: Path, small_disk: Path) -> None:
+    """Media alone on a full disk (the database elsewhere): one disk_full alert for the
+    disk while it lasts, resolved when space returns; every kept segment plays."""
     server = await serve_cameras({"cam": clip}, port=0)
     try:
         cfg = camera_config(make_config, {"cam1": server.url("cam")}, segment_s=2)
         cfg.storage.media_dir = small_disk
+        cfg.storage.disk_full_below_bytes, cfg.storage.disk_check_s, cfg.storage.disk_clear_after_s = 256 * 1024, 0.5, 1
         async with running(cfg) as r:
             await wait_for(lambda: segments(r.services, "cam1"), 20, "a closed segment")
-            filler = small_disk / "filler"
-            with open(filler, "wb") as f:  # take all the space that is left
-                try:
-                    while True:
-                        f.write(b"\0" * 65536)
-                        f.flush()
-                except OSError:
-                    pass
+            filler = fill(small_disk)
 
-            async def alert(state: str) -> Any:
+            async def alerts(state: str | None = None) -> list[Alert]:
                 async with r.services.db.session() as s:
-                    return (await s.scalars(select(Alert).where(Alert.kind == "disk_full", Alert.state == state))).first()
+                    q = select(Alert).where(Alert.kind == "disk_full")
+                    return list((await s.scalars(q if state is None else q.where(Alert.state == state))).all())
 
-            a = await wait_for(lambda: alert("open"), 20, "a disk_full alert")
-            assert a.level == "red" and a.device_id == "cam1"
+            [a] = await wait_for(lambda: alerts("open"), 20, "a disk_full alert")
+            assert a.level == "red" and a.device_id is None and str(small_disk) in a.dedup_key  # per disk, not per camera
             n = len(await segments(r.services, "cam1"))
             filler.unlink()
-            await wait_for(lambda: alert("resolved"), 20, "the disk_full alert resolved when space returned")
+            await wait_for(lambda: alerts("resolved"), 20, "the disk_full alert resolved when space returned")
+            assert len(await alerts()) == 1
             await wait_for(lambda: _count_more(r.services, n), 20, "recording resumed")
             segs = await segments(r.services, "cam1")
             # every kept segment plays to its end: the one the full disk cut was cut back to its

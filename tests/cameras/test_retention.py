@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.db.models import Recording
-from streams.recorder import apply_retention
+from streams.retention import apply_retention
 from tests.conftest import running
 
 
@@ -52,3 +52,20 @@ async def test_disk_floor_deletes_oldest_unheld_first(make_config: Any) -> None:
         gone = await apply_retention(svc.db, svc.media_dir, {"*": 365}, min_free_bytes=1 << 62)
         assert [g.rsplit("/", 1)[1] for g in gone] == ["b.mp4", "c.mp4"]
         assert await _left(svc) == ["a"]
+
+
+async def test_a_longer_retention_does_not_keep_other_cameras_expired_segments(make_config: Any) -> None:
+    """Each camera has its own cutoff: cam2's 90 days hold its own 50-day-old segment, not
+    cam1's older-than-30-days ones that started after it."""
+    async with running(make_config()) as r:
+        svc = r.services
+        await _add(svc, "cam2-50d", 50, camera="cam2")
+        await _add(svc, "cam1-40d", 40)
+        await _add(svc, "cam1-35d", 35)
+        await _add(svc, "cam1-recent", 1)
+        await _add(svc, "cam3-100d", 100, camera="cam3")
+        gone = await apply_retention(svc.db, svc.media_dir, {"*": 30, "cam2": 90, "cam3": 365}, min_free_bytes=0)
+        assert sorted(g.rsplit("/", 1)[1] for g in gone) == ["cam1-35d.mp4", "cam1-40d.mp4"]
+        assert await _left(svc) == ["cam1-recent", "cam2-50d", "cam3-100d"]
+        assert not (svc.media_dir / "recordings/cam1/cam1-40d.mp4").exists()
+        assert (svc.media_dir / "recordings/cam2/cam2-50d.mp4").exists()

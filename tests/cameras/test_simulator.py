@@ -8,6 +8,7 @@ from typing import Any
 import av
 import pytest
 
+from drivers.camera.source import url_with_credentials
 from simulators.media import make_clip
 from simulators.rtsp.server import serve_cameras
 from tests.cameras.conftest import camera_config, wait_for
@@ -32,11 +33,12 @@ async def test_ffmpeg_plays_files_and_pattern_with_digest_auth(tmp_path: Path, t
     clip = make_clip(tmp_path / "high.mp4", seconds=2, profile="high")
     server = await serve_cameras({"file": clip, "pattern": "pattern:main:320x240:15"}, port=0, username="admin", password="s3cret")
     try:
-        auth = lambda p: server.url(p).replace("rtsp://", "rtsp://admin:s3cret@")  # noqa: E731
+        # FFmpeg takes credentials in the URL; the gateway's configuration never does
+        auth = lambda p: url_with_credentials(server.url(p), "admin", "s3cret")  # noqa: E731
         assert await asyncio.to_thread(read, auth("file"), transport) == ("High", 320, 20)
         assert await asyncio.to_thread(read, auth("pattern"), transport) == ("Main", 320, 20)
         with pytest.raises(av.error.HTTPUnauthorizedError):
-            await asyncio.to_thread(read, server.url("file").replace("rtsp://", "rtsp://admin:wrong@"), transport)
+            await asyncio.to_thread(read, url_with_credentials(server.url("file"), "admin", "wrong"), transport)
         with pytest.raises(av.error.FFmpegError):
             await asyncio.to_thread(read, auth("nope"), transport)
     finally:
