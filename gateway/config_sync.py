@@ -46,8 +46,14 @@ async def _persons_and_devices(cfg: GatewayConfig, audit: Audit) -> None:
                 s.add(Device(id=d.id, kind=d.kind, name=d.name, person_id=person_id, settings=settings, enabled=d.enabled, source="config",
                              secret=secret))
                 await audit.add(s, "config", "device.created", f"device:{d.id}", {"kind": d.kind})
-            elif (row.kind, row.name, row.person_id, row.settings, row.enabled, row.secret) != (d.kind, d.name, person_id, settings, d.enabled, secret):
-                row.kind, row.name, row.person_id, row.settings, row.enabled, row.secret = d.kind, d.name, person_id, settings, d.enabled, secret
+                continue
+            # A password the file (its environment) gives wins; one it does not give leaves
+            # what was set through the API alone.
+            if (row.kind, row.name, row.person_id, row.settings, row.enabled) != (d.kind, d.name, person_id, settings, d.enabled) or (
+                    secret is not None and row.secret != secret):
+                row.kind, row.name, row.person_id, row.settings, row.enabled = d.kind, d.name, person_id, settings, d.enabled
+                if secret is not None:
+                    row.secret = secret
                 await audit.add(s, "config", "device.updated", f"device:{d.id}")
         stale = (await s.scalars(select(Device).where(Device.source == "config", Device.enabled.is_(True)))).all()
         for gone in stale:

@@ -111,3 +111,19 @@ def test_gateway_refuses_to_start_on_invalid_config(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "-c", str(bad)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2
     assert "line 3: storage.wal: unknown key" in r.stderr
+
+
+async def test_a_password_set_through_the_api_survives_a_restart_of_a_config_camera(make_config) -> None:
+    """The configuration names the camera but no password: the one an admin set through the
+    API stays (before, every start wrote the file's absent password over it)."""
+    from gateway.db.models import Device
+    from tests.conftest import running
+
+    cfg = make_config(devices=[{"id": "cam-1", "kind": "camera", "url": "rtsp://127.0.0.1:9/room", "enabled": False}])
+    async with running(cfg) as r:
+        admin = await r.login()
+        res = await r.client.patch("/api/devices/cam-1", json={"password": "s3cret-pass"}, headers=admin)
+        assert res.status_code == 200 and res.json()["has_password"] is True
+    async with running(cfg) as r:
+        async with r.services.db.session() as s:
+            assert (await s.get(Device, "cam-1")).secret == "s3cret-pass"
