@@ -43,3 +43,6 @@ class RecordingSettings(Section):
     auth_backoff_s: float = Field(15, gt=0, le=3600, description="Wait after the camera refused the credentials (no tight retry loop).")
     offline_alert_s: float = Field(120, gt=0, le=86400, description="A camera not online this long (offline, unreachable, refusing the credentials) raises an orange camera_offline alert, resolved when it is back.")
     live_queue_packets: int = Field(60, ge=4, le=2000, description="Per-viewer queue; the oldest packets are dropped when a viewer falls behind.")
+    live_max_per_camera: int = Field(16, ge=1, le=1000, description="Live viewers of one camera at most (each costs a relay and UDP sockets).")
+    live_max_per_user: int = Field(8, ge=1, le=1000, description="Live sessions one user may hold open at once (a wall screen of 8 tiles).")
+    live_connect_s: float = Field(30, gt=0, le=600, description="A live session whose browser has not connected by then is closed.")

@@ -193,18 +193,36 @@ class RelayTrack(MediaStreamTrack):
         self.fanout.remove(self.consumer)
 
 
+class TooManyViewers(Exception):
+    """A cap on live sessions is reached (per camera or per user)."""
+
+
 class LiveRelay:
-    def __init__(self, area: Any, metrics: Any, queue_packets: int) -> None:
+    """Live sessions are capped per camera and per user (each holds a relay, a peer
+    connection and its UDP sockets: one user had opened 150 in seconds), and one whose
+    browser never connects is closed after `connect_s` instead of holding its place."""
+
+    def __init__(self, area: Any, metrics: Any, queue_packets: int, max_per_camera: int = 16, max_per_user: int = 8,
+                 connect_s: float = 30.0) -> None:
         self.area = area
         self.queue_packets = queue_packets
+        self.max_per_camera, self.max_per_user, self.connect_s = max_per_camera, max_per_user, connect_s
         self.sessions: dict[str, tuple[str, RTCPeerConnection, RelayTrack]] = {}
+        self.owners: dict[str, str] = {}  # session id -> user
         self._viewers = metrics.gauge("gateway_live_viewers", "WebRTC viewers", ("camera",))
 
-    async def answer(self, camera_id: str, offer_sdp: str) -> tuple[str, str]:
+    def owner(self, sid: str) -> str | None:
+        return self.owners.get(sid)
+
+    async def answer(self, camera_id: str, offer_sdp: str, user: str = "") -> tuple[str, str]:
         """WHEP: SDP offer in, (session id, SDP answer) out."""
         fan = self.area.fanout(camera_id)
         if fan is None:
             raise KeyError(camera_id)
+        if sum(1 for cam, _, _ in self.sessions.values() if cam == camera_id) >= self.max_per_camera:
+            raise TooManyViewers(f"camera {camera_id} has {self.max_per_camera} live viewers already")
+        if sum(1 for u in self.owners.values() if u == user) >= self.max_per_user:
+            raise TooManyViewers(f"{user} has {self.max_per_user} live sessions open: close one first (DELETE its Location)")
         info = fan.info
         if info is None:
             raise LookupError("the camera has not connected yet")
@@ -239,13 +257,22 @@ class LiveRelay:
                 await self.close(sid)
 
         self.sessions[sid] = (camera_id, pc, track)
+        self.owners[sid] = user
         self._viewers.labels(camera_id).inc()
+        asyncio.get_running_loop().call_later(self.connect_s, self._reap, sid, pc)
         return sid, pc.localDescription.sdp
+
+    def _reap(self, sid: str, pc: RTCPeerConnection) -> None:
+        entry = self.sessions.get(sid)
+        if entry is not None and entry[1] is pc and pc.connectionState != "connected":
+            task = asyncio.ensure_future(self.close(sid))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     async def close(self, sid: str) -> bool:
         entry = self.sessions.pop(sid, None)
         if entry is None:
             return False
+        self.owners.pop(sid, None)
         camera_id, pc, track = entry
         track.stop()
         await pc.close()

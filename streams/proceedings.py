@@ -11,9 +11,12 @@ order is not id order).
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import json
 import logging
+import shutil
+import tempfile
+import time
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -152,27 +155,52 @@ def concat_segments(media_dir: Path, paths: list[str], out_path: Path) -> None:
         out.close()
 
 
-async def export_zip(media_dir: Path, row: Proceeding) -> bytes:
-    """A zip with one MP4 per camera and the sealed manifest (+ its hash)."""
-    manifest = row.manifest or {}
-    buf = io.BytesIO()
+EXPORT_MAX_AGE_S = 24 * 3600  # an export folder left behind (a crash while sending) goes after this
+
+
+async def export_zip(media_dir: Path, row: Proceeding) -> Path:
+    """A zip with one MP4 per camera and the sealed manifest (+ its hash), built on disk in
+    a folder of its own under media/tmp (two exports at once never share a file; a
+    proceeding's video never sits in memory) and off the event loop. The caller sends it
+    and then removes its folder (`remove_export`)."""
     tmp = media_dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+    await asyncio.to_thread(_sweep_exports, tmp)
+    folder = Path(tempfile.mkdtemp(prefix=f"export-{row.id}-", dir=tmp))
+    try:
+        return await asyncio.to_thread(_build_zip, media_dir, folder, row.id, row.manifest or {}, row.manifest_sha256)
+    except BaseException:
+        remove_export(folder)
+        raise
+
+
+def _build_zip(media_dir: Path, folder: Path, proceeding_id: int, manifest: dict[str, Any], manifest_sha256: str | None) -> Path:
+    path = folder / f"proceeding-{proceeding_id}.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         z.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
         z.writestr("manifest.canonical.json", canonical_json(manifest))
-        z.writestr("manifest.sha256", f"{row.manifest_sha256}  manifest.canonical.json\n")
+        z.writestr("manifest.sha256", f"{manifest_sha256}  manifest.canonical.json\n")
         for cam in manifest.get("camera_ids", []):
             paths = [seg["path"] for seg in manifest.get("segments", []) if seg["camera_id"] == cam]
             if not paths:
                 continue
-            out = tmp / f"export-{row.id}-{cam}.mp4"
-            try:
-                await asyncio.to_thread(concat_segments, media_dir, paths, out)
-                z.write(out, f"proceeding-{row.id}-{cam}.mp4")
-            finally:
-                out.unlink(missing_ok=True)
-    return buf.getvalue()
+            out = folder / f"{cam}.mp4"
+            concat_segments(media_dir, paths, out)
+            z.write(out, f"proceeding-{proceeding_id}-{cam}.mp4")
+            out.unlink()
+    return path
+
+
+def remove_export(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep_exports(tmp: Path) -> None:
+    now = time.time()
+    for d in tmp.glob("export-*"):
+        with contextlib.suppress(OSError):
+            if d.is_dir() and now - d.stat().st_mtime > EXPORT_MAX_AGE_S:
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def public(row: Proceeding) -> dict[str, Any]:

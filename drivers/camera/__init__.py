@@ -111,7 +111,8 @@ class CameraArea:
         self.files_lock = asyncio.Lock()  # retention and the orphan sweep: never both on the same files
         # what the API reaches through the area: made here (they hold only references), so
         # they are never missing
-        self.live = LiveRelay(self, metrics, recording.live_queue_packets)
+        self.live = LiveRelay(self, metrics, recording.live_queue_packets, recording.live_max_per_camera, recording.live_max_per_user,
+                              recording.live_connect_s)
         self.snapshots = Snapshots(self)
         self.proceedings = Proceedings(self, db=db, audit=audit, bus=bus, clock=clock, pre_roll_s=recording.pre_roll_s)
         self.writer: DiskWriter | None = None  # the recorders' disk writer thread, once one records

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import CamerasDep, CoreDep, Principal, Require
+from streams.live import TooManyViewers
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 Viewer = Annotated[Principal, Require("live.view")]
@@ -69,7 +70,9 @@ async def whep(camera_id: str, request: Request, core: CoreDep, area: CamerasDep
     if not offer.startswith("v=0"):
         raise HTTPException(400, "the body is not an SDP offer")
     try:
-        sid, answer = await area.live.answer(camera_id, offer)
+        sid, answer = await area.live.answer(camera_id, offer, user.username)
+    except TooManyViewers as e:
+        raise HTTPException(429, str(e)) from None
     except KeyError:
         raise HTTPException(404, "no such camera") from None
     except LookupError as e:
@@ -83,7 +86,8 @@ async def whep(camera_id: str, request: Request, core: CoreDep, area: CamerasDep
 
 @router.delete("/{camera_id}/whep/{session_id}", status_code=200, response_model=WhepClosed)
 async def whep_delete(camera_id: str, session_id: str, area: CamerasDep, user: Viewer) -> WhepClosed:
-    if not await area.live.close(session_id):
+    owner = area.live.owner(session_id)
+    if owner is None or (owner != user.username and user.role != "admin") or not await area.live.close(session_id):
         raise HTTPException(404, "no such session")
     return WhepClosed(closed=True)
 

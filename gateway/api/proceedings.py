@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
 from gateway.api.deps import CamerasDep, CoreDep, Principal, Require, RowId, SessionDep
 from gateway.db.models import Proceeding
@@ -99,16 +101,17 @@ async def get_one(proceeding_id: RowId, s: SessionDep, user: Reader) -> Proceedi
     return _public(row)
 
 
-@router.get("/{proceeding_id}/export", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
+@router.get("/{proceeding_id}/export", response_class=FileResponse, responses={200: {"content": {"application/zip": {}}}})
 async def export(proceeding_id: RowId, s: SessionDep, core: CoreDep, user: Exporter) -> Response:
-    from streams.proceedings import export_zip
+    from streams.proceedings import export_zip, remove_export
 
     row = await s.get(Proceeding, proceeding_id)
     if row is None:
         raise HTTPException(404, "no such proceeding")
     if row.state != "sealed" or not row.manifest:
         raise HTTPException(409, "stop the proceeding before exporting it")
-    data = await export_zip(core.media_dir, row)
+    path = await export_zip(core.media_dir, row)
     await core.audit.log(user.username, "proceeding.exported", f"proceeding:{row.id}", {"manifest_sha256": row.manifest_sha256})
-    return Response(data, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="proceeding-{row.id}.zip"'})
+    # streamed from its file, which goes once it is sent
+    return FileResponse(path, media_type="application/zip", filename=f"proceeding-{row.id}.zip",
+                        background=BackgroundTask(remove_export, path.parent))

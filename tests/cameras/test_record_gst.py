@@ -85,6 +85,10 @@ async def test_proceeding_sealed_exported_verified_and_tamper_detected(gst_serve
         mp4 = z.read(f"proceeding-{p1['id']}-cam1.mp4")
         with av.open(io.BytesIO(mp4)) as c:
             assert sum(1 for _ in c.decode(video=0)) >= 15
+        # two exports at once: each built in a folder of its own, both whole, neither left behind
+        both = await asyncio.gather(*(r.client.get(f"/api/proceedings/{p1['id']}/export", headers=h) for _ in range(2)))
+        assert [zipfile.ZipFile(io.BytesIO(x.content)).read(f"proceeding-{p1['id']}-cam1.mp4") for x in both] == [mp4, mp4]
+        await wait_for(lambda: not list((r.services.media_dir / "tmp").glob("export-*")), 30, "the export folders removed")
         checked, problems = await verify_all(r.services.db, r.services.media_dir)
         assert problems == [] and checked >= 3
         seg = s1["manifest"]["segments"][0]
