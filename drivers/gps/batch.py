@@ -11,6 +11,7 @@ Rejections are collected by (reason, device) and reported once per batch.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -20,7 +21,7 @@ from sqlalchemy import Table
 from drivers.gps.filter import ACCEPTED, OUT_OF_ORDER, judge
 from drivers.gps.inbound import SUBS, Inbound
 from drivers.gps.nmea import Fix
-from drivers.gps.registry import Tracker, TrackerRegistry
+from drivers.gps.registry import Tracker
 from drivers.gps.rules import RuleFix
 from gateway.db.models import PositionRow
 from gateway.events import Position
@@ -50,12 +51,13 @@ class Batch:
     def reject(self, reason: str, who: str, n: int = 1) -> None:
         self.rejected[(reason, who)] += n
 
-    def add(self, m: Inbound, registry: TrackerRegistry) -> None:
+    def add(self, m: Inbound, trackers: Mapping[str, Tracker]) -> None:
+        """`trackers`: the registry's map (looked up once per message: this runs for each)."""
         dev = m.dev
         if dev is None:
             self.reject(m.reject or "bad_topic", m.topic)
             return
-        t = registry.get(dev)
+        t = trackers.get(dev)
         if t is None:
             self.reject("unknown_device", dev)
             return

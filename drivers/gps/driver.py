@@ -138,9 +138,10 @@ class TrackerDriver:
     async def handle_inbound(self, messages: list[Inbound]) -> None:
         """A batch of decoded messages (from `handle`, or from the ingest worker) in arrival order."""
         batch = Batch(self.clock.now(), self.clock.monotonic())
+        trackers = self.registry.by_id
         for m in messages:
             try:
-                batch.add(m, self.registry)
+                batch.add(m, trackers)
             except Exception:  # noqa: BLE001 - a bug here must not lose the rest of the batch
                 batch.reject("decoder_error", m.topic)
                 log.exception("tracker message on %s could not be handled", m.topic)

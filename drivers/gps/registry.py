@@ -9,7 +9,7 @@ next. Per-device state (the position filter, liveness) survives an edit of the d
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -52,6 +52,11 @@ class TrackerRegistry:
 
     def get(self, device_id: str) -> Tracker | None:
         return self._trackers.get(device_id)
+
+    @property
+    def by_id(self) -> Mapping[str, Tracker]:
+        """The trackers by id, read-only (the hot path looks them up directly)."""
+        return self._trackers
 
     def __iter__(self) -> Iterator[Tracker]:
         return iter(list(self._trackers.values()))
