@@ -8,6 +8,7 @@ auth itself), and are never logged.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -70,13 +71,18 @@ def _time_base(stream: Any) -> Fraction:
 
 
 def classify(err: Exception) -> tuple[str, str]:
+    """(state, detail) of a failed connection, by the error's type first, then by its
+    message alone: FFmpeg's errors carry the URL too, and a port such as 40123 once read
+    as an HTTP 401."""
     text = str(err)
-    low = text.lower()
-    if "401" in low or "unauthorized" in low or isinstance(err, PermissionError) or "403" in low or "forbidden" in low:
+    if isinstance(err, (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError, PermissionError)):
         return "auth_failed", "the camera refused the credentials (401)"
-    if isinstance(err, (ConnectionRefusedError, TimeoutError)) or any(
-        s in low for s in ("connection refused", "timed out", "no route", "name or service", "network is unreachable", "immediate exit")
-    ):
+    if isinstance(err, (ConnectionRefusedError, TimeoutError)):
+        return "unreachable", text[:200]
+    message = (getattr(err, "strerror", None) or text).lower()
+    if re.search(r"\b40[13]\b", message) or "unauthorized" in message or "forbidden" in message:
+        return "auth_failed", "the camera refused the credentials (401)"
+    if any(s in message for s in ("connection refused", "timed out", "no route", "name or service", "network is unreachable", "immediate exit")):
         return "unreachable", text[:200]
     return "offline", text[:200]
 

@@ -197,3 +197,19 @@ async def test_disk_full_stops_cleanly_alerts_and_resumes(make_config: Any, clip
 
 async def _count_more(services: Any, n: int) -> bool:
     return len(await segments(services, "cam1")) > n
+
+
+def test_a_port_number_in_the_url_is_not_an_http_status() -> None:
+    """Seen in CI: a refused connection to port 40123 was reported as refused credentials,
+    because FFmpeg's error quotes the URL and the classifier found "401" in it."""
+    import av
+
+    from drivers.camera.source import classify
+
+    for port in (40123, 34011, 14030, 4403):
+        err = av.error.ConnectionRefusedError(111, "Connection refused", f"rtsp://127.0.0.1:{port}/none")
+        assert classify(err)[0] == "unreachable", port
+        other = av.error.InvalidDataError(1094995529, "Invalid data found when processing input", f"rtsp://10.0.0.5:{port}/401")
+        assert classify(other)[0] == "offline", port
+    denied = av.error.HTTPUnauthorizedError(-825242872, "Server returned 401 Unauthorized (authorization failed)", "rtsp://10.0.0.5/live")
+    assert classify(denied)[0] == "auth_failed"
