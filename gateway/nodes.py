@@ -60,7 +60,7 @@ def answer_pings(link: MqttLink) -> None:
     link.subscribe(f"gateway/nodes/{link.node_id}/ping", pong, qos=0, ack="immediate")
 
 
-async def probe_node_id(settings: MqttSettings, node_id: str, answer_s: float = 3.0, connect_s: float = 5.0) -> None:
+async def probe_node_id(settings: MqttSettings, node_id: str, answer_s: float = 5.0, connect_s: float = 5.0) -> None:
     """Raise NodeIdInUse when a live gateway answers for `node_id`."""
     assert settings.url
     addr = parse_url(settings.url)
