@@ -40,3 +40,8 @@ class FakeClock(Clock):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(dt: datetime) -> datetime:
+    """Aware UTC; a time without an offset is taken as UTC (the database stores aware times only)."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -8,7 +7,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway.alerts import AlertError, AlertPublic
-from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, RowId, SessionDep
+from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, RowId, SessionDep, UtcTime
 from gateway.db.models import Alert
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -26,7 +25,7 @@ async def list_alerts(
     kind: str | None = Query(None, max_length=32),
     person_id: str | None = Query(None, max_length=64),
     device_id: str | None = Query(None, max_length=64),
-    since: datetime | None = None,
+    since: UtcTime | None = None,
     limit: int = Query(200, ge=1, le=2000),
 ) -> list[AlertPublic]:
     stmt = select(Alert).order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(limit)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gateway.api.deps import MAX_ROW_ID, Principal, Require, SessionDep
+from gateway.api.deps import MAX_ROW_ID, Principal, Require, SessionDep, UtcTime
 from gateway.db.models import AuditEntry
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -27,7 +27,7 @@ class AuditEntryPublic(BaseModel):
 async def list_audit(
     _: Annotated[Principal, Require("audit.read")], s: SessionDep,
     actor: str | None = Query(None, max_length=64), action: str | None = Query(None, max_length=64),
-    since: datetime | None = None, before_id: int | None = Query(None, ge=1, le=MAX_ROW_ID), limit: int = Query(200, ge=1, le=2000),
+    since: UtcTime | None = None, before_id: int | None = Query(None, ge=1, le=MAX_ROW_ID), limit: int = Query(200, ge=1, le=2000),
 ) -> list[AuditEntryPublic]:
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if actor:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Path, Request, WebSocket, status
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.bodycam.service import UploadSessions
@@ -23,6 +25,7 @@ from drivers.kiosk.session import KioskDriver
 from gateway.assembly import Areas
 from gateway.auth.roles import allowed
 from gateway.auth.tokens import DEVICE_KEY_PREFIX, device_key_matches, hash_device_key
+from gateway.clock import as_utc
 from gateway.core import Core
 from gateway.db.models import Device, User
 from recognition.service import Recognition
@@ -31,6 +34,9 @@ from recognition.service import Recognition
 # driver's OverflowError (a 500)
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+# A time in a query (since, until): one given without an offset is read as UTC, the same on
+# every route (the database takes aware times only: a naive one was a 500)
+UtcTime = Annotated[datetime, AfterValidator(as_utc)]
 
 COOKIE = "gw_session"
 CSRF_HEADER = "x-requested-with"

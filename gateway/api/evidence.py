@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from drivers.bodycam.manifest import load_or_create_key, public_key_b64, sign
-from gateway.api.deps import CoreDep, Principal, Require, RowId, SessionDep
+from gateway.api.deps import CoreDep, Principal, Require, RowId, SessionDep, UtcTime
 from gateway.api.ranges import file_response, serves_start
 from gateway.db.models import Custody, Evidence
 from gateway.evidence import confined
@@ -27,10 +27,6 @@ def _iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).isoformat()
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)) if dt else None
 
 
 def public(e: Evidence) -> dict[str, Any]:
@@ -101,7 +97,7 @@ class SignedExport(BaseModel):
 @router.get("", response_model=list[EvidencePublic], summary="Evidence, newest first; filters combine")
 async def list_evidence(s: SessionDep, user: Reader, device_id: str | None = None, officer: str | None = None, person_id: str | None = None,
                         case_ref: str | None = None, kind: str | None = None, state: str | None = None, sha256: str | None = None,
-                        since: datetime | None = None, until: datetime | None = None,
+                        since: UtcTime | None = None, until: UtcTime | None = None,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[EvidencePublic]:
     q = select(Evidence)
     for col, value in ((Evidence.device_id, device_id), (Evidence.officer, officer), (Evidence.person_id, person_id), (Evidence.case_ref, case_ref),
@@ -109,9 +105,9 @@ async def list_evidence(s: SessionDep, user: Reader, device_id: str | None = Non
         if value is not None:
             q = q.where(col == value)
     if since:
-        q = q.where(Evidence.recorded_at >= _aware(since))
+        q = q.where(Evidence.recorded_at >= since)
     if until:
-        q = q.where(Evidence.recorded_at <= _aware(until))
+        q = q.where(Evidence.recorded_at <= until)
     rows = (await s.scalars(q.order_by(Evidence.recorded_at.desc(), Evidence.id.desc()).limit(limit))).all()
     return [EvidencePublic.model_validate(public(e)) for e in rows]
 

@@ -20,6 +20,7 @@ from gateway.api.deps import (
     Require,
     RowId,
     SessionDep,
+    UtcTime,
 )
 from gateway.db.models import CheckInRow, FaceEncoding, FaceMatch, Person
 from gateway.evidence import confined
@@ -180,7 +181,7 @@ async def identify(user: Checker, core: CoreDep, rec: RecognitionDep, file: Uplo
 @router.get("/api/checkins", response_model=list[CheckInPublic], summary="Check-in log, newest first")
 async def list_checkins(
     _: CurrentUser, s: SessionDep, person_id: str | None = None, kiosk_id: str | None = None, result: str | None = None,
-    since: datetime | None = None, limit: int = Query(100, ge=1, le=1000),
+    since: UtcTime | None = None, limit: int = Query(100, ge=1, le=1000),
 ) -> list[CheckInPublic]:
     stmt = select(CheckInRow).order_by(CheckInRow.at.desc(), CheckInRow.id.desc()).limit(limit)
     if person_id:

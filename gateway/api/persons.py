@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from gateway.alerts import AlertPublic
-from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
+from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep, UtcTime
 from gateway.db.models import Alert, CheckInRow, FaceMatch, Person, PositionRow, Proceeding
 from gateway.events import PersonChanged
 
@@ -142,7 +142,7 @@ class Timeline(BaseModel):
 @router.get("/{person_id}/timeline", response_model=Timeline, summary="Positions, alerts, check-ins, face matches and proceedings in time order")
 async def timeline(
     person_id: str, _: CurrentUser, s: SessionDep,
-    since: datetime | None = None, until: datetime | None = None,
+    since: UtcTime | None = None, until: UtcTime | None = None,
     limit: int = Query(500, ge=1, le=5000),
 ) -> Timeline:
     if await s.get(Person, person_id) is None:

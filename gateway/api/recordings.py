@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gateway.api.deps import CoreDep, Principal, Require, RowId, SessionDep
+from gateway.api.deps import CoreDep, Principal, Require, RowId, SessionDep, UtcTime
 from gateway.api.ranges import file_response, serves_start
 from gateway.auth.roles import allowed
 from gateway.db.models import Recording
@@ -18,14 +18,6 @@ from gateway.evidence import confined
 
 router = APIRouter(prefix="/api/recordings", tags=["recordings"])
 Reader = Annotated[Principal, Require("read")]
-
-
-def _naive(dt: datetime | None) -> datetime | None:
-    return (dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)) if dt else None
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    return dt.replace(tzinfo=timezone.utc) if dt and not dt.tzinfo else dt
 
 
 class RecordingPublic(BaseModel):
@@ -45,20 +37,20 @@ class RecordingPublic(BaseModel):
 
 def public(r: Recording) -> RecordingPublic:
     return RecordingPublic.model_validate(dict(
-        id=r.id, camera_id=r.camera_id, kind=r.kind, started_at=_aware(r.started_at), ended_at=_aware(r.ended_at), duration_s=r.duration_s,
+        id=r.id, camera_id=r.camera_id, kind=r.kind, started_at=r.started_at, ended_at=r.ended_at, duration_s=r.duration_s,
         size=r.size, sha256=r.sha256, codec=r.codec, has_audio=r.has_audio, hold=r.hold, open=r.kind == "segment" and r.sha256 is None))
 
 
 @router.get("", response_model=list[RecordingPublic])
-async def list_recordings(s: SessionDep, user: Reader, camera_id: str | None = None, since: datetime | None = None,
-                          until: datetime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[RecordingPublic]:
+async def list_recordings(s: SessionDep, user: Reader, camera_id: str | None = None, since: UtcTime | None = None,
+                          until: UtcTime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[RecordingPublic]:
     q = select(Recording)
     if camera_id:
         q = q.where(Recording.camera_id == camera_id)
     if since:
-        q = q.where((Recording.ended_at.is_(None)) | (Recording.ended_at >= _naive(since)))
+        q = q.where((Recording.ended_at.is_(None)) | (Recording.ended_at >= since))
     if until:
-        q = q.where(Recording.started_at <= _naive(until))
+        q = q.where(Recording.started_at <= until)
     rows = (await s.scalars(q.order_by(Recording.started_at, Recording.id).limit(limit))).all()
     return [public(r) for r in rows]
 

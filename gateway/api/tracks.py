@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from drivers.gps.geo import wgs84_to_gcj02
-from gateway.api.deps import CoreDep, CurrentUser, SessionDep
+from gateway.api.deps import CoreDep, CurrentUser, SessionDep, UtcTime
 from gateway.db.models import Device, Person, PositionRow
 
 router = APIRouter(tags=["tracks"])
@@ -108,7 +108,7 @@ def _window(stmt: Any, since: datetime | None, until: datetime | None) -> Any:
 @router.get("/api/persons/{person_id}/track", response_model=FeatureCollection, summary="GeoJSON FeatureCollection of a person's positions (fix time order)")
 async def person_track(
     person_id: str, _: CurrentUser, s: SessionDep,
-    since: datetime | None = None, until: datetime | None = None,
+    since: UtcTime | None = None, until: UtcTime | None = None,
     limit: int = Query(5000, ge=1, le=50_000), datum: Datum = "wgs84",
 ) -> FeatureCollection:
     if await s.get(Person, person_id) is None:
@@ -130,7 +130,7 @@ async def person_track(
 @router.get("/api/devices/{device_id}/positions", response_model=list[DevicePosition], summary="A tracker's positions, newest first")
 async def device_positions(
     device_id: str, _: CurrentUser, s: SessionDep,
-    since: datetime | None = None, until: datetime | None = None,
+    since: UtcTime | None = None, until: UtcTime | None = None,
     limit: int = Query(500, ge=1, le=50_000), datum: Datum = "wgs84",
 ) -> list[DevicePosition]:
     if await s.get(Device, device_id) is None:
