@@ -45,3 +45,8 @@ def utcnow() -> datetime:
 def as_utc(dt: datetime) -> datetime:
     """Aware UTC; a time without an offset is taken as UTC (the database stores aware times only)."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def utc_at(ts: float) -> datetime:
+    """An epoch time as an aware UTC datetime."""
+    return datetime.fromtimestamp(ts, UTC)

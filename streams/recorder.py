@@ -28,12 +28,12 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import av
 
+from gateway.clock import utc_at
 from gateway.disk import DiskMonitor
 from gateway.metrics import Metrics
 from streams.fanout import Fanout, Item, MediaPacket, SourceDown, StreamInfo
@@ -46,12 +46,8 @@ MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 MAX_PENDING = 256  # packets held for one mux call at most (a long GOP is muxed in parts)
 
 
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
-
-
 def segment_relpath(camera_id: str, ts: float) -> str:
-    t = utc(ts)
+    t = utc_at(ts)
     return f"recordings/{camera_id}/{t:%Y/%m/%d}/{camera_id}-{t:%Y%m%dT%H%M%S}_{t.microsecond // 1000:03d}Z.mp4"
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import av
 from sqlalchemy import func, select
 
+from gateway.clock import utc_at
 from gateway.db.engine import Database
 from gateway.db.models import Recording
 from gateway.evidence import sha256_file
@@ -34,10 +35,6 @@ from gateway.evidence import sha256_file
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"-(\d{8}T\d{6})_(\d{3})Z\.mp4$")
-
-
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 async def recover(db: Database, media_dir: Path) -> int:
@@ -51,7 +48,7 @@ async def recover(db: Database, media_dir: Path) -> int:
                 st = path.stat()
                 row.size = st.st_size
                 row.sha256 = await asyncio.to_thread(sha256_file, path)
-                row.ended_at = row.ended_at or _utc(st.st_mtime)
+                row.ended_at = row.ended_at or utc_at(st.st_mtime)
                 row.duration_s = (row.ended_at - row.started_at).total_seconds()
             except OSError:
                 await s.delete(row)
@@ -86,7 +83,7 @@ def _picture(path: Path) -> tuple[str, bool] | None:
 def _started(name: str, mtime: float) -> datetime:
     m = _NAME.search(name)
     if m is None:
-        return _utc(mtime)
+        return utc_at(mtime)
     return datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC) + timedelta(milliseconds=int(m.group(2)))
 
 
@@ -142,7 +139,7 @@ async def remove_orphans(db: Database, media_dir: Path, lock: asyncio.Lock) -> t
                     log.info("removed %s: a segment file without a row and without a picture", rel)
                     continue
                 digest = await asyncio.to_thread(sha256_file, path)
-                started, ended = _started(path.name, st.st_mtime), _utc(st.st_mtime)
+                started, ended = _started(path.name, st.st_mtime), utc_at(st.st_mtime)
                 async with db.session() as s:
                     s.add(Recording(camera_id=camera_id, kind="segment", path=rel, started_at=started, ended_at=max(ended, started),
                                     duration_s=max(0.0, (ended - started).total_seconds()), size=st.st_size, sha256=digest,

@@ -23,7 +23,6 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, insert, update
@@ -31,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.alerts.service import AlertService
 from gateway.bus import EventBus
+from gateway.clock import utc_at
 from gateway.db.engine import Database
 from gateway.db.models import Recording
 from gateway.disk import DiskMonitor
@@ -39,10 +39,6 @@ from gateway.logs import Throttled
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
 
 
 @dataclass
@@ -57,7 +53,7 @@ class InsertSegment:
     done: Callable[[int | None, BaseException | None], None]
 
     def run(self, c: Connection) -> int:
-        stmt = insert(Recording).values(camera_id=self.camera_id, kind="segment", path=self.rel, started_at=utc(self.started),
+        stmt = insert(Recording).values(camera_id=self.camera_id, kind="segment", path=self.rel, started_at=utc_at(self.started),
                                         codec=self.codec, has_audio=self.has_audio, hold=False).returning(Recording.id)
         return int(c.execute(stmt).scalar_one())
 
@@ -77,7 +73,7 @@ class FinishSegment:
 
     def run(self, c: Connection) -> None:
         c.execute(update(Recording).where(Recording.id == self.row_id).values(
-            ended_at=utc(self.last_at), duration_s=round(self.duration, 3), size=self.size, sha256=self.digest))
+            ended_at=utc_at(self.last_at), duration_s=round(self.duration, 3), size=self.size, sha256=self.digest))
 
 
 @dataclass
@@ -102,7 +98,7 @@ class InsertGap:
     reason: str
 
     def run(self, c: Connection) -> None:
-        c.execute(insert(Recording).values(camera_id=self.camera_id, kind="gap", started_at=utc(self.start), ended_at=utc(self.end),
+        c.execute(insert(Recording).values(camera_id=self.camera_id, kind="gap", started_at=utc_at(self.start), ended_at=utc_at(self.end),
                                            duration_s=round(self.end - self.start, 3)))
 
 
@@ -256,7 +252,7 @@ class SegmentRows:
                 w.set()
         else:
             self._m_gaps.labels(op.camera_id).inc()
-            await self.bus.publish(RecordingGap(camera_id=op.camera_id, started_at=utc(op.start), ended_at=utc(op.end),
+            await self.bus.publish(RecordingGap(camera_id=op.camera_id, started_at=utc_at(op.start), ended_at=utc_at(op.end),
                                                 duration_s=round(op.end - op.start, 3), reason=op.reason))
 
     def _failed(self, op: RowOp, e: BaseException) -> None:
