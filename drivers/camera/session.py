@@ -144,7 +144,8 @@ class CameraSession:
         self._bitrate.set(0)
 
     async def resolve_offline(self, note: str) -> None:
-        """The camera is no longer watched (disabled, edited): its offline alert ends."""
+        """The camera is back online, or no longer watched (disabled, edited): its offline
+        alert (raised now, or possibly left open by the last run) ends."""
         if self._offline_raised or self._stale_alert:
             self._offline_raised = self._stale_alert = False
             await self.alerts_call(False, note)
@@ -255,9 +256,8 @@ class CameraSession:
         if (state == "online") != was_online or self.attempts == 1:
             await self.bus.publish(DeviceState(device_id=self.camera_id, kind="camera",
                                                state="online" if state == "online" else "offline", reason=detail))
-        if state == "online" and (self._offline_raised or self._stale_alert):
-            self._offline_raised = self._stale_alert = False
-            await self.alerts_call(False, "camera back online")
+        if state == "online":
+            await self.resolve_offline("camera back online")
 
 
 async def in_own_thread(fn: Callable[[], T], name: str) -> T:
