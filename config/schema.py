@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from config.base import Section, TimeZone
 from config.cameras import RecordingSettings
@@ -65,6 +65,24 @@ class MqttSettings(Section):
     ca_file: Path | None = None
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0)
+
+
+class ClusterSettings(Section):
+    """Several gateway nodes on one PostgreSQL database and one MQTT broker (docs/cluster.md).
+    A single node runs the same code: it simply holds every lease."""
+
+    lease_ttl_s: float = Field(5.0, ge=1, le=300, description="A node that stops renewing its leases loses them this long after its last renewal; a survivor then takes its work over.")
+    renew_s: float = Field(1.0, gt=0, le=60, description="How often a node renews its leases, beats its heart and claims unowned work.")
+    tracker_partitions: int = Field(16, ge=1, le=1024, description="Trackers are spread over this many partitions, each owned by one node (the same on every node).")
+    standby_window_s: float = Field(120.0, ge=10, le=3600, description="How long a node keeps the tracker messages of partitions it does not own, to replay them when it takes one over.")
+    advertise_url: str | None = Field(None, pattern=r"^https?://[^/?#\s]+$",
+                                      description="How the other nodes reach this node's HTTP server (WHEP and snapshot relay). Default: http://{gateway.host}:{gateway.port}.")
+
+    @model_validator(mode="after")
+    def _renew_within_ttl(self) -> "ClusterSettings":
+        if self.renew_s * 2 > self.lease_ttl_s:
+            raise ValueError(f"renew_s ({self.renew_s}) must be at most half of lease_ttl_s ({self.lease_ttl_s}): a lease must survive a missed renewal")
+        return self
 
 
 class AuthSettings(Section):
@@ -126,6 +144,7 @@ class GatewayConfig(Section):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
