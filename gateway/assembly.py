@@ -56,6 +56,9 @@ class Gateway:
         for c in self.areas.components:
             log.info("starting %s", c.name)
             await c.start()
+        # the work this node owns (a single node: all of it) starts here, after every area
+        # offered its kind of work to the cluster
+        await self.core.cluster.begin()
         # What start-up built (modules, the ORM's mappings, zone indexes, codecs) lives as
         # long as the gateway. Left to the cyclic collector, each full collection walked
         # all of it (docs/trackers.md: tens of ms with the event loop stopped, a few times
@@ -64,6 +67,7 @@ class Gateway:
 
     async def stop(self) -> None:
         gc.unfreeze()  # what start-up made may be garbage once stopped (tests start many)
+        await self.core.cluster.halt()  # no new work while the areas stop theirs
         for c in reversed(self.areas.components):
             try:
                 await c.stop()

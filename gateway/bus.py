@@ -16,6 +16,11 @@ handler before returning. Change events use it (a device registered through the
 API, a zone edited): when the API answers, every driver has applied the change,
 so a tracker that sends its first fix the moment it is registered is heard.
 Inline handlers must be quick, and `offer` (another thread) does not call them.
+
+Events from other nodes of a cluster (gateway/cluster/relay.py) come in through
+`publish_remote` and reach only subscribers registered with `remote=True`: the console
+push and the areas' change handlers want them; the webhook and MQTT alert senders, the
+device-state writer and the relay itself must not act twice on what another node did.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class Subscription:
     overflow: Overflow
     batch: bool = False
     inline: bool = False
+    remote: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def wants(self, topic: str) -> bool:
@@ -70,10 +76,13 @@ class EventBus:
         overflow: Overflow = "drop_oldest",
         batch: bool = False,
         inline: bool = False,
+        remote: bool = False,
     ) -> Subscription:
+        """`remote`: also receive the events of other nodes (see the module docstring)."""
         if inline and batch:
             raise ValueError("an inline subscriber is called once per event")
-        sub = Subscription(name, frozenset(topics) if topics is not None else None, handler, asyncio.Queue(maxsize), overflow, batch, inline)
+        sub = Subscription(name, frozenset(topics) if topics is not None else None, handler, asyncio.Queue(maxsize), overflow, batch, inline,
+                           remote)
         self._subs.append(sub)
         if self._running and not inline:
             sub.task = asyncio.get_running_loop().create_task(self._consume(sub), name=f"bus:{name}")
@@ -103,18 +112,19 @@ class EventBus:
     async def publish(self, event: Event) -> None:
         await self.publish_many((event,))
 
-    async def publish_many(self, events: Sequence[Event]) -> None:
+    async def publish_many(self, events: Sequence[Event], remote: bool = False) -> None:
         """Each event to every subscriber that wants it, in order, with the metrics updated
         once per call: per event, their label lookups and locks cost more than the
         queueing itself."""
         if not events:
             return
+        subs = [s for s in self._subs if s.remote] if remote else self._subs
         counts: dict[str, int] = {}
         touched: set[Subscription] = set()
         for event in events:
             topic = event.topic
             counts[topic] = counts.get(topic, 0) + 1
-            for sub in self._subs:
+            for sub in subs:
                 if not sub.wants(topic):
                     continue
                 if sub.inline:
@@ -129,6 +139,10 @@ class EventBus:
             self._published.labels(topic).inc(n)
         for sub in touched:
             self._depth.labels(sub.name).set(sub.queue.qsize())
+
+    async def publish_remote(self, events: Sequence[Event]) -> None:
+        """Events another node published (only `remote=True` subscribers get them)."""
+        await self.publish_many(events, remote=True)
 
     async def _call_inline(self, sub: Subscription, event: Event) -> None:
         try:

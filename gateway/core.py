@@ -27,10 +27,12 @@ from gateway.auth.ratelimit import RateLimiter
 from gateway.auth.tokens import TokenSigner
 from gateway.bus import EventBus
 from gateway.clock import Clock
+from gateway.cluster.membership import Cluster, Singletons
+from gateway.cluster.relay import EventRelay
 from gateway.db.engine import Database
 from gateway.db.models import Device
 from gateway.disk import DiskMonitor
-from gateway.events import DeviceState, Event, UserChanged
+from gateway.events import AlertChanged, DeviceState, Event, UserChanged
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
 from gateway.nodes import answer_pings, probe_node_id
@@ -63,7 +65,10 @@ class Core:
     signer: TokenSigner
     login_limiter: RateLimiter
     disk: DiskMonitor
+    cluster: Cluster
+    singletons: Singletons
     mqtt: MqttLink | None = None
+    relay: EventRelay | None = None
     http: httpx.AsyncClient | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _webhooks: list[WebhookSender] = field(default_factory=list)
@@ -87,10 +92,15 @@ class Core:
             login_limiter=RateLimiter(config.auth.login_attempts_per_minute, clock),
             disk=DiskMonitor(watched, alerts, clock, metrics, full_below_bytes=st.disk_full_below_bytes, check_s=st.disk_check_s,
                              clear_after_s=st.disk_clear_after_s),
+            cluster=Cluster(config.cluster, config.gateway.node_id, db, metrics, advertise_url(config)),
+            singletons=Singletons(),
         )
+        svc.cluster.add(svc.singletons)
+        svc.singletons.add("alert-escalation", alerts.run_escalation)
         if config.mqtt.url:
             svc.mqtt = MqttLink(config.mqtt, config.gateway.node_id, metrics)
             answer_pings(svc.mqtt)
+            svc.relay = EventRelay(node_id=config.gateway.node_id, bus=bus, mqtt=svc.mqtt, metrics=metrics)
         return svc
 
     @property
@@ -99,10 +109,15 @@ class Core:
 
     async def start(self) -> None:
         await self.db.upgrade()
+        await self.cluster.register()
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.http = httpx.AsyncClient()
-        self.bus.subscribe("push", self.push, topics=PUSHED_TOPICS, maxsize=5000)
-        self.bus.subscribe("push-sessions", self._user_changed, topics=(UserChanged.topic,), inline=True)
+        # remote: a console on any node is pushed what happened on every node
+        self.bus.subscribe("push", self.push, topics=PUSHED_TOPICS, maxsize=5000, remote=True)
+        self.bus.subscribe("push-sessions", self._user_changed, topics=(UserChanged.topic,), inline=True, remote=True)
+        self.bus.subscribe("alerts-elsewhere", self._alert_elsewhere, topics=(AlertChanged.topic,), maxsize=1000, remote=True)
+        if self.relay is not None:
+            self.relay.install()
         self.bus.subscribe("device-state", self._device_states_changed, topics=("device.state",), maxsize=5000, overflow="block", batch=True)
         if self.mqtt is not None:
             self.bus.subscribe("mqtt-alerts", MqttAlertPublisher(self.mqtt, self.config.alerts.mqtt_topic_prefix, self.config.gateway.public_url),
@@ -118,10 +133,11 @@ class Core:
         if self.mqtt is not None:
             await probe_node_id(self.mqtt.settings, self.mqtt.node_id)
             await self.mqtt.start()
-        self._tasks.append(asyncio.create_task(self.alerts.run_escalation(), name="alert-escalation"))
         await self.disk.start()
 
     async def stop(self) -> None:
+        await self.singletons.stop()
+        await self.cluster.stop()
         await self.disk.stop()
         await self.bus.stop()  # what the areas published reaches its subscribers (the webhook queues among them)
         await asyncio.gather(*(w.drain() for w in self._webhooks))
@@ -134,6 +150,11 @@ class Core:
         if self.http is not None:
             await self.http.aclose()
         await self.db.close()
+
+    async def _alert_elsewhere(self, event: Event) -> None:
+        """An alert opened or was handled (here or on another node): the escalation check,
+        wherever it runs, looks at the database again."""
+        self.alerts.changed_elsewhere()
 
     async def _user_changed(self, event: Event) -> None:
         if isinstance(event, UserChanged):
@@ -159,6 +180,12 @@ class Core:
         if self.mqtt is not None:
             for e in states:
                 self.mqtt.publish(f"gateway/devices/{e.device_id}/state", e.state, qos=1, retain=True)
+
+
+def advertise_url(config: GatewayConfig) -> str:
+    """How the other nodes reach this one's HTTP server."""
+    g = config.gateway
+    return config.cluster.advertise_url or f"http://{g.host}:{g.port}"
 
 
 def load_secret_key(config: GatewayConfig) -> str:

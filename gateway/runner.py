@@ -72,6 +72,14 @@ async def run_gateway(cfg: GatewayConfig, gateway: Gateway | None = None) -> int
         except NodeIdInUse as e:
             log.error("not starting: %s", e)
             return 2
-    server = make_server(cfg, gateway or build_gateway(cfg))
+    gateway = gateway or build_gateway(cfg)
+    try:  # the database's view too, before the server starts (a clean exit 2, not a failed lifespan)
+        await gateway.core.db.upgrade()
+        await gateway.core.cluster.register()
+    except NodeIdInUse as e:
+        log.error("not starting: %s", e)
+        await gateway.core.db.close()
+        return 2
+    server = make_server(cfg, gateway)
     await server.serve()
     return 0

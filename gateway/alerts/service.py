@@ -275,8 +275,17 @@ class AlertService:
         """How long an alert of `level` may wait unacknowledged; None: it does not escalate."""
         return None if level == "red" else self.settings.escalate.get(level)  # type: ignore[call-overload]
 
+    def changed_elsewhere(self) -> None:
+        """An alert changed on another node: what is due must be worked out again."""
+        self._stale = True
+
     async def run_escalation(self, interval_s: float = 5.0) -> None:
+        """Runs on one node of a cluster (a singleton lease), which may not be the one where
+        the alerts change: its first check reads the database (one interval after it
+        starts: not in the middle of the start-up it is part of)."""
+        self._stale = True
         while True:
+            await asyncio.sleep(interval_s)
             try:
                 if self._stale or (self._next_due is not None and self.clock.now() >= self._next_due):
                     await self.escalate_due()
@@ -285,7 +294,6 @@ class AlertService:
             except Exception:
                 self._stale = True  # try again next time
                 log.exception("escalation check failed")
-            await asyncio.sleep(interval_s)
 
     def _resolve(self, alert: Alert, user: str, note: str | None, at: datetime) -> None:
         alert.state, alert.resolved_at, alert.resolved_by, alert.updated_at = "resolved", at, user, at

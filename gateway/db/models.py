@@ -311,3 +311,35 @@ class UploadRow(Base):
     expires_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     evidence_id: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class ClusterNode(Base):
+    """A gateway process of the cluster (gateway/cluster/): its heartbeat says it is alive.
+    `instance` is random per process, so a second process started with a live node's id is
+    told apart from that node restarting."""
+
+    __tablename__ = "cluster_nodes"
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str | None] = mapped_column(String(300))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    heartbeat_at: Mapped[datetime] = mapped_column()
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Lease(Base):
+    """One piece of work (a camera, a tracker partition, a singleton) and the node that owns
+    it until `expires_at`. `epoch` grows with every change of owner: a write checked against
+    it cannot come from a node that lost the lease. `progress`: where the owner's work had
+    got to (a tracker partition: the arrival time of the last committed message)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(160), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    acquired_at: Mapped[datetime | None] = mapped_column()
+    renewed_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    progress: Mapped[datetime | None] = mapped_column()

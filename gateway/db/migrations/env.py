@@ -1,5 +1,5 @@
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 from gateway.db.models import Base
 
@@ -27,6 +27,9 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
     # render_as_batch: SQLite cannot ALTER most things; batch mode copies tables.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # several nodes starting at once: one migrates, the others wait, then find nothing to do
+            connection.execute(text("SELECT pg_advisory_xact_lock(727002)"))
         context.run_migrations()
 
 

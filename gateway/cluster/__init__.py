@@ -1,0 +1,1 @@
+"""Several gateway nodes on one database and one broker (docs/cluster.md)."""
