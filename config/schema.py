@@ -60,7 +60,6 @@ class MqttSettings(Section):
     password: SecretStr | None = None
     client_id: str | None = Field(None, description="Stable id for the persistent session; default gateway-{node_id}.")
     keepalive_s: int = Field(30, ge=5, le=3600)
-    shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$", description="MQTT 5 shared-subscription group for tracker topics when several gateways run.")
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     ca_file: Path | None = None
     reconnect_min_s: float = Field(1.0, gt=0)

@@ -32,5 +32,4 @@ class GpsSettings(Section):
     speed_reanchor: int = Field(3, ge=1, le=100, description="After this many consecutive speed rejections the filter accepts the new place (the old one was the outlier).")
     alert_update_s: float = Field(30.0, ge=0, description="An ongoing geofence alert is updated with the latest position at most this often (fix time).")
     liveness_check_s: float = Field(5.0, gt=0, le=3600, description="How often lost contact and curfew no-fix are checked (wall time).")
-    shared_subscription: bool = Field(True, description="Use the MQTT 5 shared group (mqtt.shared_group) for tracker topics when one is configured.")
     ingest_worker: bool = Field(True, description="Receive and decode tracker messages in a worker process with its own MQTT connection (client id {mqtt.client_id}-trackers), so they use a core of their own; false: on the gateway's event loop.")

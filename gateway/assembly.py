@@ -89,7 +89,8 @@ def build_recognition(core: Core) -> Recognition:
 def build_areas(core: Core) -> Areas:
     cfg = core.config
     trackers = TrackerDriver(gps=cfg.thresholds.gps, low_battery_pct=cfg.thresholds.low_battery_pct, bus=core.bus, db=core.db,
-                             alerts=core.alerts, clock=core.clock, metrics=core.metrics, mqtt=core.mqtt)
+                             alerts=core.alerts, clock=core.clock, metrics=core.metrics, mqtt=core.mqtt,
+                             cluster=core.cluster)
     cameras = CameraArea(recording=cfg.recording, bus=core.bus, db=core.db, audit=core.audit, alerts=core.alerts, clock=core.clock,
                          metrics=core.metrics, media_dir=core.media_dir, monitor=core.disk)
     recognition = build_recognition(core)

@@ -57,7 +57,6 @@ class _Subscription:
     filter: str
     handler: BatchHandler
     qos: int
-    shared: bool
     ack: Literal["after_handler", "immediate"]
 
 
@@ -189,18 +188,13 @@ class MqttLink:
         self._published.inc()
         return self.client.publish(topic, payload, qos=qos, retain=retain)
 
-    def subscribe(self, topic_filter: str, handler: BatchHandler, qos: int = 1, shared: bool = False, ack: Literal["after_handler", "immediate"] = "after_handler") -> None:
+    def subscribe(self, topic_filter: str, handler: BatchHandler, qos: int = 1, ack: Literal["after_handler", "immediate"] = "after_handler") -> None:
         """Register before or after start; re-subscribed on every reconnect."""
-        sub = _Subscription(topic_filter, handler, qos, shared, ack)
+        sub = _Subscription(topic_filter, handler, qos, ack)
         self._subs.append(sub)
         self._matches.clear()
         if self.client.is_connected():
-            self.client.subscribe(self._wire_filter(sub), qos=qos)
-
-    def _wire_filter(self, sub: _Subscription) -> str:
-        if sub.shared and self.settings.shared_group:
-            return f"$share/{self.settings.shared_group}/{sub.filter}"
-        return sub.filter
+            self.client.subscribe(sub.filter, qos=qos)
 
     # --- paho thread -----------------------------------------------------
 
@@ -216,7 +210,7 @@ class MqttLink:
         # `connected` means subscribed too: set on the SUBACK. Set at CONNACK, a message
         # published right after could reach the broker before our SUBSCRIBE and find no
         # subscriber (a session saved before its subscriptions were has none to restore).
-        subs = [(self._wire_filter(sub), sub.qos) for sub in self._subs]
+        subs = [(sub.filter, sub.qos) for sub in self._subs]
         result, mid = client.subscribe(subs) if subs else (paho.MQTT_ERR_SUCCESS, None)
         if mid is None or result != paho.MQTT_ERR_SUCCESS:
             self._set_connected()

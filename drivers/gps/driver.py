@@ -8,6 +8,12 @@ or here), `batch` (a batch sorted by what each message says, and filtered), `rul
 no fix), `recovery` (rule state rebuilt from what is stored after a restart). Rules
 return alert changes; this module applies them with the batch, in one transaction.
 
+On several nodes (docs/cluster.md) every node receives every message; trackers are spread
+over `cluster.tracker_partitions` partitions (`partitions`), and only the owner of a
+partition (a `trackers:<k>` lease) runs its trackers' pipeline. The others keep the
+messages for a takeover; each commit of positions checks the partition's lease in the
+same transaction (fencing) and records how far the owner got.
+
 The core MQTT adapter hands each batch to `handle` on the event loop in arrival order
 and acknowledges QoS 1 messages only after `handle` returns, so positions are committed
 to the database before the broker forgets them. Nothing a device sends can raise out of
@@ -23,6 +29,7 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.trackers import GpsSettings
 from drivers.gps.batch import POSITION_COLUMNS, POSITIONS, Batch
@@ -31,6 +38,7 @@ from drivers.gps.inbound import Inbound, decode_batch
 from drivers.gps.ingest import IngestWorker
 from drivers.gps.liveness import Liveness
 from drivers.gps.nmea import NmeaState
+from drivers.gps.partitions import Standby, key_of, partition_of
 from drivers.gps.recovery import lookback_s, rebuild_rules, seed_filters, seed_liveness
 from drivers.gps.registry import Tracker, TrackerRegistry
 from drivers.gps.rules import GeofenceRules
@@ -39,6 +47,8 @@ from drivers.gps.zonestore import load_zones
 from gateway.alerts.service import AlertCall, AlertService
 from gateway.bus import EventBus
 from gateway.clock import Clock
+from gateway.cluster.leases import Grant
+from gateway.cluster.membership import Cluster
 from gateway.db.bulk import InlineSqliteWriter, insert_rows
 from gateway.db.engine import Database
 from gateway.db.models import Device, PositionRow
@@ -59,10 +69,15 @@ NOISY = {"checksum", "malformed", "garbage", "too_large", "range", "not_json", "
 
 class TrackerDriver:
     name = "trackers"
+    kind = "trackers"  # the cluster's kind of work: `trackers:<k>`, one partition
 
     def __init__(self, *, gps: GpsSettings, low_battery_pct: int, bus: EventBus, db: Database, alerts: AlertService, clock: Clock,
-                 metrics: Metrics, mqtt: MqttLink | None) -> None:
+                 metrics: Metrics, mqtt: MqttLink | None, cluster: Cluster) -> None:
         self.gps = gps
+        self.cluster = cluster
+        self.partitions = cluster.settings.tracker_partitions
+        self.owned: dict[int, Grant] = {}  # partitions whose pipeline runs here
+        self.standby = Standby(cluster.settings.standby_window_s)
         self.low_battery_pct = low_battery_pct
         self.bus, self.db, self.alerts, self.clock, self.metrics, self.mqtt = bus, db, alerts, clock, metrics, mqtt
         self.registry = TrackerRegistry(gps)
@@ -78,6 +93,9 @@ class TrackerDriver:
         self.m_rejected = metrics.counter("gateway_gps_rejected_total", "Tracker input skipped or rejected, by reason", ("reason",))
         self.m_stored = metrics.counter("gateway_gps_positions_stored_total", "Positions committed to the database")
         self.m_checks = metrics.counter("gateway_gps_zone_checks_total", "Point-zone evaluations")
+        self.m_kept = metrics.gauge("gateway_gps_standby_messages", "Tracker messages kept for partitions other nodes own")
+        self.m_replayed = metrics.counter("gateway_gps_replayed_total", "Kept tracker messages replayed on taking a partition over")
+        self.m_fenced = metrics.counter("gateway_gps_fenced_total", "Positions not written: their partition's lease was lost")
 
     # --- lifecycle -------------------------------------------------------
 
@@ -88,21 +106,19 @@ class TrackerDriver:
         async with self.db.session() as s:
             self.rules.set_index(ZoneIndex(await load_zones(s)))
             await self.registry.load(s)
-            await seed_filters(s, self.registry)
-            await seed_liveness(s, self.registry, self.liveness)
-            recovered = await rebuild_rules(s, self.rules, self.registry, self.clock.now(), lookback_s(self.rules, self.gps.alert_update_s),
-                                            self.gps.max_age_s)
-        await self.alerts.apply(recovered)
-        # inline: the API publishes a change and answers once it is applied here
-        self.bus.subscribe("trackers-changes", self._changed, topics=(DeviceChanged.topic, ZoneChanged.topic), inline=True)
+        # inline: the API publishes a change and answers once it is applied here; remote:
+        # a change made through another node's API too
+        self.bus.subscribe("trackers-changes", self._changed, topics=(DeviceChanged.topic, ZoneChanged.topic), inline=True, remote=True)
+        # the partitions this node owns start when the cluster grants them (`acquired`):
+        # their rule state is rebuilt from what is stored then
+        self.cluster.add(self)
         mqtt = self.mqtt
-        shared = self.gps.shared_subscription
         if mqtt is not None and self.gps.ingest_worker:
-            self.ingest = IngestWorker(self.handle_inbound, mqtt.settings, mqtt.node_id, f"{mqtt.client_id}-trackers", TOPICS, shared, self.metrics)
+            self.ingest = IngestWorker(self.handle_inbound, mqtt.settings, mqtt.node_id, f"{mqtt.client_id}-trackers", TOPICS, self.metrics)
             await self.ingest.start()
         elif mqtt is not None:
             for t in TOPICS:
-                mqtt.subscribe(t, self.handle, qos=1, shared=shared)
+                mqtt.subscribe(t, self.handle, qos=1)
         else:
             log.warning("no MQTT broker configured: trackers cannot report")
         self._task = asyncio.create_task(self._liveness_loop(), name="gps-liveness")
@@ -125,6 +141,56 @@ class TrackerDriver:
             async with self.db.session() as s:
                 await self.registry.apply(s, event.device_id)
 
+    # --- partitions (the cluster's claimant of kind `trackers`) ----------------------------
+    def wanted(self) -> list[str]:
+        return [str(k) for k in range(self.partitions)]
+
+    def devices_of(self, k: int) -> set[str]:
+        return {t.id for t in self.registry if partition_of(t.id, self.partitions) == k}
+
+    async def acquired(self, target: str, grant: Grant) -> None:
+        """Partition `k` is ours: its trackers' state from what is stored, then what was
+        kept of their messages since the last owner's last commit, before any new one."""
+        k = int(target)
+        async with self._commit:
+            devices = self.devices_of(k)
+            self._forget(devices)
+            async with self.db.session() as s:
+                await seed_filters(s, self.registry, devices)
+                await seed_liveness(s, self.registry, self.liveness, devices)
+                recovered = await rebuild_rules(s, self.rules, self.registry, self.clock.now(), lookback_s(self.rules, self.gps.alert_update_s),
+                                                self.gps.max_age_s, devices)
+            await self.alerts.apply(recovered)
+            # From here to the batch's filtering nothing awaits: a batch coming meanwhile is
+            # filtered after the replay, and waits for this commit.
+            self.owned[k] = grant
+            replay = self.standby.take(k, grant.progress)
+            if replay:
+                self.m_replayed.inc(len(replay))
+                log.info("trackers: partition %d taken over; %d kept message(s) replayed", k, len(replay))
+                await self._commit_batch(self._batch(replay))
+
+    async def released(self, target: str) -> None:
+        """Partition `k` is judged by another node now (or by nobody: we are cut off)."""
+        k = int(target)
+        async with self._commit:
+            self.owned.pop(k, None)
+            self._forget(self.devices_of(k))
+
+    def _forget(self, devices: set[str]) -> None:
+        self.rules.forget(devices)
+        for dev in devices:
+            t = self.registry.get(dev)
+            if t is not None:
+                t.filter = type(t.filter)()
+                t.lost = t.battery_low = False
+                t.online = None
+        self.liveness.no_fix_open = {key for key in self.liveness.no_fix_open
+                                     if not any(t.person_id == key[0] for t in map(self.registry.get, devices) if t is not None)}
+
+    def owned_trackers(self) -> list[Tracker]:
+        return [t for t in self.registry if partition_of(t.id, self.partitions) in self.owned]
+
     async def reload_zones(self) -> None:
         async with self.db.session() as s:
             self.rules.set_index(ZoneIndex(await load_zones(s)))
@@ -137,6 +203,37 @@ class TrackerDriver:
 
     async def handle_inbound(self, messages: list[Inbound]) -> None:
         """A batch of decoded messages (from `handle`, or from the ingest worker) in arrival order."""
+        mine = self._sort_out(messages)
+        if not mine:
+            return
+        batch = self._batch(mine)
+        # Decoding and filtering above may run while the batch before is still being
+        # committed (MqttLink pipelines batches); from here on batches go in order.
+        async with self._commit:
+            await self._commit_batch(batch)
+
+    def _sort_out(self, messages: list[Inbound]) -> list[Inbound]:
+        """The messages of partitions owned here; the others are kept for a takeover."""
+        n, owned = self.partitions, self.owned
+        if len(owned) == n:
+            return messages
+        now, mono = self.clock.now(), self.clock.monotonic()
+        trackers = self.registry.by_id
+        mine = []
+        for m in messages:
+            k = partition_of(key_of(m), n)
+            if k in owned:
+                mine.append(m)
+                continue
+            self.standby.keep(k, now, m)
+            t = trackers.get(m.dev) if m.dev is not None else None
+            if t is not None and m.sub != "state":
+                t.last_report = mono  # heard from: the liveness of a partition taken over starts right
+        self.standby.trim(now)
+        self.m_kept.set(len(self.standby))
+        return mine
+
+    def _batch(self, messages: list[Inbound]) -> Batch:
         batch = Batch(self.clock.now(), self.clock.monotonic())
         trackers = self.registry.by_id
         for m in messages:
@@ -147,10 +244,7 @@ class TrackerDriver:
                 log.exception("tracker message on %s could not be handled", m.topic)
         batch.filter()
         self._report(batch)
-        # Decoding and filtering above may run while the batch before is still being
-        # committed (MqttLink pipelines batches); from here on batches go in order.
-        async with self._commit:
-            await self._commit_batch(batch)
+        return batch
 
     def _report(self, batch: Batch) -> None:
         for kind, n in batch.kinds.items():
@@ -170,11 +264,20 @@ class TrackerDriver:
             await self._drop_stored(batch)
         rows = batch.rows
         if rows:
-            if self._inline is None or not self._inline.insert(rows):
+            if self.cluster.solo:
+                if self._inline is None or not self._inline.insert(rows):
+                    async with self.db.session() as s:
+                        # through the driver: even Core's executemany cost more than the write itself
+                        await insert_rows(s, POSITIONS, POSITION_COLUMNS, rows)
+                        await s.commit()
+            else:
                 async with self.db.session() as s:
-                    # through the driver: even Core's executemany cost more than the write itself
-                    await insert_rows(s, POSITIONS, POSITION_COLUMNS, rows)
+                    lost = await self._fence(s, batch)
+                    if lost:
+                        self._drop_partitions(batch, lost)
+                    await insert_rows(s, POSITIONS, POSITION_COLUMNS, batch.rows)
                     await s.commit()
+            rows = batch.rows
             self.m_stored.inc(len(rows))
         # Rules and notifications only after the positions are durable. A rule
         # failing (database gone mid-batch) must not hide the positions' events.
@@ -186,6 +289,31 @@ class TrackerDriver:
             log.exception("tracker rules failed on a batch of %d fixes", len(batch.rule_fixes))
         await self.alerts.apply(calls)  # one transaction for the whole batch
         await self.bus.publish_many(batch.events)
+
+    async def _fence(self, s: AsyncSession, batch: Batch) -> set[int]:
+        """In the positions' transaction: the batch's partitions whose lease this node lost
+        (another node judges them now: their rows must not be written here). The others'
+        progress advances to the batch's arrival, for the next owner's replay."""
+        n = self.partitions
+        parts = {partition_of(r[0], n) for r in batch.rows}
+        grants = [self.owned[k] for k in parts if k in self.owned]
+        kept = await self.cluster.store.fence(s, grants, batch.now)
+        return {k for k in parts if k not in self.owned or self.owned[k].name not in kept}
+
+    def _drop_partitions(self, batch: Batch, lost: set[int]) -> None:
+        n = self.partitions
+        keep = [i for i, r in enumerate(batch.rows) if partition_of(r[0], n) not in lost]
+        self.m_fenced.inc(len(batch.rows) - len(keep))
+        log.warning("trackers: lease of partition(s) %s lost; %d position(s) left to their new owner", sorted(lost), len(batch.rows) - len(keep))
+        batch.rows = [batch.rows[i] for i in keep]
+        batch.events = [batch.events[i] for i in keep]
+        gone = {t.id for t in self.registry if partition_of(t.id, n) in lost}
+        batch.rule_fixes = [f for f in batch.rule_fixes if f.device_id not in gone]
+        batch.statuses = [(t, st) for t, st in batch.statuses if t.id not in gone]
+        batch.states = [(t, st) for t, st in batch.states if t.id not in gone]
+        batch.resumed = [t for t in batch.resumed if t.id not in gone]
+        for k in lost:
+            self.owned.pop(k, None)
 
     async def _drop_stored(self, batch: Batch) -> None:
         """Out-of-order fixes that are already stored: the broker redelivering what was
@@ -259,7 +387,7 @@ class TrackerDriver:
 
     async def check_liveness(self) -> None:
         """Lost contact per device; no fix during curfew per person. Public so tests can drive it with a FakeClock."""
-        result = self.liveness.check(list(self.registry), self.rules.index, self.clock.monotonic(), self.clock.now())
+        result = self.liveness.check(self.owned_trackers(), self.rules.index, self.clock.monotonic(), self.clock.now())
         for t in result.offline:
             await self._set_online(t, "offline", "lost contact")
         await self.alerts.apply(result.calls)

@@ -58,9 +58,9 @@ class IngestWorker:
     """Gateway side: runs the worker, feeds its batches to `handle` in order, acks them."""
 
     def __init__(self, handle: Callable[[list[Inbound]], Awaitable[None]], settings: MqttSettings, node_id: str, client_id: str,
-                 topics: tuple[str, ...], shared: bool, metrics: Any, restart_max_s: float = 30.0) -> None:
+                 topics: tuple[str, ...], metrics: Any, restart_max_s: float = 30.0) -> None:
         self.handle = handle
-        self.setup = {"settings": settings, "node_id": node_id, "topics": topics, "shared": shared, "client_id": client_id,
+        self.setup = {"settings": settings, "node_id": node_id, "topics": topics, "client_id": client_id,
                       "log_level": logging.getLogger().getEffectiveLevel()}
         self.restart_max_s = restart_max_s
         self.proc: asyncio.subprocess.Process | None = None
@@ -217,7 +217,7 @@ async def _serve(setup: dict[str, Any], out_fd: int) -> None:
     s = setup
     link = MqttLink(s["settings"], s["node_id"], Metrics(), batch_max=BATCH, pipeline=PIPELINE, client_id=s["client_id"], announce=False)
     for topic in s["topics"]:
-        link.subscribe(topic, forward, qos=1, shared=s["shared"])
+        link.subscribe(topic, forward, qos=1)
 
     async def hello() -> None:
         """Tell the gateway once the broker has our subscriptions (it waits for that to start)."""

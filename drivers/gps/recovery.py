@@ -1,4 +1,5 @@
-"""What the tracker rules knew before a restart, rebuilt from what is stored.
+"""What the tracker rules knew before a restart, or before this node took a partition of
+trackers over from another, rebuilt from what is stored (for the trackers named).
 
 Nothing of it is written on the hot path: positions and alerts are stored anyway, and
 they say everything the rules need.
@@ -50,9 +51,12 @@ def _fix_time(a: Alert) -> datetime | None:
         return None
 
 
-async def seed_filters(s: AsyncSession, registry: TrackerRegistry) -> None:
-    rows = (await s.execute(select(PositionRow.device_id, func.max(PositionRow.fix_time)).where(PositionRow.in_order.is_(True))
-                            .group_by(PositionRow.device_id))).all()
+async def seed_filters(s: AsyncSession, registry: TrackerRegistry, devices: set[str]) -> None:
+    """The filters of `devices` (a partition taken over, or all at start)."""
+    if not devices:
+        return
+    rows = (await s.execute(select(PositionRow.device_id, func.max(PositionRow.fix_time)).where(
+        PositionRow.in_order.is_(True), PositionRow.device_id.in_(devices)).group_by(PositionRow.device_id))).all()
     for dev, last in rows:
         t = registry.get(dev)
         if t is None or last is None:
@@ -63,10 +67,13 @@ async def seed_filters(s: AsyncSession, registry: TrackerRegistry) -> None:
             t.filter.last_lat, t.filter.last_lon = pos[0], pos[1]
 
 
-async def seed_liveness(s: AsyncSession, registry: TrackerRegistry, liveness: Liveness) -> None:
+async def seed_liveness(s: AsyncSession, registry: TrackerRegistry, liveness: Liveness, devices: set[str]) -> None:
+    persons = {t.person_id for t in registry if t.id in devices and t.person_id}
     ongoing = (await s.execute(select(Alert.kind, Alert.device_id, Alert.person_id, Alert.zone_id).where(
         Alert.kind.in_(("lost_contact", "low_battery", "no_fix")), Alert.state.in_(ONGOING)))).all()
     for kind, dev, person, zone in ongoing:
+        if dev not in devices and not (kind == "no_fix" and person in persons):
+            continue
         t = registry.get(dev) if dev else None
         if kind == "lost_contact" and t is not None:
             t.lost = True
@@ -77,12 +84,12 @@ async def seed_liveness(s: AsyncSession, registry: TrackerRegistry, liveness: Li
 
 
 async def rebuild_rules(s: AsyncSession, rules: GeofenceRules, registry: TrackerRegistry, now: datetime, lookback_s: float,
-                        max_age_s: float) -> list[AlertCall]:
+                        max_age_s: float, devices: set[str]) -> list[AlertCall]:
     """Seed the geofence state from the alerts, replay each device's recent stored fixes;
     the alert changes the replay found missing. Call after `seed_filters`."""
     newest: dict[tuple[str, str], Alert] = {}
     alerts = (await s.scalars(select(Alert).where(
-        Alert.kind.in_(GEOFENCE_KINDS), Alert.device_id.is_not(None), Alert.zone_id.is_not(None),
+        Alert.kind.in_(GEOFENCE_KINDS), Alert.device_id.in_(devices), Alert.zone_id.is_not(None),
         Alert.state.in_(ONGOING) | (Alert.updated_at >= now - timedelta(seconds=max_age_s))).order_by(Alert.id))).all()
     for a in alerts:
         assert a.device_id is not None and a.zone_id is not None
@@ -100,6 +107,8 @@ async def rebuild_rules(s: AsyncSession, rules: GeofenceRules, registry: Tracker
     # fixes may come late (stored and forwarded), and its dwell is measured in fix time.
     fixes: list[RuleFix] = []
     for t in registry:
+        if t.id not in devices:
+            continue
         last = t.filter.last_time  # seeded from the stored positions
         if not t.person_id or last is None or last < now - timedelta(seconds=max_age_s):
             continue
@@ -110,7 +119,7 @@ async def rebuild_rules(s: AsyncSession, rules: GeofenceRules, registry: Tracker
     fixes.sort(key=lambda f: f.fix_time)  # each device's in its order; the index query takes them all at once
     calls = rules.evaluate(fixes, replay=True)
     if fixes:
-        log.info("trackers: zone state rebuilt from %d stored fixes; %d alert change(s) applied", len(fixes), len(calls))
+        log.info("trackers: zone state of %d tracker(s) rebuilt from %d stored fixes; %d alert change(s) applied", len(devices), len(fixes), len(calls))
     return calls
 
 

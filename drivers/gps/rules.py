@@ -81,6 +81,12 @@ class GeofenceRules:
             if index.zones[index.by_id[zid]].kind == "exclusion" and (st.violating or st.pending_since):
                 self._active.setdefault(dev, set()).add(zid)
 
+    def forget(self, devices: set[str]) -> None:
+        """These devices are judged elsewhere now (their partition went to another node)."""
+        self.state = {k: v for k, v in self.state.items() if k[0] not in devices}
+        for dev in devices:
+            self._active.pop(dev, None)
+
     def seed(self, device_id: str, zone_id: str, violating: bool, judged_until: datetime | None) -> None:
         """State known from the alerts after a restart: `violating` when the zone's alert
         is ongoing (or was closed by hand while the condition went on), with the fixes up
