@@ -92,7 +92,7 @@ def build_areas(core: Core) -> Areas:
                              alerts=core.alerts, clock=core.clock, metrics=core.metrics, mqtt=core.mqtt,
                              cluster=core.cluster)
     cameras = CameraArea(recording=cfg.recording, bus=core.bus, db=core.db, audit=core.audit, alerts=core.alerts, clock=core.clock,
-                         metrics=core.metrics, media_dir=core.media_dir, monitor=core.disk)
+                         metrics=core.metrics, media_dir=core.media_dir, cluster=core.cluster, singletons=core.singletons, monitor=core.disk)
     recognition = build_recognition(core)
     kiosks = KioskDriver(bus=core.bus, db=core.db, alerts=core.alerts, clock=core.clock, metrics=core.metrics, default_tz=cfg.gateway.timezone)
     sampler = FaceSampler(settings=cfg.thresholds.faces, bus=core.bus, db=core.db, metrics=core.metrics, recognition=recognition, cameras=cameras)

@@ -62,10 +62,11 @@ class Proceedings:
             raise ProceedingError(422, f"kind must be one of {', '.join(KINDS)}")
         if not camera_ids:
             raise ProceedingError(422, "camera_ids must name at least one camera")
-        unknown = [c for c in camera_ids if c not in self.area.cameras]
+        # every enabled camera, whichever node of a cluster records it
+        unknown = [c for c in camera_ids if c not in self.area.configs]
         if unknown:
             raise ProceedingError(404, f"unknown camera(s): {', '.join(unknown)}")
-        norec = [c for c in camera_ids if self.area.cameras[c].recorder is None]
+        norec = [c for c in camera_ids if not self.area.configs[c].record]
         if norec:
             raise ProceedingError(409, f"camera(s) not recording: {', '.join(norec)}")
         now = self.clock.now()
@@ -87,7 +88,8 @@ class Proceedings:
         if row.state != "recording":
             raise ProceedingError(409, "the proceeding is already sealed")
         stopped = naive(self.clock.now())
-        # the open segments hold the last seconds: close them so they can be hashed
+        # the open segments hold the last seconds: close them so they can be hashed (those of
+        # cameras another node records are closed there first: gateway/api/proceedings.py)
         await asyncio.gather(*(self.area.cameras[c].recorder.rotate_now() for c in row.camera_ids
                                if c in self.area.cameras and self.area.cameras[c].recorder))
         async with self._seal_lock, self.audit.tx() as s:

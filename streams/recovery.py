@@ -37,11 +37,16 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"-(\d{8}T\d{6})_(\d{3})Z\.mp4$")
 
 
-async def recover(db: Database, media_dir: Path) -> int:
-    """Finish segments left open by a crash: the file is readable up to its last fragment."""
+async def recover(db: Database, media_dir: Path, camera_id: str | None = None) -> int:
+    """Finish segments left open by a crash: the file is readable up to its last fragment.
+    `camera_id`: only that camera's (a node taking a camera over finishes what its dead
+    owner left open; the other cameras' open segments are being written by other nodes)."""
     n = 0
     async with db.session() as s:
-        rows = (await s.scalars(select(Recording).where(Recording.kind == "segment", Recording.sha256.is_(None)))).all()
+        q = select(Recording).where(Recording.kind == "segment", Recording.sha256.is_(None))
+        if camera_id is not None:
+            q = q.where(Recording.camera_id == camera_id)
+        rows = (await s.scalars(q)).all()
         for row in rows:
             try:
                 path = media_dir / (row.path or "")

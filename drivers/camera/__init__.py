@@ -15,7 +15,15 @@ and `_changed` (an inline subscriber: the API answers once it returns) applies i
   edits (name, room, retention, recognition) are applied in place.
 - A removed or disabled camera is stopped, and its offline alert resolved.
 
-`cameras` (what `GET /api/cameras` lists) changes before the handler returns. Starting is
+On several nodes (docs/cluster.md) each camera is recorded and relayed by one node, the
+owner of its `camera:<id>` lease: `configs` holds every enabled camera, `cameras` only
+those this node runs. A camera is started when its lease is granted (`acquired`: the
+segment its dead owner left open is finished first, and the hole becomes a gap row) and
+stopped when the lease goes (`released`). A camera added through this node's API is
+claimed at once (`Cluster.claim_now`); changes made on another node arrive as remote
+events, and the owner applies them.
+
+`cameras` changes before the handler returns. Starting is
 quick; stopping is not always (a stalled connection ends at its read timeout, a closing
 segment waits for its row), so it runs in a task of its own, one per camera, and a
 camera's next change waits for the one before: its changes apply in order, a replaced
@@ -41,6 +49,8 @@ from gateway.alerts.service import AlertService
 from gateway.audit import Audit
 from gateway.bus import EventBus
 from gateway.clock import Clock
+from gateway.cluster.leases import Grant
+from gateway.cluster.membership import Cluster, Singletons
 from gateway.db.engine import Database
 from gateway.db.models import Device
 from gateway.disk import DiskMonitor
@@ -97,10 +107,14 @@ class Camera:
 
 class CameraArea:
     name = "cameras"
+    kind = "camera"  # the cluster's kind of work: `camera:<id>`
 
     def __init__(self, *, recording: RecordingSettings, bus: EventBus, db: Database, audit: Audit, alerts: AlertService, clock: Clock,
-                 metrics: Metrics, media_dir: Path, monitor: DiskMonitor | None = None) -> None:
+                 metrics: Metrics, media_dir: Path, cluster: Cluster, singletons: Singletons, monitor: DiskMonitor | None = None) -> None:
         self.rec = recording
+        self.cluster = cluster
+        self.singletons = singletons
+        self.configs: dict[str, CameraDevice] = {}  # every enabled camera, whichever node runs it
         self.bus, self.db, self.audit, self.alerts, self.clock, self.metrics, self.media_dir = bus, db, audit, alerts, clock, metrics, media_dir
         self.monitor = monitor
         self.cameras: dict[str, Camera] = {}
@@ -130,19 +144,46 @@ class CameraArea:
     async def start(self) -> None:
         async with self.db.session() as s:
             rows = (await s.scalars(select(Device).where(Device.kind == "camera", Device.enabled.is_(True)).order_by(Device.id))).all()
-        recovered = await recover(self.db, self.media_dir)
-        if recovered:
-            log.info("finished %d segments left open by the last run", recovered)
-        self.rows = SegmentRows(db=self.db, bus=self.bus, alerts=self.alerts, metrics=self.metrics, monitor=self.monitor)
-        self.rows.start()
         for row in rows:
             cfg = camera_config(row)
             if cfg is not None:
-                cam = self.cameras[cfg.id] = self._camera(cfg)
-                await self._start_camera(cam, "gateway down")
-        self.bus.subscribe("camera-changes", self._changed, topics=(DeviceChanged.topic,), inline=True)
-        self._tasks.append(asyncio.create_task(self._retention(), name="recording-retention"))
-        self.cleanup = asyncio.create_task(self._remove_orphans(), name="recording-orphans")
+                self.configs[cfg.id] = cfg
+        self.rows = SegmentRows(db=self.db, bus=self.bus, alerts=self.alerts, metrics=self.metrics, monitor=self.monitor)
+        self.rows.start()
+        self.bus.subscribe("camera-changes", self._changed, topics=(DeviceChanged.topic,), inline=True, remote=True)
+        # the cameras this node records start when the cluster grants them (`acquired`)
+        self.cluster.add(self)
+        self.singletons.add("recording-retention", self._retention)
+        self.singletons.add("recording-orphans", self._sweep_orphans)
+
+    # --- ownership (the cluster's claimant of kind `camera`) ----------------------------
+    def wanted(self) -> list[str]:
+        return list(self.configs)
+
+    async def acquired(self, target: str, grant: Grant) -> None:
+        cfg = self.configs.get(target)
+        if cfg is None or target in self.cameras:
+            return
+        recovered = await recover(self.db, self.media_dir, target)
+        if recovered:
+            log.info("camera %s: finished %d segment(s) left open by its last recording", target, recovered)
+        if self.configs.get(target) is not cfg or target in self.cameras:
+            return  # changed meanwhile: the change applies
+        cam = self.cameras[target] = self._camera(cfg)
+        self._notify()
+        await self._start_camera(cam, "gateway down")
+
+    async def released(self, target: str) -> None:
+        prev = self._changes.get(target)
+        if prev is not None:
+            await asyncio.gather(prev, return_exceptions=True)
+        cam = self.cameras.pop(target, None)
+        if cam is None:
+            return
+        self.snapshots.forget(target)
+        self._notify()
+        log.info("camera %s: handed to another node", target)
+        await self._stop_camera(cam)
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *([self.cleanup] if self.cleanup else [])]
@@ -192,6 +233,14 @@ class CameraArea:
         async with self.db.session() as s:
             row = await s.get(Device, cam_id, populate_existing=True)
         cfg = camera_config(row) if row is not None and row.kind == "camera" and row.enabled else None
+        if cfg is not None:
+            self.configs[cam_id] = cfg
+        else:
+            self.configs.pop(cam_id, None)
+        if not self.cluster.owns(self.kind, cam_id):
+            if cfg is not None and cam_id not in self.cameras:
+                await self.cluster.claim_now(self.kind, cam_id)  # starts it here, unless another node runs it
+            return
         old = self.cameras.get(cam_id)
         if old is None and cfg is None:
             return
@@ -256,6 +305,12 @@ class CameraArea:
                 if isinstance(d, int) and d > 0:
                     days[row.id] = d
         return days
+
+    async def _sweep_orphans(self) -> None:
+        """Once, on the node that holds its singleton lease (several nodes on one volume
+        must not adopt the same file twice)."""
+        self.cleanup = asyncio.create_task(self._remove_orphans(), name="recording-orphans")
+        await self.cleanup
 
     async def _retention(self) -> None:
         while True:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from gateway.api.deps import CamerasDep, CoreDep, Principal, Require, RowId, SessionDep
+from gateway.api.relay import to_owner
 from gateway.db.models import Proceeding
 
 router = APIRouter(prefix="/api/proceedings", tags=["proceedings"])
@@ -73,9 +74,17 @@ async def start(body: ProceedingStart, cameras: CamerasDep, user: Writer) -> Pro
 
 
 @router.post("/{proceeding_id}/stop", response_model=ProceedingPublic)
-async def stop(proceeding_id: RowId, cameras: CamerasDep, user: Writer) -> ProceedingPublic:
+async def stop(proceeding_id: RowId, request: Request, core: CoreDep, s: SessionDep, cameras: CamerasDep, user: Writer) -> ProceedingPublic:
     from streams.proceedings import ProceedingError
 
+    row0 = await s.get(Proceeding, proceeding_id)
+    if row0 is not None and row0.state == "recording":
+        # cameras another node records: their open segments are closed there first
+        for cam_id in row0.camera_ids:
+            if cam_id in cameras.configs and cam_id not in cameras.cameras:
+                relayed = await to_owner(request, core, cameras.kind, cam_id, f"/api/cameras/{cam_id}/rotate")
+                if relayed is not None and relayed.status_code != 200:
+                    raise HTTPException(502, f"camera {cam_id}: its node could not close the open segment ({relayed.status_code})")
     try:
         row = await cameras.proceedings.stop(proceeding_id, user.username)
     except ProceedingError as e:

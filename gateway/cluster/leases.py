@@ -83,6 +83,10 @@ class LeaseStore:
         q = select(ClusterNode.node_id).where(ClusterNode.stopped.is_(False), ClusterNode.heartbeat_at >= now - self.ttl)
         return sorted((await s.scalars(q)).all())
 
+    async def live_urls(self, s: AsyncSession, now: datetime) -> list[tuple[str, str | None]]:
+        q = select(ClusterNode.node_id, ClusterNode.url).where(ClusterNode.stopped.is_(False), ClusterNode.heartbeat_at >= now - self.ttl)
+        return [(n, u) for n, u in (await s.execute(q)).all()]
+
     async def stopped(self, s: AsyncSession, instance: str) -> None:
         await s.execute(update(ClusterNode).where(ClusterNode.node_id == self.node_id, ClusterNode.instance == instance)
                         .values(stopped=True))
@@ -117,6 +121,13 @@ class LeaseStore:
         """Of `names`, those nobody holds (no row, no owner, or expired)."""
         held = set((await s.scalars(select(Lease.name).where(Lease.name.in_(names), Lease.owner.is_not(None), Lease.expires_at >= now))).all())
         return [n for n in names if n not in held]
+
+    async def holder(self, s: AsyncSession, name: str, now: datetime) -> tuple[str, str | None] | None:
+        """The live owner of `name` and its URL; None when nobody holds it."""
+        q = (select(Lease.owner, ClusterNode.url).join(ClusterNode, ClusterNode.node_id == Lease.owner)
+             .where(Lease.name == name, Lease.expires_at >= now))
+        row = (await s.execute(q)).first()
+        return (str(row[0]), row[1]) if row is not None else None
 
     async def fence(self, s: AsyncSession, grants: list[Grant], progress: datetime | None) -> set[str]:
         """Inside a writer's transaction: the names of `grants` still ours at their epoch

@@ -183,6 +183,22 @@ class Cluster:
         await self.settled_one(name)
         return True
 
+    async def owner(self, kind: str, target: str) -> tuple[str, str | None] | None:
+        """(node id, URL) of the node that runs `target` now; None when no node does."""
+        if self.owns(kind, target):
+            return self.node_id, self.url
+        if self.solo:
+            return None
+        async with self.db.session() as s:
+            return await self.store.holder(s, f"{kind}:{target}", await db_now(s))
+
+    async def peers(self) -> list[tuple[str, str | None]]:
+        """The other live nodes: (node id, URL)."""
+        if self.solo:
+            return []
+        async with self.db.session() as s:
+            return [(n, u) for n, u in await self.store.live_urls(s, await db_now(s)) if n != self.node_id]
+
     async def settled_one(self, name: str) -> None:
         t = self._work.get(name)
         if t is not None:
@@ -358,6 +374,7 @@ class Singletons:
         job = self.jobs.get(target)
         if job is not None and target not in self.running:
             self.running[target] = asyncio.create_task(job(), name=f"singleton:{target}")
+            await asyncio.sleep(0)  # the job's first step runs now: what it sets up is there once the gateway started
 
     async def released(self, target: str) -> None:
         t = self.running.pop(target, None)

@@ -1,0 +1,50 @@
+"""Requests for work another node of the cluster runs, passed on to that node.
+
+A camera is recorded and relayed by one node (docs/cluster.md): a live view (WHEP), a
+snapshot or a segment rotation asked of another node is sent on to the owner, as the
+user asked it (their Authorization header or session cookie: every node verifies the
+same tokens, as they share `gateway.secret_key`), and its answer returned as it is. The
+media of a live view then flows between the browser and the owner directly (the SDP
+answer carries the owner's ICE candidates).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from fastapi import HTTPException, Request, Response
+
+from gateway.core import Core
+
+log = logging.getLogger(__name__)
+
+FORWARDED = ("authorization", "cookie", "content-type", "accept")
+PASSED_BACK = ("location", "etag", "content-type", "cache-control", "allow")
+# marks a request already passed on once: a node never passes it on again (no loops when
+# two nodes disagree for a moment about who owns a camera)
+HOP = "x-gateway-relayed"
+
+
+async def to_owner(request: Request, core: Core, kind: str, target: str, path: str, body: bytes | None = None,
+                   timeout_s: float = 15.0) -> Response | None:
+    """The owner's answer when another node runs `target`; None when this node does (or
+    when the request was passed on already)."""
+    if request.headers.get(HOP):
+        return None
+    owner = await core.cluster.owner(kind, target)
+    if owner is None:
+        raise HTTPException(503, f"no gateway node runs {kind} {target} at the moment (being taken over); try again in a few seconds")
+    node, url = owner
+    if node == core.cluster.node_id:
+        return None
+    if not url or core.http is None:
+        raise HTTPException(502, f"gateway node {node} runs {kind} {target} but cannot be reached")
+    headers = {k: v for k, v in request.headers.items() if k in FORWARDED}
+    headers[HOP] = core.cluster.node_id
+    try:
+        r = await core.http.request(request.method, url + path, headers=headers, content=body, timeout=timeout_s)
+    except httpx.HTTPError as e:
+        log.warning("relay of %s %s to node %s failed: %s", request.method, path, node, type(e).__name__)
+        raise HTTPException(502, f"gateway node {node}, which runs {kind} {target}, did not answer") from None
+    return Response(r.content, status_code=r.status_code, headers={k: v for k, v in r.headers.items() if k in PASSED_BACK})
