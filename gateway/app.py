@@ -83,6 +83,7 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
         audit,
         auth,
         cameras,
+        cluster,
         devices,
         events,
         evidence,
@@ -99,7 +100,8 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
     )
     from gateway.web.routes import router as console
 
-    for module in (system, auth, users, persons, devices, alerts, audit, events, zones, tracks, cameras, recordings, proceedings, faces, kiosk, evidence):
+    for module in (system, auth, users, persons, devices, alerts, audit, events, zones, tracks, cameras, recordings, proceedings, faces, kiosk, evidence,
+                   cluster):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(uploads.router, responses=TUS_ERRORS)
     app.include_router(console)

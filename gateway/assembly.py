@@ -94,10 +94,11 @@ def build_areas(core: Core) -> Areas:
     cameras = CameraArea(recording=cfg.recording, bus=core.bus, db=core.db, audit=core.audit, alerts=core.alerts, clock=core.clock,
                          metrics=core.metrics, media_dir=core.media_dir, cluster=core.cluster, singletons=core.singletons, monitor=core.disk)
     recognition = build_recognition(core)
-    kiosks = KioskDriver(bus=core.bus, db=core.db, alerts=core.alerts, clock=core.clock, metrics=core.metrics, default_tz=cfg.gateway.timezone)
+    kiosks = KioskDriver(bus=core.bus, db=core.db, alerts=core.alerts, clock=core.clock, metrics=core.metrics, default_tz=cfg.gateway.timezone,
+                         singletons=core.singletons, shared_heartbeats=not core.cluster.solo)
     sampler = FaceSampler(settings=cfg.thresholds.faces, bus=core.bus, db=core.db, metrics=core.metrics, recognition=recognition, cameras=cameras)
     pipeline = Pipeline(audit=core.audit, bus=core.bus, alerts=core.alerts, clock=core.clock, metrics=core.metrics, media_dir=core.media_dir)
     uploads = UploadSessions(settings=cfg.uploads, db=core.db, audit=core.audit, bus=core.bus, clock=core.clock, metrics=core.metrics,
                              media_dir=core.media_dir, on_complete=pipeline, disk=core.disk)
-    components: list[Component] = [trackers, cameras, recognition, kiosks, sampler, ExpirySweeper(uploads)]
+    components: list[Component] = [trackers, cameras, recognition, kiosks, sampler, ExpirySweeper(uploads, core.singletons)]
     return Areas(trackers=trackers, cameras=cameras, recognition=recognition, kiosks=kiosks, uploads=uploads, components=components)

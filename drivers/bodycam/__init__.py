@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 from drivers.bodycam.service import UploadSessions
+from gateway.cluster.membership import Singletons
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +21,19 @@ log = logging.getLogger(__name__)
 class ExpirySweeper:
     name = "bodycam-uploads"
 
-    def __init__(self, sessions: UploadSessions) -> None:
+    def __init__(self, sessions: UploadSessions, singletons: Singletons) -> None:
         self.sessions = sessions
+        self.singletons = singletons
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.sessions.resume_pending()
-        await self.sessions.remove_leftovers()
-        self._task = asyncio.create_task(self._run(), name="upload-expiry")
+        # one node of a cluster finishes interrupted uploads, removes leftovers and expires
+        # uploads (two would finish the same upload twice)
+        self.singletons.add("upload-expiry", self._run)
 
     async def _run(self) -> None:
+        await self.sessions.resume_pending()
+        await self.sessions.remove_leftovers()
         while True:
             await asyncio.sleep(self.sessions.settings.sweep_interval_s)
             try:

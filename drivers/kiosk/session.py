@@ -27,6 +27,7 @@ from drivers.kiosk.decoder import Heartbeat, KioskEventIn, problems
 from gateway.alerts.service import AlertService
 from gateway.bus import EventBus
 from gateway.clock import Clock
+from gateway.cluster.membership import Singletons
 from gateway.db.engine import Database
 from gateway.db.models import CheckInRow, Device, KioskEventRow
 from gateway.events import CheckIn, DeviceChanged, DeviceState, Event, KioskEvent
@@ -58,8 +59,12 @@ class KioskDriver:
     name = "kiosks"
 
     def __init__(self, *, bus: EventBus, db: Database, alerts: AlertService, clock: Clock, metrics: Metrics, default_tz: str,
-                 tick_s: float = 5.0) -> None:
+                 singletons: Singletons, shared_heartbeats: bool = False, tick_s: float = 5.0) -> None:
         self.bus, self.db, self.alerts, self.clock = bus, db, alerts, clock
+        self.singletons = singletons
+        # several nodes: a kiosk's heartbeats reach any of them (through a load balancer),
+        # so the watchdog, on one node, also reads when each was last seen from the database
+        self.shared_heartbeats = shared_heartbeats
         self.default_tz = default_tz  # gateway.timezone, for schedules that name none
         self.tick_s = tick_s
         self.kiosks: dict[str, KioskState] = {}
@@ -76,8 +81,8 @@ class KioskDriver:
             rows = (await s.scalars(select(Device).where(Device.kind == "kiosk", Device.enabled.is_(True)))).all()
             self.settings = {r.id: kiosk_settings(r) for r in rows}
         self.bus.subscribe("kiosk-checkins", self._on_checkin, topics=("checkin",), maxsize=1000, overflow="block")
-        self.bus.subscribe("kiosk-changes", self._changed, topics=(DeviceChanged.topic,), inline=True)
-        self._task = asyncio.create_task(self._watch(), name="kiosk-watchdog")
+        self.bus.subscribe("kiosk-changes", self._changed, topics=(DeviceChanged.topic,), inline=True, remote=True)
+        self.singletons.add("kiosk-watchdog", self._watch)
 
     async def stop(self) -> None:
         if self._task:
@@ -116,7 +121,28 @@ class KioskDriver:
                 await self.alerts.clear("kiosk_offline", device_id=kiosk_id, note="heartbeats resumed")
         return {"state": st.state, "status": st.status, "server_time": self.clock.now().isoformat()}
 
+    async def _seen_elsewhere(self) -> None:
+        """Heartbeats other nodes received: `last_seen_at` as this node's monotonic time."""
+        mono, wall = self.clock.monotonic(), self.clock.now()
+        async with self.db.session() as s:
+            rows = (await s.execute(select(Device.id, Device.last_seen_at).where(Device.kind == "kiosk", Device.id.in_(list(self.settings))))).all()
+        for kiosk_id, seen in rows:
+            if seen is None:
+                continue
+            at = mono - (wall - seen).total_seconds()
+            st = self.kiosks.setdefault(kiosk_id, KioskState())
+            if st.last_heartbeat is None or at > st.last_heartbeat + 0.001:
+                st.last_heartbeat = at
+                if st.state == "offline":
+                    st.state = "online"
+                    await self.bus.publish(DeviceState(device_id=kiosk_id, kind="kiosk", state="online", reason="heartbeat on another node"))
+                    await self.alerts.clear("kiosk_offline", device_id=kiosk_id, note="heartbeats resumed")
+                elif st.state != "online":
+                    st.state = "online"
+
     async def check_liveness(self) -> None:
+        if self.shared_heartbeats:
+            await self._seen_elsewhere()
         now = self.clock.monotonic()
         for kiosk_id, cfg in list(self.settings.items()):
             st = self.kiosks.get(kiosk_id)
