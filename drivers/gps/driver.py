@@ -59,6 +59,8 @@ from gateway.mqtt import Message, MqttLink
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_RECHECK_S = 10.0
+
 TOPICS = ("trackers/+/nmea", "trackers/+/status", "trackers/+/state", "owntracks/+/+")
 # Reasons that mean a device or a network sent something broken (logged at
 # warning); the others (void fix, sentences without a position) are normal.
@@ -89,6 +91,8 @@ class TrackerDriver:
         self._task: asyncio.Task[None] | None = None
         self._inline: InlineSqliteWriter | None = None  # SQLite: positions written on the loop (see bulk.py)
         self._commit = asyncio.Lock()  # FIFO: batches commit, run rules and notify in arrival order
+        self._filter = asyncio.Lock()  # FIFO: batches are filtered in arrival order
+        self._unknown: dict[str, float] = {}  # device -> monotonic time until which it is known not to be a tracker
         self.m_messages = metrics.counter("gateway_gps_messages_total", "Tracker MQTT messages handled", ("kind",))
         self.m_rejected = metrics.counter("gateway_gps_rejected_total", "Tracker input skipped or rejected, by reason", ("reason",))
         self.m_stored = metrics.counter("gateway_gps_positions_stored_total", "Positions committed to the database")
@@ -206,11 +210,36 @@ class TrackerDriver:
         mine = self._sort_out(messages)
         if not mine:
             return
-        batch = self._batch(mine)
-        # Decoding and filtering above may run while the batch before is still being
-        # committed (MqttLink pipelines batches); from here on batches go in order.
-        async with self._commit:
+        # Filtering may run while the batch before is still being committed (MqttLink
+        # pipelines batches), in arrival order: the next batch filters once this one holds
+        # the commit lock, and batches commit in that order.
+        async with self._filter:
+            await self._look_up_unknown(mine)
+            batch = self._batch(mine)
+            await self._commit.acquire()
+        try:
             await self._commit_batch(batch)
+        finally:
+            self._commit.release()
+
+    async def _look_up_unknown(self, messages: list[Inbound]) -> None:
+        """A tracker not in the registry may have been registered a moment ago through
+        another node's API, its change event still on its way: the database says. Asked
+        once per device and `UNKNOWN_RECHECK_S`, so a flood from unknown devices costs one
+        query per interval, not one per message."""
+        known = self.registry.by_id
+        mono = self.clock.monotonic()
+        ask = {m.dev for m in messages if m.dev is not None and m.dev not in known and self._unknown.get(m.dev, 0.0) <= mono}
+        if not ask:
+            return
+        if len(self._unknown) > 10_000:
+            self._unknown.clear()
+        for dev in ask:
+            self._unknown[dev] = mono + UNKNOWN_RECHECK_S
+        async with self.db.session() as s:
+            found = await self.registry.load_some(s, ask)
+        for dev in found:
+            self._unknown.pop(dev, None)
 
     def _sort_out(self, messages: list[Inbound]) -> list[Inbound]:
         """The messages of partitions owned here; the others are kept for a takeover."""

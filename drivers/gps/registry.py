@@ -68,6 +68,14 @@ class TrackerRegistry:
         rows = (await s.scalars(select(Device).where(Device.kind == "tracker", Device.enabled.is_(True)))).all()
         self._trackers = {r.id: self._tracker(r) for r in rows}
 
+    async def load_some(self, s: AsyncSession, device_ids: set[str]) -> list[str]:
+        """Add these devices if they are enabled trackers now; the ids added."""
+        rows = (await s.scalars(select(Device).where(Device.id.in_(device_ids), Device.kind == "tracker", Device.enabled.is_(True)))).all()
+        for r in rows:
+            if r.id not in self._trackers:
+                self._trackers[r.id] = self._tracker(r)
+        return [r.id for r in rows]
+
     async def apply(self, s: AsyncSession, device_id: str) -> None:
         """A device changed: read it again. Not a tracker any more, disabled or gone: forgotten."""
         row = await s.get(Device, device_id, populate_existing=True)
