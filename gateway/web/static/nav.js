@@ -13,6 +13,7 @@ export const NAV = [
   { name: "recordings" },
   { name: "evidence", perm: "evidence.read" },
   { name: "devices" },
+  { name: "cluster" },
   { name: "audit", perm: "audit.read" },
   { name: "person", hidden: true, parent: "persons" },
 ];
