@@ -26,9 +26,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.trackers import GpsSettings
@@ -99,6 +101,7 @@ class TrackerDriver:
         self.m_checks = metrics.counter("gateway_gps_zone_checks_total", "Point-zone evaluations")
         self.m_kept = metrics.gauge("gateway_gps_standby_messages", "Tracker messages kept for partitions other nodes own")
         self.m_replayed = metrics.counter("gateway_gps_replayed_total", "Kept tracker messages replayed on taking a partition over")
+        self.m_db_retries = metrics.counter("gateway_gps_db_retries_total", "Tracker batch writes retried because the database was unreachable")
         self.m_fenced = metrics.counter("gateway_gps_fenced_total", "Positions not written: their partition's lease was lost")
 
     # --- lifecycle -------------------------------------------------------
@@ -290,24 +293,10 @@ class TrackerDriver:
 
     async def _commit_batch(self, batch: Batch) -> None:
         if any(not r[-1] for r in batch.rows):
-            await self._drop_stored(batch)
-        rows = batch.rows
-        if rows:
-            if self.cluster.solo:
-                if self._inline is None or not self._inline.insert(rows):
-                    async with self.db.session() as s:
-                        # through the driver: even Core's executemany cost more than the write itself
-                        await insert_rows(s, POSITIONS, POSITION_COLUMNS, rows)
-                        await s.commit()
-            else:
-                async with self.db.session() as s:
-                    lost = await self._fence(s, batch)
-                    if lost:
-                        self._drop_partitions(batch, lost)
-                    await insert_rows(s, POSITIONS, POSITION_COLUMNS, batch.rows)
-                    await s.commit()
-            rows = batch.rows
-            self.m_stored.inc(len(rows))
+            await self._until_done("checking redelivered positions", lambda: self._drop_stored(batch))
+        if batch.rows:
+            await self._until_done("writing positions", lambda: self._write(batch))
+            self.m_stored.inc(len(batch.rows))
         # Rules and notifications only after the positions are durable. A rule
         # failing (database gone mid-batch) must not hide the positions' events.
         calls: list[AlertCall] = []
@@ -316,8 +305,40 @@ class TrackerDriver:
         except Exception:  # noqa: BLE001
             self.m_rejected.labels("rule_error").inc()
             log.exception("tracker rules failed on a batch of %d fixes", len(batch.rule_fixes))
-        await self.alerts.apply(calls)  # one transaction for the whole batch
+        await self._until_done("applying alert changes", lambda: self.alerts.apply(calls))  # one transaction for the whole batch
         await self.bus.publish_many(batch.events)
+
+    async def _write(self, batch: Batch) -> None:
+        rows = batch.rows
+        if self.cluster.solo:
+            if self._inline is None or not self._inline.insert(rows):
+                async with self.db.session() as s:
+                    # through the driver: even Core's executemany cost more than the write itself
+                    await insert_rows(s, POSITIONS, POSITION_COLUMNS, rows)
+                    await s.commit()
+            return
+        async with self.db.session() as s:
+            lost = await self._fence(s, batch)
+            if lost:
+                self._drop_partitions(batch, lost)
+            await insert_rows(s, POSITIONS, POSITION_COLUMNS, batch.rows)
+            await s.commit()
+
+    async def _until_done(self, what: str, fn: Callable[[], Awaitable[object]]) -> None:
+        """Retry while the database cannot be reached (a restart, a failover): the batch
+        is acknowledged to the broker only once it is stored, and the batches after it wait
+        (in order) in the broker's in-flight window and queue. Other errors are the batch's
+        own and go up (counted and logged by the caller)."""
+        delay = 0.5
+        while True:
+            try:
+                await fn()
+                return
+            except (OperationalError, InterfaceError) as e:
+                self.m_db_retries.inc()
+                self.rejects.log(logging.WARNING, "database", "trackers: database unavailable while %s (%s); retrying", what, type(e.orig or e).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _fence(self, s: AsyncSession, batch: Batch) -> set[int]:
         """In the positions' transaction: the batch's partitions whose lease this node lost

@@ -210,8 +210,15 @@ async def _serve(setup: dict[str, Any], out_fd: int) -> None:
         items = decode_batch(batch, nmea, datetime.now(UTC).date())
         bid = next(ids)
         done = pending[bid] = loop.create_future()
-        writer.write(_frame((bid, items)))
-        await writer.drain()
+        try:
+            writer.write(_frame((bid, items)))
+            await writer.drain()
+        except (ConnectionError, BrokenPipeError):
+            # The gateway is gone (killed). Returning or raising would let MqttLink
+            # acknowledge the batch, which nobody stored: exit at once, acknowledging
+            # nothing, and the broker gives the session's messages again.
+            log.warning("the gateway is gone: exiting without acknowledging what it did not commit")
+            os._exit(1)
         await done  # the gateway committed the batch: MqttLink acknowledges it now
 
     s = setup

@@ -4,6 +4,7 @@ driver's batch handler exactly as the core adapter does)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,3 +137,27 @@ async def test_pipeline_bad_input_never_stored_good_beside_it_kept(make_config: 
         latest = (await r.client.get("/api/positions/latest", params={"datum": "gcj02"}, headers=h)).json()
         by_dev = {f["properties"]["device_id"]: f["geometry"]["coordinates"] for f in latest["features"]}
         assert set(by_dev) == {"trk-1", "trk-2"} and by_dev["trk-1"][0] != pytest.approx(lon, abs=1e-4)  # shifted for GCJ-02 tiles
+
+
+async def test_positions_wait_for_a_database_that_is_down_and_are_stored_once_it_is_back(make_config: Any, pg_url: str) -> None:
+    """PostgreSQL restarting (or failing over): the batch is neither lost nor acknowledged
+    (the handler does not return) until its positions are stored."""
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL
+    from tests.waiting import wait_for
+
+    name = pg_url.rsplit("/", 1)[1]
+    async with running(cfg(make_config, pg_url)) as r:
+        driver, svc = r.areas.trackers, r.services
+        t = datetime.now(UTC).replace(microsecond=0)
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            # the database goes away: no new connection, and the gateway's are cut
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            handling = asyncio.create_task(driver.handle([msg("trackers/trk-1/nmea", nmea_fix(t, LAT0, LON0))]))
+            await wait_for(lambda: driver.m_db_retries._value.get() >= 2, 30, "the write retried while the database is down")
+            assert not handling.done(), "not acknowledged: the handler has not returned"
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await asyncio.wait_for(handling, 30)
+        assert [p.fix_time for p in await positions(svc, "trk-1")] == [t]
