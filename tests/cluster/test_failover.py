@@ -11,7 +11,7 @@ What must hold (issue 17, "Done when"):
   (relayed between nodes) and the survivor's own after it;
 - before the kill, a change made through the survivor's API (a tracker registered) reaches
   the node that owns the trackers at once, and the survivor lists the camera the other
-  node runs and passes a snapshot request on to it.
+  node runs and passes a snapshot request and a live view (WHEP offer and hang-up) on to it.
 
 The fixes are synthetic (a person standing in the middle of an exclusion zone); the NMEA
 encoding is the simulator's, whose decoder tests use real captures (tests/gps).
@@ -35,6 +35,7 @@ import httpx
 import paho.mqtt.client as paho
 import pytest
 import yaml
+from aiortc import RTCPeerConnection
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -92,7 +93,7 @@ def peers(mqtt_url: str, pg_url: str) -> tuple[str, str]:
 @pytest.fixture
 def nodes(tmp_path: Path, peers: tuple[str, str]) -> Iterator[dict[str, Any]]:
     mqtt_url, pg_url = peers
-    clip = make_clip(tmp_path / "clip.mp4", seconds=3, fps=15, profile="high")
+    clip = make_clip(tmp_path / "clip.mp4", seconds=3, fps=15, profile="baseline")  # what aiortc offers for a live view
     server = ThreadedCameraServer({"cam": clip}, port=0)
     suffix = uuid.uuid4().hex[:6]
     tracker = f"t-{suffix}"
@@ -185,6 +186,16 @@ async def test_killing_the_owner_mid_dwell_and_mid_segment(nodes: dict[str, Any]
             return r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
 
         await wait_for(snapshot, 60, "a snapshot of a's camera through b")
+        # a live view asked of b is answered by a, which runs the camera; so is its hang-up
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        r = await api.post("/api/cameras/cam1/whep", content=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"})
+        assert r.status_code == 201 and r.text.startswith("v=0"), r.text
+        assert r.headers["location"].startswith("/api/cameras/cam1/whep/")
+        assert (await api.delete(r.headers["location"])).json() == {"closed": True}
+        assert (await api.delete(r.headers["location"])).status_code == 404  # closed on a, where it lived
+        await pc.close()
         # a tracker registered through b's API is heard by a, which owns the trackers
         r = await api.post("/api/devices", json={"id": f"{tracker}-new", "kind": "tracker", "person_id": "p1", "settings": {"report_interval_s": 1}})
         assert r.status_code == 201, r.text
