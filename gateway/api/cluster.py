@@ -62,7 +62,7 @@ async def cluster(core: CoreDep, s: SessionDep, user: Reader) -> ClusterPublic:
     nodes = (await s.scalars(select(ClusterNode).order_by(ClusterNode.node_id))).all()
     for n in nodes:
         # one node on SQLite writes no heartbeats: it is alive as long as it answers
-        alive[n.node_id] = not n.stopped and (n.node_id == c.node_id if c.solo else (now - n.heartbeat_at).total_seconds() <= ttl)
+        alive[n.node_id] = (not n.stopped and n.node_id == c.node_id) if c.solo else c.store.alive(n, now)
     by_owner: dict[str, list[LeasePublic]] = {}
     unowned: list[LeasePublic] = []
     for lease in (await s.scalars(select(Lease).order_by(Lease.name))).all():

@@ -62,9 +62,13 @@ class LeaseStore:
         """Another process registered under our node id that beat its heart within the TTL."""
         now = await db_now(s)
         row = await s.get(ClusterNode, self.node_id, populate_existing=True)
-        if row is None or row.stopped or row.instance == instance or row.heartbeat_at < now - self.ttl:
+        if row is None or row.instance == instance or not self.alive(row, now):
             return None
         return row
+
+    def alive(self, node: ClusterNode, now: datetime) -> bool:
+        """Not stopped, and its heart beat within the TTL."""
+        return not node.stopped and node.heartbeat_at >= now - self.ttl
 
     async def register(self, s: AsyncSession, instance: str, url: str | None, pid: int, started_at: datetime) -> None:
         now = await db_now(s)
@@ -79,12 +83,10 @@ class LeaseStore:
                             .values(heartbeat_at=now, stopped=False))
         return bool(r.rowcount)  # type: ignore[attr-defined]
 
-    async def live_nodes(self, s: AsyncSession, now: datetime) -> list[str]:
-        q = select(ClusterNode.node_id).where(ClusterNode.stopped.is_(False), ClusterNode.heartbeat_at >= now - self.ttl)
-        return sorted((await s.scalars(q)).all())
-
-    async def live_urls(self, s: AsyncSession, now: datetime) -> list[tuple[str, str | None]]:
-        q = select(ClusterNode.node_id, ClusterNode.url).where(ClusterNode.stopped.is_(False), ClusterNode.heartbeat_at >= now - self.ttl)
+    async def live_nodes(self, s: AsyncSession, now: datetime) -> list[tuple[str, str | None]]:
+        """The live nodes (the same test as `alive`, in SQL), by id: (node id, URL)."""
+        q = (select(ClusterNode.node_id, ClusterNode.url).where(ClusterNode.stopped.is_(False), ClusterNode.heartbeat_at >= now - self.ttl)
+             .order_by(ClusterNode.node_id))
         return [(n, u) for n, u in (await s.execute(q)).all()]
 
     async def stopped(self, s: AsyncSession, instance: str) -> None:

@@ -159,8 +159,7 @@ class Cluster:
 
     # --- queries ---------------------------------------------------------------------------
     def owns(self, kind: str, target: str) -> bool:
-        h = self.held.get(f"{kind}:{target}")
-        return h is not None and not h.releasing
+        return self.grant(kind, target) is not None
 
     def grant(self, kind: str, target: str) -> Grant | None:
         h = self.held.get(f"{kind}:{target}")
@@ -197,7 +196,7 @@ class Cluster:
         if self.solo:
             return []
         async with self.db.session() as s:
-            return [(n, u) for n, u in await self.store.live_urls(s, await db_now(s)) if n != self.node_id]
+            return [(n, u) for n, u in await self.store.live_nodes(s, await db_now(s)) if n != self.node_id]
 
     async def settled_one(self, name: str) -> None:
         t = self._work.get(name)
@@ -227,25 +226,20 @@ class Cluster:
             self._lost(name)
 
     async def round(self) -> None:
-        if self.solo:
-            self._last_renewed = time.monotonic()
-            self._nodes.set(1)
-            async with self.db.session() as s:
-                now = await db_now(s)
-            for kind, claimant in self.claimants.items():
-                await self._balance(kind, claimant, now)
-            return
         async with self.db.session() as s:
             now = await db_now(s)
-            if not await self.store.heartbeat(s, self.instance, now):
-                log.error("cluster: another process registered as node %s; this one gives up its work", self.node_id)
-                await s.rollback()
-                for name in list(self.held):
-                    self._lost(name)
-                raise NodeIdInUse(self.node_id)
-            kept = await self.store.renew(s, {n: h.grant for n, h in self.held.items()}, now)
-            live = await self.store.live_nodes(s, now)
-            await s.commit()
+            if self.solo:  # nobody else: nothing to renew, nobody to count
+                kept, live = set(self.held), [self.node_id]
+            else:
+                if not await self.store.heartbeat(s, self.instance, now):
+                    log.error("cluster: another process registered as node %s; this one gives up its work", self.node_id)
+                    await s.rollback()
+                    for name in list(self.held):
+                        self._lost(name)
+                    raise NodeIdInUse(self.node_id)
+                kept = await self.store.renew(s, {n: h.grant for n, h in self.held.items()}, now)
+                live = [n for n, _ in await self.store.live_nodes(s, now)]
+                await s.commit()
         self._last_renewed = time.monotonic()
         self.live = live or [self.node_id]
         self._nodes.set(len(self.live))
