@@ -133,6 +133,10 @@ class CameraArea:
         self.rows: SegmentRows | None = None
         self.cleanup: asyncio.Task[tuple[int, int]] | None = None  # the start-up sweep of segment files without a row
 
+    def elsewhere(self, camera_id: str) -> bool:
+        """An enabled camera this node does not run (another node does, or will)."""
+        return camera_id in self.configs and camera_id not in self.cameras
+
     def fanout(self, camera_id: str) -> Fanout | None:
         cam = self.cameras.get(camera_id)
         return cam.fanout if cam else None

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from gateway.api.deps import CamerasDep, CoreDep, Principal, Require
-from gateway.api.relay import FORWARDED, HOP, to_owner
+from gateway.api.relay import HOP, forwarded_headers, to_owner
 from streams.live import TooManyViewers
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
@@ -75,8 +75,7 @@ async def list_cameras(request: Request, core: CoreDep, area: CamerasDep, user: 
 
 async def _from_peers(request: Request, core: CoreDep) -> list[CameraPublic]:
     """The cameras the other nodes run (a node that does not answer in time is left out)."""
-    headers = {k: v for k, v in request.headers.items() if k in FORWARDED}
-    headers[HOP] = core.cluster.node_id
+    headers = forwarded_headers(request, core)
     out: list[CameraPublic] = []
     for _node, url in await core.cluster.peers():
         if not url or core.http is None:
@@ -94,7 +93,7 @@ async def _from_peers(request: Request, core: CoreDep) -> list[CameraPublic]:
 async def snapshot(camera_id: str, request: Request, core: CoreDep, area: CamerasDep, user: Viewer) -> Response:
     from streams.snapshots import NoPicture
 
-    if camera_id in area.configs and camera_id not in area.cameras:
+    if area.elsewhere(camera_id):
         relayed = await to_owner(request, core, area.kind, camera_id, f"/api/cameras/{camera_id}/snapshot.jpg")
         if relayed is not None:
             return relayed
@@ -116,7 +115,7 @@ async def whep(camera_id: str, request: Request, core: CoreDep, area: CamerasDep
     offer = body.decode("utf-8", "replace")
     if not offer.startswith("v=0"):
         raise HTTPException(400, "the body is not an SDP offer")
-    if camera_id in area.configs and camera_id not in area.cameras:
+    if area.elsewhere(camera_id):
         relayed = await to_owner(request, core, area.kind, camera_id, f"/api/cameras/{camera_id}/whep", body)
         if relayed is not None:
             return relayed
@@ -138,7 +137,7 @@ async def whep(camera_id: str, request: Request, core: CoreDep, area: CamerasDep
 @router.delete("/{camera_id}/whep/{session_id}", status_code=200, response_model=WhepClosed)
 async def whep_delete(camera_id: str, session_id: str, request: Request, core: CoreDep, area: CamerasDep, user: Viewer) -> Response | WhepClosed:
     owner = area.live.owner(session_id)
-    if owner is None and camera_id in area.configs and camera_id not in area.cameras:
+    if owner is None and area.elsewhere(camera_id):
         relayed = await to_owner(request, core, area.kind, camera_id, f"/api/cameras/{camera_id}/whep/{session_id}")
         if relayed is not None:
             return relayed

@@ -81,7 +81,7 @@ async def stop(proceeding_id: RowId, request: Request, core: CoreDep, s: Session
     if row0 is not None and row0.state == "recording":
         # cameras another node records: their open segments are closed there first
         for cam_id in row0.camera_ids:
-            if cam_id in cameras.configs and cam_id not in cameras.cameras:
+            if cameras.elsewhere(cam_id):
                 relayed = await to_owner(request, core, cameras.kind, cam_id, f"/api/cameras/{cam_id}/rotate")
                 if relayed is not None and relayed.status_code != 200:
                     raise HTTPException(502, f"camera {cam_id}: its node could not close the open segment ({relayed.status_code})")

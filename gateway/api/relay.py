@@ -40,11 +40,18 @@ async def to_owner(request: Request, core: Core, kind: str, target: str, path: s
         return None
     if not url or core.http is None:
         raise HTTPException(502, f"gateway node {node} runs {kind} {target} but cannot be reached")
-    headers = {k: v for k, v in request.headers.items() if k in FORWARDED}
-    headers[HOP] = core.cluster.node_id
+    headers = forwarded_headers(request, core)
     try:
         r = await core.http.request(request.method, url + path, headers=headers, content=body, timeout=timeout_s)
     except httpx.HTTPError as e:
         log.warning("relay of %s %s to node %s failed: %s", request.method, path, node, type(e).__name__)
         raise HTTPException(502, f"gateway node {node}, which runs {kind} {target}, did not answer") from None
     return Response(r.content, status_code=r.status_code, headers={k: v for k, v in r.headers.items() if k in PASSED_BACK})
+
+
+def forwarded_headers(request: Request, core: Core) -> dict[str, str]:
+    """What a request passed on to another node carries: the user's credentials, the body's
+    type, and the mark that it was passed on once."""
+    headers = {k: v for k, v in request.headers.items() if k in FORWARDED}
+    headers[HOP] = core.cluster.node_id
+    return headers
