@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.trackers import GpsSettings
 from drivers.gps.batch import POSITION_COLUMNS, POSITIONS, Batch
+from drivers.gps.filter import FilterState
 from drivers.gps.geofence import ZoneIndex
 from drivers.gps.inbound import Inbound, decode_batch
 from drivers.gps.ingest import IngestWorker
@@ -186,14 +187,15 @@ class TrackerDriver:
 
     def _forget(self, devices: set[str]) -> None:
         self.rules.forget(devices)
+        persons = set()
         for dev in devices:
             t = self.registry.get(dev)
             if t is not None:
-                t.filter = type(t.filter)()
+                t.filter = FilterState()
                 t.lost = t.battery_low = False
                 t.online = None
-        self.liveness.no_fix_open = {key for key in self.liveness.no_fix_open
-                                     if not any(t.person_id == key[0] for t in map(self.registry.get, devices) if t is not None)}
+                persons.add(t.person_id)
+        self.liveness.no_fix_open = {key for key in self.liveness.no_fix_open if key[0] not in persons}
 
     def owned_trackers(self) -> list[Tracker]:
         return [t for t in self.registry if partition_of(t.id, self.partitions) in self.owned]
