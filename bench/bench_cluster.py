@@ -372,36 +372,24 @@ def console_thread(console: Console, nodes: list[Node]) -> threading.Thread:
 
 
 # --- measurement ---------------------------------------------------------------------------
-def longest_holes(pg: Postgres, since: datetime, until: datetime) -> dict[str, float]:
+def recording_holes(pg: Postgres, since: datetime, until: datetime) -> dict[str, tuple[list[float], float]]:
+    """Per camera, the holes between its segments in [since, until], and the one at the end
+    (from its last segment to `until`), in seconds."""
     rows = pg.query(f"SELECT camera_id, started_at, ended_at FROM recordings WHERE kind = 'segment' AND ended_at IS NOT NULL "
                     f"AND ended_at > '{since.isoformat()}' AND started_at < '{until.isoformat()}' ORDER BY camera_id, started_at")
     by_cam: dict[str, list[tuple[datetime, datetime]]] = {}
     for cam, a, b in rows:
         by_cam.setdefault(cam, []).append((a, b))
-    holes: dict[str, float] = {}
+    out: dict[str, tuple[list[float], float]] = {}
     for cam in (f"cam{i}" for i in range(CAMERAS)):
         covered_to = since
-        worst = 0.0
+        inner: list[float] = []
         for a, b in by_cam.get(cam, []):
             if a > covered_to:
-                worst = max(worst, (a - covered_to).total_seconds())
+                inner.append((a - covered_to).total_seconds())
             covered_to = max(covered_to, b)
-        worst = max(worst, (until - covered_to).total_seconds())
-        holes[cam] = worst
-    return holes
-
-
-def all_holes(pg: Postgres, since: datetime, until: datetime) -> int:
-    rows = pg.query(f"SELECT camera_id, started_at, ended_at FROM recordings WHERE kind = 'segment' AND ended_at IS NOT NULL "
-                    f"AND ended_at > '{since.isoformat()}' AND started_at < '{until.isoformat()}' ORDER BY camera_id, started_at")
-    n, last_cam, covered = 0, None, since
-    for cam, a, b in rows:
-        if cam != last_cam:
-            last_cam, covered = cam, since
-        if (a - covered).total_seconds() > 10:
-            n += 1
-        covered = max(covered, b)
-    return n
+        out[cam] = inner, (until - covered_to).total_seconds()
+    return out
 
 
 def token_for(node: Node) -> str:
@@ -493,8 +481,9 @@ def faults(quick: bool, root: Path, broker: Broker, pg: Postgres, camera_urls: l
     dup_alerts = sum(k - 1 for k in matched.values() if k > 1)
     missing = sum(1 for i, a, _ in expected_eps if (i, a) not in matched)
     warm = datetime.fromtimestamp(start, UTC)
-    holes = longest_holes(pg, warm, end)
-    over10 = all_holes(pg, warm, end)
+    found = recording_holes(pg, warm, end)
+    holes = {cam: max([0.0, *inner, tail]) for cam, (inner, tail) in found.items()}
+    over10 = sum(1 for inner, _ in found.values() for h in inner if h > 10)
     for n in nodes:
         n.stop()
     worst = max(holes.values()) if holes else float("nan")
