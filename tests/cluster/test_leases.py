@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,80 +54,72 @@ async def node(db: Database, node_id: str, work: Work, settings: ClusterSettings
     return c
 
 
-async def test_work_is_shared_and_a_dead_nodes_work_taken_over(pg_url: str) -> None:
-    db = Database(pg_url)
-    await db.upgrade()
+@pytest.fixture
+async def db(pg_url: str) -> AsyncIterator[Database]:
+    """A migrated PostgreSQL database of its own, closed after the test."""
+    database = Database(pg_url)
+    await database.upgrade()
     try:
-        wa, wb = Work([f"cam{i}" for i in range(6)]), Work([f"cam{i}" for i in range(6)])
-        a = await node(db, "a", wa)
-        assert wa.running == set(wa.targets)  # alone, it runs everything from its first round
-        b = await node(db, "b", wb)
-        # b joins: a hands back its surplus, one lease per round, until each runs half
-        await wait_for(lambda: len(wa.running) == 3 and len(wb.running) == 3, 60, lambda: f"a {wa.running}, b {wb.running}")
-        assert not (wa.running & wb.running), "never two owners"
-        # a dies (stops renewing, hands nothing back): b takes everything after the TTL
-        assert a._task is not None
-        a._task.cancel()
-        await wait_for(lambda: wb.running == set(wb.targets), 30, lambda: f"b {wb.running}")
-        taken = next(t for t in wb.running if t in wa.running)
-        assert wb.grants[taken].epoch >= 2  # a new owner, a new epoch
-        await b.halt()
+        yield database
     finally:
-        await db.close()
+        await database.close()
 
 
-async def test_a_node_that_lost_its_lease_is_fenced(pg_url: str) -> None:
-    db = Database(pg_url)
-    await db.upgrade()
-    try:
-        wa, wb = Work(["cam1"]), Work(["cam1"])
-        a = await node(db, "a", wa)
-        old = a.grant("camera", "cam1")
-        assert old is not None
-        async with db.session() as s:
-            assert await a.store.fence(s, [old], datetime.now(UTC)) == {"camera:cam1"}
-            await s.commit()
-        await a.halt()  # a pauses (no renewals) past its expiry
-        b = await node(db, "b", wb)
-        await wait_for(lambda: "cam1" in wb.running, 30, "b taking the expired lease")
-        async with db.session() as s:
-            # a wakes up and tries to write as the owner: refused, at the epoch it had
-            assert await a.store.fence(s, [old], datetime.now(UTC)) == set()
-            progress = await s.scalar(text("SELECT progress FROM leases WHERE name = 'camera:cam1'"))
-        assert progress is not None  # a's last fenced write recorded how far it got; b's grant says so
-        assert wb.grants["cam1"].progress == progress
-        await b.halt()
-    finally:
-        await db.close()
+async def test_work_is_shared_and_a_dead_nodes_work_taken_over(db: Database) -> None:
+    wa, wb = Work([f"cam{i}" for i in range(6)]), Work([f"cam{i}" for i in range(6)])
+    a = await node(db, "a", wa)
+    assert wa.running == set(wa.targets)  # alone, it runs everything from its first round
+    b = await node(db, "b", wb)
+    # b joins: a hands back its surplus, one lease per round, until each runs half
+    await wait_for(lambda: len(wa.running) == 3 and len(wb.running) == 3, 60, lambda: f"a {wa.running}, b {wb.running}")
+    assert not (wa.running & wb.running), "never two owners"
+    # a dies (stops renewing, hands nothing back): b takes everything after the TTL
+    assert a._task is not None
+    a._task.cancel()
+    await wait_for(lambda: wb.running == set(wb.targets), 30, lambda: f"b {wb.running}")
+    taken = next(t for t in wb.running if t in wa.running)
+    assert wb.grants[taken].epoch >= 2  # a new owner, a new epoch
+    await b.halt()
 
 
-async def test_a_second_process_with_a_live_node_id_refuses_to_start(pg_url: str) -> None:
-    db = Database(pg_url)
-    await db.upgrade()
-    try:
-        first = await node(db, "gw1", Work([]))
-        second = Cluster(FAST, "gw1", db, Metrics(), None)
-        with pytest.raises(NodeIdInUse, match="already in use by a running gateway"):
-            await second.register()
-        # killed (no more heartbeats, no clean stop): its id can be taken after one TTL
-        assert first._task is not None
-        first._task.cancel()
-        began = asyncio.get_running_loop().time()
-        await Cluster(FAST, "gw1", db, Metrics(), None).register()
-        assert asyncio.get_running_loop().time() - began <= FAST.lease_ttl_s + 2 * FAST.renew_s + 1
-    finally:
-        await db.close()
+async def test_a_node_that_lost_its_lease_is_fenced(db: Database) -> None:
+    wa, wb = Work(["cam1"]), Work(["cam1"])
+    a = await node(db, "a", wa)
+    old = a.grant("camera", "cam1")
+    assert old is not None
+    async with db.session() as s:
+        assert await a.store.fence(s, [old], datetime.now(UTC)) == {"camera:cam1"}
+        await s.commit()
+    await a.halt()  # a pauses (no renewals) past its expiry
+    b = await node(db, "b", wb)
+    await wait_for(lambda: "cam1" in wb.running, 30, "b taking the expired lease")
+    async with db.session() as s:
+        # a wakes up and tries to write as the owner: refused, at the epoch it had
+        assert await a.store.fence(s, [old], datetime.now(UTC)) == set()
+        progress = await s.scalar(text("SELECT progress FROM leases WHERE name = 'camera:cam1'"))
+    assert progress is not None  # a's last fenced write recorded how far it got; b's grant says so
+    assert wb.grants["cam1"].progress == progress
+    await b.halt()
 
 
-async def test_database_time_decides_expiry(pg_url: str) -> None:
-    db = Database(pg_url)
-    try:
-        async with db.session() as s:
-            first = await db_now(s)
-            second = await db_now(s)
-        assert first == second  # PostgreSQL's transaction time: one `now` per round
-    finally:
-        await db.close()
+async def test_a_second_process_with_a_live_node_id_refuses_to_start(db: Database) -> None:
+    first = await node(db, "gw1", Work([]))
+    second = Cluster(FAST, "gw1", db, Metrics(), None)
+    with pytest.raises(NodeIdInUse, match="already in use by a running gateway"):
+        await second.register()
+    # killed (no more heartbeats, no clean stop): its id can be taken after one TTL
+    assert first._task is not None
+    first._task.cancel()
+    began = asyncio.get_running_loop().time()
+    await Cluster(FAST, "gw1", db, Metrics(), None).register()
+    assert asyncio.get_running_loop().time() - began <= FAST.lease_ttl_s + 2 * FAST.renew_s + 1
+
+
+async def test_database_time_decides_expiry(db: Database) -> None:
+    async with db.session() as s:
+        first = await db_now(s)
+        second = await db_now(s)
+    assert first == second  # PostgreSQL's transaction time: one `now` per round
 
 
 def test_events_cross_the_wire_as_they_were() -> None:
