@@ -206,4 +206,13 @@ class UserChanged(Event):
     change: Change
 
 
-CHANGE_TOPICS = ("device.changed", "zone.changed", "person.changed", "user.changed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitChanged(Event):
+    """An organisation unit was created, renamed or moved under another parent."""
+
+    topic: ClassVar[str] = "unit.changed"
+    unit_id: str
+    change: Change
+
+
+CHANGE_TOPICS = ("device.changed", "zone.changed", "person.changed", "user.changed", "unit.changed")

@@ -35,6 +35,7 @@ class AlertPublic(BaseModel):
     person_id: str | None
     device_id: str | None
     zone_id: str | None
+    unit_id: str = Field(description="The unit the alert belongs to: its person's, else its device's.")
     message: str | None
     details: dict[str, Any]
     opened_at: datetime
@@ -54,7 +55,7 @@ class AlertPublic(BaseModel):
         # change of a busy tracker batch
         values: dict[str, Any] = dict(
             id=a.id, kind=a.kind, level=a.level, original_level=a.original_level, state=a.state, person_id=a.person_id,
-            device_id=a.device_id, zone_id=a.zone_id, message=a.message, details=a.details or {}, opened_at=a.opened_at,
+            device_id=a.device_id, zone_id=a.zone_id, unit_id=a.unit_id, message=a.message, details=a.details or {}, opened_at=a.opened_at,
             updated_at=a.updated_at, acknowledged_at=a.acknowledged_at, acknowledged_by=a.acknowledged_by, resolved_at=a.resolved_at,
             resolved_by=a.resolved_by, escalated_at=a.escalated_at, count=a.count,
             position=AlertPosition.model_construct(lat=a.lat, lon=a.lon) if a.lat is not None and a.lon is not None else None,

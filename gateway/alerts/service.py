@@ -14,7 +14,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +25,7 @@ from gateway.alerts.public import alert_payload
 from gateway.audit import Audit
 from gateway.bus import EventBus
 from gateway.clock import Clock
-from gateway.db.models import Alert, AlertNote
+from gateway.db.models import Alert, AlertNote, Device, Person
 from gateway.events import AlertChanged
 from gateway.metrics import Metrics
 
@@ -83,9 +83,18 @@ class AlertCall:
     kw: dict[str, Any]
 
 
+class ChangeSink(Protocol):
+    """Where an alert change is written for delivery beyond the console (the outbox): in the
+    transaction that makes the change, so a change is delivered if and only if it happened."""
+
+    def stage(self, s: Session | AsyncSession, change: str, payload: dict[str, Any]) -> None: ...
+
+
 class AlertService:
-    def __init__(self, settings: AlertSettings, audit: Audit, bus: EventBus, clock: Clock, metrics: Metrics) -> None:
+    def __init__(self, settings: AlertSettings, audit: Audit, bus: EventBus, clock: Clock, metrics: Metrics,
+                 outbox: ChangeSink | None = None) -> None:
         self.settings = settings
+        self.outbox = outbox
         self.audit = audit
         self.bus = bus
         self.clock = clock
@@ -163,17 +172,40 @@ class AlertService:
         # the ongoing alerts of every key, in one query; the newest wins
         rows = s.scalars(select(Alert).where(Alert.dedup_key.in_(keys), Alert.state.in_(ONGOING)).order_by(Alert.id)).all()
         known.update((a.dedup_key, a) for a in rows)
-        staged = [st for c in changes if (st := (self._stage_raise if c.raise_ else self._stage_clear)(s, known, c.kind, **c.kw)) is not None]
+        units = self._units_of(s, [c for c in changes if c.raise_ and known.get(c.kw.get("key") or default_key(
+            c.kind, c.kw.get("person_id"), c.kw.get("device_id"), c.kw.get("zone_id"))) is None])
+        staged = [st for c in changes if (st := (self._stage_raise if c.raise_ else self._stage_clear)(s, known, units, c.kind, **c.kw)) is not None]
         if any(st.alert.id is None for st in staged):
             s.flush()  # ids of the new alerts, for their audit entries: one INSERT for all
         out = []
         for st in staged:
             st.payload["id"] = st.alert.id
             self.audit.append(s, "system", f"alert.{st.change}", f"alert:{st.alert.id}", st.audit)
+            self._stage_out(s, st.change, st.payload)
             out.append((st.change, st.payload))
         return out
 
-    def _stage_raise(self, s: Session, known: dict[str, Alert | None], kind: str, *, person_id: str | None = None, device_id: str | None = None,
+    @staticmethod
+    def _units_of(s: Session, raises: list[AlertCall]) -> dict[tuple[str | None, str | None], str]:
+        """The unit each new alert belongs to: its person's, else its device's, else the root
+        unit (a full disk). Two queries for the batch, and none when no alert is new."""
+        if not raises:
+            return {}
+        pids = {p for c in raises if (p := c.kw.get("person_id"))}
+        dids = {d for c in raises if (d := c.kw.get("device_id"))}
+        persons: dict[str | None, str] = {r[0]: r[1] for r in s.execute(select(Person.id, Person.unit_id).where(Person.id.in_(pids)))} if pids else {}
+        devices: dict[str | None, str] = {r[0]: r[1] for r in s.execute(select(Device.id, Device.unit_id).where(Device.id.in_(dids)))} if dids else {}
+        out = {}
+        for c in raises:
+            pid, did = c.kw.get("person_id"), c.kw.get("device_id")
+            out[(pid, did)] = persons.get(pid) or devices.get(did) or "root"
+        return out
+
+    def _stage_out(self, s: Session | AsyncSession, change: str, payload: dict[str, Any]) -> None:
+        if self.outbox is not None:
+            self.outbox.stage(s, change, payload)
+
+    def _stage_raise(self, s: Session, known: dict[str, Alert | None], units: dict[tuple[str | None, str | None], str], kind: str, *, person_id: str | None = None, device_id: str | None = None,
                      zone_id: str | None = None, level: str | None = None, message: str | None = None, details: dict[str, Any] | None = None,
                      lat: float | None = None, lon: float | None = None, key: str | None = None, at: datetime | None = None) -> _Staged:
         at = at or self.clock.now()
@@ -184,6 +216,7 @@ class AlertService:
             alert = Alert(
                 kind=kind, level=lvl, original_level=lvl, state="open", dedup_key=dedup,
                 person_id=person_id, device_id=device_id, zone_id=zone_id, message=message,
+                unit_id=units.get((person_id, device_id), "root"),
                 details=details or {}, lat=lat, lon=lon, count=1, opened_at=at, updated_at=at,
                 notes=[AlertNote(at=at, author="system", action="opened", text=message)],
             )
@@ -203,7 +236,7 @@ class AlertService:
         # the payload as of this change: a later change in the same batch may resolve it
         return _Staged(change, alert, alert_payload(alert), {"kind": kind, "level": alert.level, "count": alert.count})
 
-    def _stage_clear(self, s: Session, known: dict[str, Alert | None], kind: str, *, person_id: str | None = None, device_id: str | None = None,
+    def _stage_clear(self, s: Session, known: dict[str, Alert | None], units: dict[tuple[str | None, str | None], str], kind: str, *, person_id: str | None = None, device_id: str | None = None,
                      zone_id: str | None = None, key: str | None = None, note: str | None = None, at: datetime | None = None) -> _Staged | None:
         dedup = key or default_key(kind, person_id, device_id, zone_id)
         alert = known[dedup]
@@ -223,6 +256,7 @@ class AlertService:
             alert.notes.append(AlertNote(alert_id=alert.id, at=now, author=user, action="acknowledged", text=note))
             await self.audit.add(s, user, "alert.acknowledged", f"alert:{alert.id}", {"note": note})
             payload = alert_payload(alert)
+            self._stage_out(s, "acknowledged", payload)
         await self._emit("acknowledged", payload)
         return payload
 
@@ -234,6 +268,7 @@ class AlertService:
             self._resolve(alert, user, note, self.clock.now())
             await self.audit.add(s, user, "alert.resolved", f"alert:{alert.id}", {"note": note})
             payload = alert_payload(alert)
+            self._stage_out(s, "resolved", payload)
         await self._emit("resolved", payload)
         return payload
 
@@ -259,6 +294,7 @@ class AlertService:
                     a.notes.append(AlertNote(alert_id=a.id, at=now, author="system", action="escalated", text=text_))
                     await self.audit.add(s, "system", "alert.escalated", f"alert:{a.id}", {"from": old, "to": a.level})
                     changed.append(alert_payload(a))
+                    self._stage_out(s, "escalated", changed[-1])
                     rule = self._rule(a.level)  # the new level's, for when it is due next
                     if rule is None:
                         continue

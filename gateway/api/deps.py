@@ -28,6 +28,7 @@ from gateway.auth.tokens import DEVICE_KEY_PREFIX, device_key_matches, hash_devi
 from gateway.clock import as_utc
 from gateway.core import Core
 from gateway.db.models import Device, User
+from gateway.units import ROOT, ROOT_PATH, reach_of
 from recognition.service import Recognition
 
 # A database id in a path: bounded, so a value beyond 64 bits is a 422, not the database
@@ -48,6 +49,9 @@ class Principal:
     id: int
     username: str
     role: str
+    unit_id: str = ROOT
+    # the path of the user's unit: what they see and act on (gateway/units.py, `within`)
+    reach: str = ROOT_PATH
 
 
 @dataclass(frozen=True)
@@ -125,9 +129,10 @@ async def principal_from_token(core: Core, token: str) -> Principal | None:
         return None
     async with core.db.session() as s:
         user = await s.get(User, claims.user_id)
-    if user is None or user.disabled or user.token_version != claims.version:
-        return None
-    return Principal(user.id, user.username, user.role)
+        if user is None or user.disabled or user.token_version != claims.version:
+            return None
+        reach = await reach_of(s, user.unit_id)
+    return Principal(user.id, user.username, user.role, user.unit_id, reach)
 
 
 async def current_user(request: Request, core: CoreDep) -> Principal:

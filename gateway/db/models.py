@@ -29,6 +29,21 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
+class Unit(Base):
+    """An organisation unit (province, city, county bureau, judicial office, ...). `path` is
+    the ids from the root down, `/root/sh/hp/hp-xj/`: a unit's reach (itself and every unit
+    below it) is one prefix match, on every node, with no tree held in memory."""
+
+    __tablename__ = "units"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(1000), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")  # system | config | api
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,6 +54,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Bumped to revoke every token issued before.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
 
 
 class Person(Base):
@@ -48,6 +64,7 @@ class Person(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
     source: Mapped[str] = mapped_column(String(16), default="api")  # config | api
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -69,6 +86,7 @@ class Device(Base):
     last_seen_at: Mapped[datetime | None]
     battery: Mapped[int | None] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
     source: Mapped[str] = mapped_column(String(16), default="api")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -94,6 +112,7 @@ class Zone(Base):
     buffer_m: Mapped[float] = mapped_column(Float, default=30.0)
     dwell_s: Mapped[float] = mapped_column(Float, default=60.0)
     level: Mapped[str | None] = mapped_column(String(8))
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
     source: Mapped[str] = mapped_column(String(16), default="api")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -145,6 +164,7 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     escalated_at: Mapped[datetime | None]
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
     notes: Mapped[list[AlertNote]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="AlertNote.id")
 
 
@@ -192,6 +212,7 @@ class Proceeding(Base):
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     prev_manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     attendance: Mapped[list[Any] | None] = mapped_column(JSON)
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
 
 
 class Evidence(Base):
@@ -213,6 +234,7 @@ class Evidence(Base):
     thumbnail: Mapped[str | None] = mapped_column(String(500))
     state: Mapped[str] = mapped_column(String(16), default="stored")  # stored | quarantined
     quarantine_reason: Mapped[str | None] = mapped_column(Text)
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
 
 
 class Custody(Base):
@@ -247,6 +269,7 @@ class CheckInRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     thumbnail: Mapped[str | None] = mapped_column(String(500))
     liveness: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
 
 
 class FaceMatch(Base):
