@@ -157,7 +157,7 @@ class Alert(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     count: Mapped[int] = mapped_column(Integer, default=1)
-    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
@@ -165,6 +165,21 @@ class Alert(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     escalated_at: Mapped[datetime | None]
     unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
+    # handling, as the corrections units work an alert: assigned (to a unit, and maybe an
+    # officer of it), assessed (研判), disposed (处置), fed back (反馈: closes it)
+    assigned_unit_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    assigned_at: Mapped[datetime | None]
+    assessment: Mapped[str | None] = mapped_column(Text)
+    assessed_at: Mapped[datetime | None]
+    assessed_by: Mapped[str | None] = mapped_column(String(64))
+    disposal: Mapped[str | None] = mapped_column(String(32))
+    disposal_note: Mapped[str | None] = mapped_column(Text)
+    disposed_at: Mapped[datetime | None]
+    disposed_by: Mapped[str | None] = mapped_column(String(64))
+    feedback: Mapped[str | None] = mapped_column(Text)
+    fed_back_at: Mapped[datetime | None]
+    fed_back_by: Mapped[str | None] = mapped_column(String(64))
     notes: Mapped[list[AlertNote]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="AlertNote.id")
 
 
@@ -366,3 +381,23 @@ class Lease(Base):
     renewed_at: Mapped[datetime | None] = mapped_column()
     expires_at: Mapped[datetime | None] = mapped_column()
     progress: Mapped[datetime | None] = mapped_column()
+
+
+class DutyShift(Base):
+    """Who is on duty for a unit, and when. New red and orange alerts of the unit go to the
+    duty officer's channel (`channel`: a configured channel's name; `address`: an e-mail
+    address when that channel is e-mail)."""
+
+    __tablename__ = "duty_shifts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64))
+    officer: Mapped[str | None] = mapped_column(String(64))  # a console user's name, when they have one
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(320))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_duty_shifts_unit_time", "unit_id", "starts_at"),)
