@@ -104,6 +104,8 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
                    cluster):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(uploads.router, responses=TUS_ERRORS)
+    from gateway.api import duty  # the duty roster (issue 18)
+    app.include_router(duty.router, responses=ERRORS)
     app.include_router(console)
 
     app.add_middleware(BodyLimit, limit=config.gateway.max_body_bytes)

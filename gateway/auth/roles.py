@@ -23,6 +23,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "evidence.read": frozenset({"officer", "admin"}),
     "evidence.export": frozenset({"officer", "admin"}),
     "uploads.write": frozenset({"officer", "admin"}),
+    "duty.write": frozenset({"officer", "admin"}),  # the duty roster of the units in reach
     "devices.write": frozenset({"admin"}),
     "users.write": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),

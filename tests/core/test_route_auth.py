@@ -24,7 +24,7 @@ PUBLIC_PREFIXES = ("/static/",)
 
 def concrete(path: str) -> str:
     # Path parameters get a plausible value; int parameters accept "1".
-    return re.sub(r"\{[^}:]+(:path)?\}", "1", path)
+    return re.sub(r"\{[^}:]+(:\w+)?\}", "1", path)  # `{id:int}` too
 
 
 def flat_routes(app: Any) -> Iterator[tuple[str, Any]]:
