@@ -77,6 +77,9 @@ export const SHARED = {
     "device.online": "Online",
     "device.offline": "Offline",
     "device.unknown": "Unknown",
+    // duty roster and organisation units (issue 18)
+    "nav.duty": "Duty",
+    "nav.units": "Units",
   },
   "zh-CN": {
     "product": "监管网关",
@@ -149,6 +152,9 @@ export const SHARED = {
     "device.online": "在线",
     "device.offline": "离线",
     "device.unknown": "未知",
+    // duty roster and organisation units (issue 18)
+    "nav.duty": "值班",
+    "nav.units": "组织机构",
   },
 };
 

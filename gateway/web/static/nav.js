@@ -6,6 +6,7 @@
 
 export const NAV = [
   { name: "alerts" },
+  { name: "duty" },
   { name: "live", perm: "live.view" },
   { name: "map" },
   { name: "persons" },
@@ -13,6 +14,7 @@ export const NAV = [
   { name: "recordings" },
   { name: "evidence", perm: "evidence.read" },
   { name: "devices" },
+  { name: "units" },
   { name: "cluster" },
   { name: "audit", perm: "audit.read" },
   { name: "person", hidden: true, parent: "persons" },
