@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from gateway.auth.passwords import hash_password
 from gateway.db.models import Alert, AlertNote, AuditEntry, Person, Unit, User
+from gateway.duty import nearest, on_duty_query
 from tests.conftest import running
 
 PASSWORD = "correct-horse-1"
@@ -167,6 +168,11 @@ async def test_on_duty_now_falls_back_to_the_nearest_ancestor(any_db_url: str, m
         # nobody above the county: no one on duty for the root
         root = (await c.get("/api/duty/now?unit_id=root", headers=await gw.login("boss", "admin"))).json()
         assert root["covered_by"] is None and root["shifts"] == [] and root["inherited"] is False
+        # the same answer from a plain (sync) Session, as the outbox's routing reads it in the alert's transaction
+        async with gw.services.db.session() as s:
+            path = "/root/county/office-a/office-a1/"
+            unit, shifts = await s.run_sync(lambda ss: nearest(path, ss.scalars(on_duty_query(path, datetime.now(UTC))).all()))
+        assert unit == "office-a" and [sh.officer for sh in shifts] == ["oa"]
         assert (await c.get("/api/duty/now?unit_id=office-a", headers=h["ob"])).status_code == 404
         assert (await c.get("/api/duty/now?unit_id=county", headers=h["oa"])).status_code == 404
 
