@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -109,7 +109,7 @@ async def test_an_alert_assigned_assessed_disposed_and_fed_back_shows_its_full_h
             ("fed_back", "wang", "back home, warned"),
             ("note", "boss", "reviewed"),
         ]
-        times = [n["at"] for n in full["notes"]]
+        times = [datetime.fromisoformat(n["at"]) for n in full["notes"]]
         assert times == sorted(times)
         for key in ("assigned_at", "assessed_at", "disposed_at", "fed_back_at"):
             assert full[key] is not None, key

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import SHOTS
+
 HTMLISH = '<img src=x onerror="window.pwned=1"><b>bold</b>'
 
 
@@ -65,6 +67,8 @@ def test_officer_handles_an_alert_from_its_detail(live_gateway, console_page, ap
     # closed: only notes remain
     expect(detail.locator("form[data-action=assess]")).to_be_hidden()
     expect(detail.locator("form[data-action=notes]")).to_be_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "alert-handling.png"), full_page=True)
 
     on_server = admin.get(f"/api/alerts/{alert['id']}").json()
     assert [n["action"] for n in on_server["notes"]] == ["opened", "assigned", "assessed", "note", "disposed", "fed_back"]
