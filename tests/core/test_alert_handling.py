@@ -224,3 +224,33 @@ async def test_filters_and_csv_export(make_config, monkeypatch: pytest.MonkeyPat
         r = await c.get("/api/alerts/export.csv", headers=boss)
         lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"), newline="")))
         assert r.headers["x-export-truncated"] == "true" and len(lines) == 4 and lines[-1][0].startswith("# truncated")
+
+
+async def test_an_assigned_alert_escalates_with_its_assigned_unit_and_a_level_change_restarts_the_count(make_config) -> None:
+    from gateway.clock import FakeClock
+
+    clock = FakeClock()
+    async with running(make_config(alerts={"escalate": {"yellow": {"after_s": 60}, "orange": {"after_s": 60}}}), clock=clock) as gw:
+        await _org(gw)
+        boss = await _login(gw, "boss", "officer", "cty")
+        staged: list[tuple[str, dict[str, Any]]] = []
+
+        class Sink:
+            def stage(self, s: Any, change: str, payload: dict[str, Any]) -> None:
+                staged.append((change, payload))
+
+        a = gw.services.alerts
+        a.outbox = Sink()
+        aid = (await a.raise_alert("lost_contact", person_id="pb", device_id="t1", at=clock.now()))["id"]
+        assert (await gw.client.post(f"/api/alerts/{aid}/assign", headers=boss, json={"unit_id": "a"})).status_code == 200
+        clock.advance(61)
+        assert await a.escalate_due() == 1  # assigning alone does not stop escalation: nobody has taken it up yet
+        change, payload = staged[-1]
+        assert change == "escalated" and payload["level"] == "orange" and payload["unit_id"] == "b" and payload["assigned_unit_id"] == "a"
+        clock.advance(30)
+        r = await gw.client.post(f"/api/alerts/{aid}/level", headers=boss, json={"level": "yellow", "reason": "contact expected to resume"})
+        assert r.status_code == 200 and r.json()["level"] == "yellow" and r.json()["original_level"] == "yellow"
+        clock.advance(59)
+        assert await a.escalate_due() == 0  # counted from the change by hand
+        clock.advance(2)
+        assert await a.escalate_due() == 1
