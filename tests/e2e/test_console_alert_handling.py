@@ -40,6 +40,7 @@ def test_officer_handles_an_alert_from_its_detail(live_gateway, console_page, ap
     form.locator("[name=assignee]").fill("chen")
     form.get_by_role("button", name="Assign").click()
     expect(detail.locator(".assigned")).to_contain_text("chen")
+    expect(row.locator(".assigned")).to_contain_text("chen")  # the list row shows it too
 
     form = detail.locator("form[data-action=assess]")
     form.locator("textarea").fill("track confirms the breach")

@@ -200,6 +200,11 @@ export async function render(root, ctx) {
   const rows = new Map();    // id -> {tr, note, error}
   const persons = new Map(); // id -> name
   let loading = null;        // alerts pushed while a list request is in flight
+  let open = null;           // the alert shown in detail: {id, head, history, forms}
+  let units = null;      // [{id, name, path}] from /api/units, or null (not available)
+  let disposals = null;  // [{id, labels}]
+  const unitName = (id) => units?.find((u) => u.id === id)?.name || id;
+  const disposalName = (id) => disposals?.find((d) => d.id === id)?.labels?.[ctx.lang] || id;
   let sound = false;
   try { sound = localStorage.getItem(SOUND_KEY) === "1"; } catch { /* storage disabled */ }
 
@@ -327,7 +332,9 @@ export async function render(root, ctx) {
         a.message ? h("div", { class: "alert-message" }, a.message) : null,
         escalated ? h("div", { class: "alert-message" }, t("escalated", { level: t(`level.${a.original_level}`) })) : null),
       h("td", {}, h("span", { class: ["state", `state-${a.state}`] }, t(`state.${a.state}`)),
-        who ? h("div", { class: "muted nowrap small" }, t("by", { user: who })) : null),
+        who ? h("div", { class: "muted nowrap small" }, t("by", { user: who })) : null,
+        a.assigned_unit_id ? h("div", { class: "muted nowrap small assigned" },
+          t("assigned.to", { unit: unitName(a.assigned_unit_id) + (a.assignee ? ` / ${a.assignee}` : "") })) : null),
       h("td", { class: "num count" }, `×${a.count}`),
       h("td", { class: "person-cell" }, personCell(a)),
       h("td", { class: "mono" }, a.device_id || h("span", { class: "muted" }, "—")),
@@ -375,11 +382,6 @@ export async function render(root, ctx) {
   // ---- one alert: its history and the handling actions ----------------------------------
   // The forms are built once per opened alert (what is typed survives pushes); the summary
   // and the history are redrawn on every change of the alert.
-  let open = null;  // {id, head, history, forms}
-  let units = null;      // [{id, name, path}] from /api/units, or null (not available)
-  let disposals = null;  // [{id, labels}]
-  const unitName = (id) => units?.find((u) => u.id === id)?.name || id;
-  const disposalName = (id) => disposals?.find((d) => d.id === id)?.labels?.[ctx.lang] || id;
 
   function openDetail(id) {
     showAlert(id).catch((e) => {
