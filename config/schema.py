@@ -108,6 +108,25 @@ def _default_escalation() -> dict[Level, EscalationRule]:
     return {"orange": EscalationRule(after_s=600), "yellow": EscalationRule(after_s=1800)}
 
 
+class Disposal(Section):
+    """One way an alert can be disposed of (处置), with its label in each console language."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    zh_cn: str = Field(min_length=1, max_length=100, description="Label in zh-CN.")
+    en: str = Field(min_length=1, max_length=100, description="Label in English.")
+
+
+def _default_disposals() -> list[Disposal]:
+    return [Disposal(id=i, zh_cn=zh, en=en) for i, zh, en in (
+        ("phone_call", "电话核实", "Phone call"),
+        ("home_visit", "上门走访", "Home visit"),
+        ("summoned_for_talk", "传唤谈话", "Summoned for a talk"),
+        ("reported_to_police", "通报公安", "Reported to the police"),
+        ("false_alarm", "误报", "False alarm"),
+        ("other", "其他", "Other"),
+    )]
+
+
 class AlertSettings(Section):
     escalate: dict[Level, EscalationRule] = Field(
         default_factory=_default_escalation,
@@ -116,6 +135,18 @@ class AlertSettings(Section):
     levels: dict[str, Level] = Field(default_factory=dict, description="Override the level of an alert kind, e.g. {lost_contact: orange}.")
     webhooks: list[Webhook] = Field(default_factory=list)
     mqtt_topic_prefix: str = "gateway/alerts"
+    disposals: list[Disposal] = Field(
+        default_factory=_default_disposals, min_length=1,
+        description="What an alert can be disposed of with (POST /api/alerts/{id}/dispose), in the console's order.",
+    )
+
+    @field_validator("disposals")
+    @classmethod
+    def _unique_disposals(cls, v: list[Disposal]) -> list[Disposal]:
+        ids = [d.id for d in v]
+        if len(set(ids)) != len(ids):
+            raise ValueError("disposal ids must be unique")
+        return v
 
 
 class ConsoleSettings(Section):

@@ -1,4 +1,8 @@
-"""Alert lifecycle: open → acknowledged → resolved, deduplicated and escalated.
+"""Alert lifecycle: open → acknowledged → resolved, deduplicated and escalated; and
+handling as the corrections units work an alert: assigned to a unit (and maybe an officer),
+assessed (研判), disposed of (处置), fed back (反馈: closes it), its level changed by hand with a
+reason, notes at any time. Each step is a note on the alert's history, audited, staged to the
+outbox and published, like acknowledge and resolve.
 
 An ongoing condition has one dedup key (by default kind, person, device and
 zone). Raising it again while an alert with that key is open or acknowledged
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -25,9 +29,10 @@ from gateway.alerts.public import alert_payload
 from gateway.audit import Audit
 from gateway.bus import EventBus
 from gateway.clock import Clock
-from gateway.db.models import Alert, AlertNote, Device, Person
+from gateway.db.models import Alert, AlertNote, Device, Person, User
 from gateway.events import AlertChanged
 from gateway.metrics import Metrics
+from gateway.units import ROOT_PATH, unit_in_reach, within
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,16 @@ class AlertError(Exception):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(message)
+
+
+def alert_in_reach(reach: str, username: str | None = None) -> ColumnElement[bool]:
+    """An alert is in a user's reach when its unit is, or the unit it is assigned to is (an
+    alert assigned to an office is that office's to handle, wherever it was raised), or it
+    is assigned to the user by name (an officer of a team below the assigned unit)."""
+    if reach == ROOT_PATH:
+        return within(Alert.unit_id, reach)  # true(): no filter for the root
+    mine = [Alert.assignee == username] if username else []
+    return or_(within(Alert.unit_id, reach), within(Alert.assigned_unit_id, reach), *mine)
 
 
 def default_key(kind: str, person_id: str | None, device_id: str | None, zone_id: str | None) -> str:
@@ -246,9 +261,9 @@ class AlertService:
         self._resolve(alert, "system", note or "condition ended", at or self.clock.now())
         return _Staged("resolved", alert, alert_payload(alert), {"kind": alert.kind, "note": note})
 
-    async def acknowledge(self, alert_id: int, user: str, note: str | None = None) -> dict[str, Any]:
+    async def acknowledge(self, alert_id: int, user: str, note: str | None = None, *, reach: str = ROOT_PATH) -> dict[str, Any]:
         async with self.audit.tx() as s:
-            alert = await self._get(s, alert_id)
+            alert = await self._get(s, alert_id, reach, user)
             if alert.state != "open":
                 raise AlertError(409, f"alert {alert_id} is {alert.state}; only open alerts can be acknowledged")
             now = self.clock.now()
@@ -260,9 +275,9 @@ class AlertService:
         await self._emit("acknowledged", payload)
         return payload
 
-    async def resolve(self, alert_id: int, user: str, note: str | None = None) -> dict[str, Any]:
+    async def resolve(self, alert_id: int, user: str, note: str | None = None, *, reach: str = ROOT_PATH) -> dict[str, Any]:
         async with self.audit.tx() as s:
-            alert = await self._get(s, alert_id)
+            alert = await self._get(s, alert_id, reach, user)
             if alert.state == "resolved":
                 raise AlertError(409, f"alert {alert_id} is already resolved")
             self._resolve(alert, user, note, self.clock.now())
@@ -271,6 +286,137 @@ class AlertService:
             self._stage_out(s, "resolved", payload)
         await self._emit("resolved", payload)
         return payload
+
+    # ---- handling ------------------------------------------------------------------------
+    # Each step: the alert (404 outside the caller's reach: never a hint that it exists), the
+    # order rules (409), the change, a note on the history, the audit entry and the outbox,
+    # all in one transaction; then the event.
+
+    async def assign(self, alert_id: int, user: str, unit_id: str, assignee: str | None = None, *, reach: str = ROOT_PATH) -> dict[str, Any]:
+        """Assign to a unit inside the caller's reach and, optionally, to an enabled officer of
+        that unit or of a unit below it. Reassigning is allowed until the alert is closed."""
+        async def step(s: AsyncSession, alert: Alert, now: datetime) -> tuple[str, dict[str, Any]]:
+            self._not_closed(alert, "assigned")
+            unit = await unit_in_reach(s, unit_id, reach)
+            if unit is None:
+                raise AlertError(404, f"no unit {unit_id}")
+            if assignee is not None:
+                u = (await s.scalars(select(User).where(User.username == assignee))).first()
+                home = await unit_in_reach(s, u.unit_id, reach) if u is not None else None
+                if u is None or home is None:
+                    raise AlertError(404, f"no user {assignee}")
+                if u.disabled:
+                    raise AlertError(422, f"user {assignee} is disabled")
+                if not home.path.startswith(unit.path):
+                    raise AlertError(422, f"user {assignee} is not a member of unit {unit_id}")
+            alert.assigned_unit_id, alert.assignee, alert.assigned_at = unit.id, assignee, now
+            return f"{unit.name} ({unit.id})" + (f" → {assignee}" if assignee else ""), {"unit_id": unit.id, "assignee": assignee}
+
+        return await self._handle(alert_id, user, reach, "assigned", step)
+
+    async def assess(self, alert_id: int, user: str, note: str, *, reach: str = ROOT_PATH) -> dict[str, Any]:
+        """Record an assessment (研判). Taking an alert up acknowledges it (it stops escalating);
+        a later assessment replaces the earlier one, which stays on the history."""
+        text_ = self._required(note, "an assessment")
+
+        async def step(s: AsyncSession, alert: Alert, now: datetime) -> tuple[str, dict[str, Any]]:
+            self._not_closed(alert, "assessed")
+            self._take_up(alert, user, now)
+            alert.assessment, alert.assessed_at, alert.assessed_by = text_, now, user
+            return text_, {"note": text_}
+
+        return await self._handle(alert_id, user, reach, "assessed", step)
+
+    async def dispose(self, alert_id: int, user: str, disposal: str, note: str | None = None, *, reach: str = ROOT_PATH) -> dict[str, Any]:
+        """Record how the alert was disposed of (处置), from `alerts.disposals`; it must have
+        been assessed first."""
+        if disposal not in self.disposal_ids():
+            raise AlertError(422, f"unknown disposal {disposal!r}; one of: {', '.join(self.disposal_ids())}")
+        note = (note or "").strip() or None
+
+        async def step(s: AsyncSession, alert: Alert, now: datetime) -> tuple[str, dict[str, Any]]:
+            self._not_closed(alert, "disposed of")
+            if alert.assessed_at is None:
+                raise AlertError(409, f"alert {alert_id} has not been assessed; assess it before disposing of it")
+            self._take_up(alert, user, now)
+            alert.disposal, alert.disposal_note, alert.disposed_at, alert.disposed_by = disposal, note, now, user
+            return disposal + (f": {note}" if note else ""), {"disposal": disposal, "note": note}
+
+        return await self._handle(alert_id, user, reach, "disposed", step)
+
+    async def feedback(self, alert_id: int, user: str, text_: str, *, reach: str = ROOT_PATH) -> dict[str, Any]:
+        """The feedback (反馈) on what the disposal achieved: it closes the alert."""
+        fb = self._required(text_, "feedback")
+
+        async def step(s: AsyncSession, alert: Alert, now: datetime) -> tuple[str, dict[str, Any]]:
+            self._not_closed(alert, "fed back")
+            if alert.disposed_at is None:
+                raise AlertError(409, f"alert {alert_id} has no disposal yet; dispose of it before feeding back")
+            alert.feedback, alert.fed_back_at, alert.fed_back_by = fb, now, user
+            alert.state, alert.resolved_at, alert.resolved_by = "resolved", now, user
+            return fb, {"note": fb}
+
+        return await self._handle(alert_id, user, reach, "fed_back", step)
+
+    async def set_level(self, alert_id: int, user: str, level: str, reason: str, *, reach: str = ROOT_PATH) -> dict[str, Any]:
+        """Change the level by hand; the reason is required. `original_level` keeps the level
+        the alert opened with; escalation counts again from this change."""
+        if level not in LEVELS:
+            raise AlertError(422, f"unknown level {level!r}")
+        why = self._required(reason, "a reason")
+
+        async def step(s: AsyncSession, alert: Alert, now: datetime) -> tuple[str, dict[str, Any]]:
+            self._not_closed(alert, "changed in level")
+            if alert.level == level:
+                raise AlertError(409, f"alert {alert_id} is already {level}")
+            old, alert.level, alert.escalated_at = alert.level, level, now
+            return f"{old} → {level}: {why}", {"from": old, "to": level, "reason": why}
+
+        return await self._handle(alert_id, user, reach, "level", step)
+
+    async def note(self, alert_id: int, user: str, text_: str, *, reach: str = ROOT_PATH) -> dict[str, Any]:
+        """A note on the history: any time, in any state (a closed alert included)."""
+        body = self._required(text_, "a note")
+
+        async def step(s: AsyncSession, alert: Alert, now: datetime) -> tuple[str, dict[str, Any]]:
+            return body, {"note": body}
+
+        return await self._handle(alert_id, user, reach, "note", step)
+
+    def disposal_ids(self) -> list[str]:
+        return [d.id for d in self.settings.disposals]
+
+    async def _handle(self, alert_id: int, user: str, reach: str, action: str, step: Any) -> dict[str, Any]:
+        change = "noted" if action == "note" else "level_changed" if action == "level" else action
+        async with self.audit.tx() as s:
+            alert = await self._get(s, alert_id, reach, user)
+            now = self.clock.now()
+            text_, details = await step(s, alert, now)
+            alert.updated_at = now
+            alert.notes.append(AlertNote(alert_id=alert.id, at=now, author=user, action=action, text=text_))
+            await self.audit.add(s, user, f"alert.{change}", f"alert:{alert.id}", details)
+            payload = alert_payload(alert)
+            self._stage_out(s, change, payload)
+        await self._emit(change, payload)
+        return payload
+
+    @staticmethod
+    def _not_closed(alert: Alert, what: str) -> None:
+        if alert.state == "resolved":
+            raise AlertError(409, f"alert {alert.id} is resolved; it can no longer be {what}, only noted")
+
+    @staticmethod
+    def _required(text_: str | None, what: str) -> str:
+        value = (text_ or "").strip()
+        if not value:
+            raise AlertError(422, f"{what} is required")
+        return value
+
+    @staticmethod
+    def _take_up(alert: Alert, user: str, now: datetime) -> None:
+        """Handling an open alert acknowledges it: someone has it in hand."""
+        if alert.state == "open":
+            alert.state, alert.acknowledged_at, alert.acknowledged_by = "acknowledged", now, user
 
     async def escalate_due(self) -> int:
         """Raise unacknowledged alerts one level once they wait past their level's limit."""
@@ -335,14 +481,14 @@ class AlertService:
         alert.state, alert.resolved_at, alert.resolved_by, alert.updated_at = "resolved", at, user, at
         alert.notes.append(AlertNote(alert_id=alert.id, at=at, author=user, action="resolved", text=note))
 
-    async def _get(self, s: AsyncSession, alert_id: int) -> Alert:
-        alert = await s.get(Alert, alert_id)
+    async def _get(self, s: AsyncSession, alert_id: int, reach: str = ROOT_PATH, user: str | None = None) -> Alert:
+        alert = (await s.scalars(select(Alert).where(Alert.id == alert_id, alert_in_reach(reach, user)))).first()
         if alert is None:
             raise AlertError(404, f"no alert {alert_id}")
         return alert
 
     async def _emit(self, change: str, payload: dict[str, Any]) -> None:
-        if change in ("opened", "acknowledged", "resolved"):
-            self._stale = True
+        if change not in ("updated", "noted", "assigned"):
+            self._stale = True  # what is due to escalate may have changed (state, level)
         self._changes.labels(payload["kind"], change).inc()
         await self.bus.publish(AlertChanged(change=change, alert=payload))  # type: ignore[arg-type]

@@ -15,6 +15,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "live.view": frozenset(ROLES),
     "alerts.ack": frozenset(ROLES),
     "alerts.resolve": frozenset({"officer", "admin"}),
+    "alerts.assign": frozenset({"officer", "admin"}),
+    "alerts.handle": frozenset({"officer", "admin"}),  # assess, dispose, feed back, change the level
+    "alerts.note": frozenset(ROLES),
+    "alerts.export": frozenset({"officer", "admin"}),
     "persons.write": frozenset({"officer", "admin"}),
     "zones.write": frozenset({"officer", "admin"}),
     "faces.enroll": frozenset({"officer", "admin"}),
