@@ -125,7 +125,8 @@ class AlertChanged(Event):
     """Emitted by the alert core only; `alert` is the API representation."""
 
     topic: ClassVar[str] = "alert"
-    change: Literal["opened", "updated", "acknowledged", "resolved", "escalated"]
+    change: Literal["opened", "updated", "acknowledged", "resolved", "escalated",
+                    "assigned", "assessed", "disposed", "fed_back", "level_changed", "noted"]
     alert: dict[str, Any]
 
 
