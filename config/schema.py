@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from config.base import Section, TimeZone
 from config.cameras import RecordingSettings
+from config.delivery import DeliverySettings
 from config.devices import DeviceConfig
 from config.faces import FaceSettings
 from config.trackers import GpsSettings
@@ -95,9 +96,9 @@ class Webhook(Section):
     secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for the X-Gateway-Signature header.")
     levels: list[Level] = Field(default_factory=lambda: list(LEVELS))
     kinds: list[str] | None = Field(None, description="Only these alert kinds; all when absent.")
-    max_attempts: int = Field(8, ge=1, le=50)
+    max_attempts: int | None = Field(None, ge=1, le=1000, description="Then dead-lettered; delivery.retry.max_attempts when absent.")
     timeout_s: float = Field(5.0, gt=0)
-    drain_s: float = Field(10.0, ge=0, le=600, description="On a clean stop, how long deliveries still queued may take before the gateway stops anyway (what is left is logged).")
+    drain_s: float | None = Field(None, ge=0, le=600, description="Unused: deliveries are durable in the outbox (kept so older configurations still load).")
 
 
 class EscalationRule(Section):
@@ -177,6 +178,7 @@ class GatewayConfig(Section):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)

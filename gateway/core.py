@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy import select
 
 from config.schema import GatewayConfig
-from gateway.alerts.delivery import MqttAlertPublisher, WebhookSender
+from gateway.alerts.delivery import MqttAlertPublisher
 from gateway.alerts.service import AlertService
 from gateway.audit import Audit
 from gateway.auth.ratelimit import RateLimiter
@@ -36,6 +36,10 @@ from gateway.events import AlertChanged, DeviceState, Event, UserChanged
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
 from gateway.nodes import answer_pings, probe_node_id
+from gateway.outbox.channels import Webhook, build_senders
+from gateway.outbox.router import Router, webhook_name
+from gateway.outbox.sender import OutboxSender
+from gateway.outbox.store import OutboxStore
 from gateway.push import PUSHED_TOPICS, PushHub
 
 log = logging.getLogger(__name__)
@@ -67,11 +71,11 @@ class Core:
     disk: DiskMonitor
     cluster: Cluster
     singletons: Singletons
+    outbox: OutboxSender
     mqtt: MqttLink | None = None
     relay: EventRelay | None = None
     http: httpx.AsyncClient | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _webhooks: list[WebhookSender] = field(default_factory=list)
 
     @classmethod
     def create(cls, config: GatewayConfig, clock: Clock | None = None) -> "Core":
@@ -80,7 +84,14 @@ class Core:
         bus = EventBus(metrics)
         db = Database(config.database_url, echo=config.storage.echo_sql)
         audit = Audit(db, clock)
-        alerts = AlertService(config.alerts, audit, bus, clock, metrics)
+        # every alert change is staged in its own transaction, delivered by the outbox sender
+        alerts = AlertService(config.alerts, audit, bus, clock, metrics, outbox=OutboxStore())
+        http = httpx.AsyncClient()
+        senders = build_senders(config.delivery.channels, http)
+        for i, hook in enumerate(config.alerts.webhooks):  # the generic webhooks of alerts.webhooks
+            senders[webhook_name(i)] = Webhook(webhook_name(i), hook.url, hook.secret.get_secret_value() if hook.secret else None, http, hook.timeout_s)
+        outbox = OutboxSender(db, Router(config.delivery, config.alerts.webhooks), senders, config.delivery, clock, metrics,
+                              tz=config.gateway.timezone, public_url=config.gateway.public_url)
         secret = load_secret_key(config)
         st = config.storage
         watched = {"data_dir": config.gateway.data_dir, "media_dir": config.media_dir}
@@ -93,10 +104,11 @@ class Core:
             disk=DiskMonitor(watched, alerts, clock, metrics, full_below_bytes=st.disk_full_below_bytes, check_s=st.disk_check_s,
                              clear_after_s=st.disk_clear_after_s),
             cluster=Cluster(config.cluster, config.gateway.node_id, db, metrics, advertise_url(config)),
-            singletons=Singletons(),
+            singletons=Singletons(), outbox=outbox, http=http,
         )
         svc.cluster.add(svc.singletons)
         svc.singletons.add("alert-escalation", alerts.run_escalation)
+        svc.singletons.add("outbox-sender", outbox.run)
         if config.mqtt.url:
             svc.mqtt = MqttLink(config.mqtt, config.gateway.node_id, metrics)
             answer_pings(svc.mqtt)
@@ -111,7 +123,6 @@ class Core:
         await self.db.upgrade()
         await self.cluster.register()
         self.media_dir.mkdir(parents=True, exist_ok=True)
-        self.http = httpx.AsyncClient()
         # remote: a console on any node is pushed what happened on every node
         self.bus.subscribe("push", self.push, topics=PUSHED_TOPICS, maxsize=5000, remote=True)
         self.bus.subscribe("push-sessions", self._user_changed, topics=(UserChanged.topic,), inline=True, remote=True)
@@ -122,13 +133,6 @@ class Core:
         if self.mqtt is not None:
             self.bus.subscribe("mqtt-alerts", MqttAlertPublisher(self.mqtt, self.config.alerts.mqtt_topic_prefix, self.config.gateway.public_url),
                                topics=("alert",), maxsize=10_000)
-        for i, hook in enumerate(self.config.alerts.webhooks):
-            sender = WebhookSender(hook, self.metrics, self.http, public_url=self.config.gateway.public_url, index=i)
-            self._webhooks.append(sender)
-            # named by index and host: the bus's metrics label subscribers by name, and a
-            # robot channel's URL carries its secret
-            self.bus.subscribe(f"webhook:{sender.name}", sender, topics=("alert",), maxsize=10_000)
-            self._tasks.append(asyncio.create_task(sender.run(), name=f"webhook:{sender.name}"))
         await self.bus.start()
         if self.mqtt is not None:
             await probe_node_id(self.mqtt.settings, self.mqtt.node_id)
@@ -139,8 +143,7 @@ class Core:
         await self.singletons.stop()
         await self.cluster.stop()
         await self.disk.stop()
-        await self.bus.stop()  # what the areas published reaches its subscribers (the webhook queues among them)
-        await asyncio.gather(*(w.drain() for w in self._webhooks))
+        await self.bus.stop()  # what the areas published reaches its subscribers
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -152,9 +155,10 @@ class Core:
         await self.db.close()
 
     async def _alert_elsewhere(self, event: Event) -> None:
-        """An alert opened or was handled (here or on another node): the escalation check,
-        wherever it runs, looks at the database again."""
+        """An alert opened or was handled (here or on another node): the escalation check
+        and the outbox sender, wherever they run, look at the database again."""
         self.alerts.changed_elsewhere()
+        self.outbox.poke()
 
     async def _user_changed(self, event: Event) -> None:
         if isinstance(event, UserChanged):

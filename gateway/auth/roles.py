@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "devices.write": frozenset({"admin"}),
     "users.write": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    "outbox.admin": frozenset({"admin"}),  # dead-lettered deliveries: see and retry
 }
 
 

@@ -401,3 +401,38 @@ class DutyShift(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (Index("ix_duty_shifts_unit_time", "unit_id", "starts_at"),)
+
+
+class OutboxChange(Base):
+    """An alert change to deliver beyond the console, written in the change's transaction.
+    `routed` turns true once its deliveries (one per channel the rules pick) are written."""
+
+    __tablename__ = "outbox_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(Integer)
+    change: Mapped[str] = mapped_column(String(32))
+    unit_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    routed: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_outbox_changes_unrouted", "routed", "id"),)
+
+
+class OutboxDelivery(Base):
+    """One change to one channel (and address): pending until the channel confirms (sent),
+    or dead with the reason. `key` (change id and channel) is the idempotency key every
+    message carries, so a receiver can drop a repeat after a crash between send and mark."""
+
+    __tablename__ = "outbox_deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("outbox_changes.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(320))
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    state: Mapped[str] = mapped_column(String(8), default="pending")  # pending, sent, dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_outbox_deliveries_due", "state", "next_at"),)

@@ -188,10 +188,9 @@ async def test_webhook_retries_with_backoff_until_delivered(make_config) -> None
         return web.Response(status=204)
 
     async with webhook_receiver(hook) as url:
-        cfg = make_config(alerts={"webhooks": [{"url": url, "secret": "s3cret", "levels": ["red"], "max_attempts": 5}]})
+        cfg = make_config(alerts={"webhooks": [{"url": url, "secret": "s3cret", "levels": ["red"]}]},
+                          delivery={"retry": {"base_delay_s": 0.05, "max_attempts": 5}})
         async with running(cfg) as gw:
-            for sender in gw.services._webhooks:
-                sender.base_delay_s = 0.05
             await gw.services.alerts.raise_alert("low_battery", device_id="t1")  # blue: filtered out
             await gw.services.alerts.raise_alert("tamper", device_id="t1")
             await asyncio.wait_for(delivered.wait(), 10)
@@ -344,25 +343,35 @@ async def _eq(value: Any, want: object) -> bool:
     return bool(await value == want)
 
 
-async def test_a_clean_stop_delivers_what_the_webhook_queue_holds(make_config) -> None:
-    """Queued deliveries are not dropped at a clean stop: the gateway waits (up to the
-    hook's drain_s) until the receiver has them. The receiver holds the first delivery
-    until the stop begins, so all eight are queued or in flight then."""
+async def test_what_a_stop_left_undelivered_is_delivered_after_the_restart(make_config) -> None:
+    """The webhook receiver is down while eight red alerts open and the gateway stops; the
+    outbox holds them in the database, and the next start delivers each exactly once, with
+    the link to the alert in the console and its idempotency key."""
     got: list[dict] = []
-    release = asyncio.Event()
 
     async def hook(request: web.Request) -> web.Response:
-        await release.wait()
         got.append(json.loads(await request.read()))
         return web.Response(status=204)
 
-    async with webhook_receiver(hook) as url:
-        cfg = make_config(gateway={"public_url": "https://gw.example.cn/"},
-                          alerts={"webhooks": [{"url": url, "levels": ["red"], "drain_s": 30}]})
-        async with running(cfg) as gw:
-            for i in range(8):
-                await gw.services.alerts.raise_alert("tamper", device_id=f"t{i}")
-            assert got == []
-            release.set()  # the stop begins now
-        assert sorted(m["device_id"] for m in got) == [f"t{i}" for i in range(8)]
-        assert all(m["url"] == f"https://gw.example.cn/console/alerts?id={m['id']}" for m in got)
+    port = free_port()
+    cfg = make_config(gateway={"public_url": "https://gw.example.cn/"},
+                      alerts={"webhooks": [{"url": f"http://127.0.0.1:{port}/hook", "levels": ["red"]}]},
+                      delivery={"retry": {"base_delay_s": 0.05, "max_delay_s": 0.2}})
+    async with running(cfg) as gw:
+        for i in range(8):
+            await gw.services.alerts.raise_alert("tamper", device_id=f"t{i}")
+        await wait_for(lambda: b'gateway_outbox_failed_total{channel="webhook-0"}' in gw.services.metrics.render(), 30, "a failed attempt")
+    assert got == []
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with running(cfg):
+            await wait_for(lambda: len(got) >= 8, 30, "the eight alerts delivered after the restart")
+    finally:
+        await runner.cleanup()
+    assert sorted(m["device_id"] for m in got) == [f"t{i}" for i in range(8)]
+    assert all(m["url"] == f"https://gw.example.cn/console/alerts?id={m['id']}" for m in got)
+    assert len({m["idempotency_key"] for m in got}) == 8

@@ -38,16 +38,14 @@ def test_the_masker_leaves_ordinary_text() -> None:
 
 async def test_a_webhook_key_is_neither_a_metric_label_nor_logged(make_config: Any, caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{free_port()}/cgi-bin/webhook/send?key={KEY}"  # nothing listens: every attempt fails
-    cfg = make_config(alerts={"webhooks": [{"url": url, "levels": ["red"], "max_attempts": 2, "drain_s": 0}]})
+    cfg = make_config(alerts={"webhooks": [{"url": url, "levels": ["red"]}]}, delivery={"retry": {"base_delay_s": 0.01, "max_attempts": 2}})
     with caplog.at_level(logging.INFO):
         async with running(cfg) as r:
-            for w in r.services._webhooks:
-                w.base_delay_s = 0.01
             await r.services.alerts.raise_alert("tamper", device_id="t1")
-            await wait_for(lambda: b"gateway_webhook_gave_up_total" in r.services.metrics.render()
-                           and 'webhook="0:127.0.0.1"} 1.0' in r.services.metrics.render().decode(), 30, "the webhook given up")
+            await wait_for(lambda: 'gateway_outbox_dead_total{channel="webhook-0"} 1.0' in r.services.metrics.render().decode(), 30,
+                           "the delivery dead-lettered")
             text = r.services.metrics.render().decode()
     assert KEY not in text and "key=" not in text
     formatter = MaskingFormatter("%(message)s")
     assert not [rec.getMessage() for rec in caplog.records if KEY in formatter.format(rec)]
-    assert any("webhook 0:127.0.0.1" in rec.getMessage() for rec in caplog.records)
+    assert any("channel webhook-0" in rec.getMessage() for rec in caplog.records)
