@@ -106,7 +106,8 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
     app.include_router(uploads.router, responses=TUS_ERRORS)
     from gateway.api import duty  # the duty roster (issue 18)
     app.include_router(duty.router, responses=ERRORS)
-    from gateway.api import outbox  # deliveries to the field and their dead letters (issue 18)
+    from gateway.api import outbox, units  # units, and deliveries to the field (issue 18)
+    app.include_router(units.router, responses=ERRORS)
     app.include_router(outbox.router, responses=ERRORS)
     app.include_router(console)
 

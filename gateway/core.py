@@ -32,7 +32,15 @@ from gateway.cluster.relay import EventRelay
 from gateway.db.engine import Database
 from gateway.db.models import Device
 from gateway.disk import DiskMonitor
-from gateway.events import AlertChanged, DeviceState, Event, UserChanged
+from gateway.events import (
+    AlertChanged,
+    DeviceChanged,
+    DeviceState,
+    Event,
+    PersonChanged,
+    UnitChanged,
+    UserChanged,
+)
 from gateway.metrics import Metrics
 from gateway.mqtt import MqttLink
 from gateway.nodes import answer_pings, probe_node_id
@@ -41,6 +49,7 @@ from gateway.outbox.router import Router, webhook_name
 from gateway.outbox.sender import OutboxSender
 from gateway.outbox.store import OutboxStore
 from gateway.push import PUSHED_TOPICS, PushHub
+from gateway.unit_index import UnitIndex
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +108,7 @@ class Core:
             watched["database"] = Path(db.sqlite_path).parent
         svc = cls(
             config=config, clock=clock, metrics=metrics, bus=bus, db=db, audit=audit, alerts=alerts,
-            push=PushHub(metrics), signer=TokenSigner(secret, config.auth.token_ttl_s),
+            push=PushHub(metrics, units=UnitIndex(db)), signer=TokenSigner(secret, config.auth.token_ttl_s),
             login_limiter=RateLimiter(config.auth.login_attempts_per_minute, clock),
             disk=DiskMonitor(watched, alerts, clock, metrics, full_below_bytes=st.disk_full_below_bytes, check_s=st.disk_check_s,
                              clear_after_s=st.disk_clear_after_s),
@@ -123,6 +132,10 @@ class Core:
         await self.db.upgrade()
         await self.cluster.register()
         self.media_dir.mkdir(parents=True, exist_ok=True)
+        assert self.push.units is not None
+        await self.push.units.load()
+        self.bus.subscribe("unit-index", self.push.units.changed, topics=(DeviceChanged.topic, PersonChanged.topic, UnitChanged.topic),
+                           maxsize=10_000, overflow="block", remote=True)
         # remote: a console on any node is pushed what happened on every node
         self.bus.subscribe("push", self.push, topics=PUSHED_TOPICS, maxsize=5000, remote=True)
         self.bus.subscribe("push-sessions", self._user_changed, topics=(UserChanged.topic,), inline=True, remote=True)

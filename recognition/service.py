@@ -269,7 +269,8 @@ class Recognition:
         decision = Decision(result, reason, distance, s.match_threshold, liveness=details)
         kiosk_id = source
         async with self.audit.tx() as sess:
-            row = CheckInRow(kiosk_id=kiosk_id, person_id=person_id, at=self.clock.now(), result=result, distance=distance, threshold=s.match_threshold, reason=reason, thumbnail=thumb, liveness=details)
+            unit_id = await sess.scalar(select(Person.unit_id).where(Person.id == person_id)) or "root"  # the person's unit
+            row = CheckInRow(kiosk_id=kiosk_id, person_id=person_id, unit_id=unit_id, at=self.clock.now(), result=result, distance=distance, threshold=s.match_threshold, reason=reason, thumbnail=thumb, liveness=details)
             sess.add(row)
             await sess.flush()
             decision.checkin_id = row.id

@@ -57,7 +57,7 @@ class Proceedings:
         self.db, self.audit, self.bus, self.clock, self.pre_roll_s = db, audit, bus, clock, pre_roll_s
         self._seal_lock = asyncio.Lock()
 
-    async def start(self, camera_ids: list[str], person_id: str | None, kind: str, case_ref: str | None, user: str) -> Proceeding:
+    async def start(self, camera_ids: list[str], person_id: str | None, kind: str, case_ref: str | None, user: str, unit_id: str = "root") -> Proceeding:
         if kind not in KINDS:
             raise ProceedingError(422, f"kind must be one of {', '.join(KINDS)}")
         if not camera_ids:
@@ -71,7 +71,7 @@ class Proceedings:
             raise ProceedingError(409, f"camera(s) not recording: {', '.join(norec)}")
         now = self.clock.now()
         row = Proceeding(kind=kind, person_id=person_id, case_ref=case_ref, camera_ids=list(camera_ids), state="recording",
-                         started_at=naive(now), started_by=user, pre_roll_s=self.pre_roll_s)
+                         started_at=naive(now), started_by=user, pre_roll_s=self.pre_roll_s, unit_id=unit_id)
         async with self.audit.tx() as s:
             s.add(row)
             await s.flush()

@@ -118,7 +118,9 @@ class Pipeline:
             person_id, officer, case_ref, ignored = bound_fields(await s.get(Device, row.device_id), meta)
             if ignored:
                 log.warning("upload %s from %s: metadata %s ignored (the device's binding wins)", row.id, row.device_id, ignored)
-            common = dict(kind="upload", sha256=sha256, size=row.length, filename=meta.get("filename"), device_id=row.device_id,
+            # the evidence belongs to the body-cam's unit (its officer's office)
+            unit_id = await s.scalar(select(Device.unit_id).where(Device.id == row.device_id)) or "root"
+            common = dict(kind="upload", unit_id=unit_id, sha256=sha256, size=row.length, filename=meta.get("filename"), device_id=row.device_id,
                           officer=officer, person_id=person_id, case_ref=case_ref, recorded_at=recorded_at, received_at=self.clock.now())
             received: dict[str, Any] = {"upload_id": row.id, "device_id": row.device_id, "sha256": sha256, "size": row.length, "filename": meta.get("filename")}
             if ignored:

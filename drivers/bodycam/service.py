@@ -63,6 +63,8 @@ class Uploader:
 
     actor: str
     device_id: str | None
+    # a user acts for the body-cams of their units only: None for a root user (every one)
+    devices: frozenset[str] | None = None
 
 
 def _write(fd: int, parts: list[bytes]) -> None:
@@ -165,7 +167,7 @@ class UploadSessions:
             raise TusError(404, "no such upload", "not_found")
         async with self.db.session() as s:
             row = await s.get(UploadRow, upload_id)
-        if row is None:
+        if row is None or (who.devices is not None and row.device_id not in who.devices):
             raise TusError(404, "no such upload", "not_found")
         if who.device_id is not None and row.device_id != who.device_id:
             raise TusError(403, "this upload belongs to another device", "foreign_device")
@@ -209,7 +211,7 @@ class UploadSessions:
             raise TusError(403, f"device_id {device_id!r} is not the authenticated device", "foreign_device")
         async with self.db.session() as s:
             dev = await s.get(Device, device_id)
-        if dev is None or dev.kind != "bodycam":
+        if dev is None or dev.kind != "bodycam" or (who.devices is not None and device_id not in who.devices):
             raise TusError(400, f"device_id {device_id!r} is not a registered body-cam", "unknown_device")
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(self.partial_dir).free

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from gateway.api.deps import CamerasDep, CoreDep, Principal, Require
 from gateway.api.relay import HOP, forwarded_headers, to_owner
+from gateway.api.scope import device_in_reach, visible_devices
 from streams.live import TooManyViewers
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
@@ -51,6 +52,8 @@ async def list_cameras(request: Request, core: CoreDep, area: CamerasDep, user: 
                        local: Annotated[bool, Query(description="Only the cameras this node runs (what nodes ask each other).")] = False
                        ) -> list[CameraPublic]:
     node = core.cluster.node_id
+    async with core.db.session() as db:
+        visible = await visible_devices(db, user)
     out = {}
     for cam in area.cameras.values():
         info = cam.fanout.info
@@ -60,17 +63,25 @@ async def list_cameras(request: Request, core: CoreDep, area: CamerasDep, user: 
                                    codec=info.codec if info else None, profile=info.profile if info else None,
                                    width=info.width if info else None, height=info.height if info else None,
                                    recording=bool(cam.recorder and cam.recorder.open_segment), node_id=node)
+    if visible is not None:
+        out = {k: v for k, v in out.items() if k in visible}
     if local or request.headers.get(HOP):
         return list(out.values())
     for theirs in await _from_peers(request, core):
         if theirs.id in area.configs and theirs.id not in out:
             out[theirs.id] = theirs
     for cam_id, cfg in area.configs.items():  # enabled, and no node runs it right now
-        if cam_id not in out:
+        if cam_id not in out and (visible is None or cam_id in visible):
             out[cam_id] = CameraPublic(id=cam_id, name=cfg.name, room=cfg.room, room_kind=cfg.room_kind, state="offline",
                                        detail="no gateway node runs this camera at the moment", fps=0, bitrate_bps=0, codec=None,
                                        profile=None, width=None, height=None, recording=False, node_id=None)
     return [out[k] for k in sorted(out)]
+
+
+async def _in_reach(core: CoreDep, user: Principal, camera_id: str) -> None:
+    async with core.db.session() as s:
+        if not await device_in_reach(s, user, camera_id):
+            raise HTTPException(404, "no such camera")
 
 
 async def _from_peers(request: Request, core: CoreDep) -> list[CameraPublic]:
@@ -93,6 +104,7 @@ async def _from_peers(request: Request, core: CoreDep) -> list[CameraPublic]:
 async def snapshot(camera_id: str, request: Request, core: CoreDep, area: CamerasDep, user: Viewer) -> Response:
     from streams.snapshots import NoPicture
 
+    await _in_reach(core, user, camera_id)
     if area.elsewhere(camera_id):
         relayed = await to_owner(request, core, area.kind, camera_id, f"/api/cameras/{camera_id}/snapshot.jpg")
         if relayed is not None:
@@ -115,6 +127,7 @@ async def whep(camera_id: str, request: Request, core: CoreDep, area: CamerasDep
     offer = body.decode("utf-8", "replace")
     if not offer.startswith("v=0"):
         raise HTTPException(400, "the body is not an SDP offer")
+    await _in_reach(core, user, camera_id)
     if area.elsewhere(camera_id):
         relayed = await to_owner(request, core, area.kind, camera_id, f"/api/cameras/{camera_id}/whep", body)
         if relayed is not None:
@@ -155,6 +168,7 @@ async def rotate(camera_id: str, request: Request, core: CoreDep, area: CamerasD
                  user: Annotated[Principal, Require("proceedings.write")]) -> Response | Rotated:
     """Close the camera's open segment now (a proceeding that stops seals what was recorded
     up to this moment); on the node that runs the camera."""
+    await _in_reach(core, user, camera_id)
     if camera_id not in area.configs:
         raise HTTPException(404, "no such camera")
     if camera_id not in area.cameras:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from config.devices import COLUMNS, DEVICE_MODELS, settings_fields
 from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
+from gateway.api.scope import get_owned, owned, unit_for
 from gateway.auth.tokens import hash_device_key, new_device_key
 from gateway.db.models import Device, Person
 from gateway.events import Change, DeviceChanged
@@ -44,6 +45,7 @@ class DeviceCreate(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict, description="The kind's settings, as in the configuration file (e.g. a camera's url, transport, record).")
     password: SecretStr | None = Field(None, description="Camera only: the RTSP password. Write-only.")
     enabled: bool = True
+    unit_id: str | None = Field(None, max_length=64, description="Your own unit when absent.")
 
 
 class DeviceUpdate(BaseModel):
@@ -52,11 +54,13 @@ class DeviceUpdate(BaseModel):
     settings: dict[str, Any] | None = Field(None, description="Merged into the current settings; a key set to null returns to its default.")
     password: SecretStr | None = Field(None, description="Camera only: a new RTSP password (an empty string removes it). Write-only.")
     enabled: bool | None = None
+    unit_id: str | None = Field(None, max_length=64)
 
 
 class DevicePublic(BaseModel):
     id: str
     kind: str
+    unit_id: str
     name: str | None
     person_id: str | None
     settings: dict[str, Any]
@@ -76,7 +80,7 @@ class DeviceCreated(DevicePublic):
 
 def public(d: Device) -> DevicePublic:
     return DevicePublic(
-        id=d.id, kind=d.kind, name=d.name, person_id=d.person_id, settings=dict(d.settings or {}), state=d.state, state_reason=d.state_reason,
+        id=d.id, kind=d.kind, unit_id=d.unit_id, name=d.name, person_id=d.person_id, settings=dict(d.settings or {}), state=d.state, state_reason=d.state_reason,
         last_seen_at=d.last_seen_at, battery=d.battery, enabled=d.enabled, source=d.source, has_key=d.key_hash is not None,
         has_password=d.secret is not None,
     )
@@ -103,19 +107,16 @@ async def _changed(core: CoreDep, d: Device, change: Change) -> None:
 
 
 @router.get("", response_model=list[DevicePublic])
-async def list_devices(_: CurrentUser, s: SessionDep, kind: Kind | None = None) -> list[DevicePublic]:
-    stmt = select(Device).order_by(Device.kind, Device.id)
+async def list_devices(user: CurrentUser, s: SessionDep, kind: Kind | None = None) -> list[DevicePublic]:
+    stmt = select(Device).where(owned(Device.unit_id, user)).order_by(Device.kind, Device.id).limit(20_000)
     if kind:
         stmt = stmt.where(Device.kind == kind)
     return [public(d) for d in (await s.scalars(stmt)).all()]
 
 
 @router.get("/{device_id}", response_model=DevicePublic)
-async def get_device(device_id: str, _: CurrentUser, s: SessionDep) -> DevicePublic:
-    d = await s.get(Device, device_id)
-    if d is None:
-        raise HTTPException(404, f"no device {device_id}")
-    return public(d)
+async def get_device(device_id: str, user: CurrentUser, s: SessionDep) -> DevicePublic:
+    return public(await get_owned(s, Device, device_id, user, "device"))
 
 
 @router.post("", response_model=DeviceCreated, status_code=201)
@@ -127,11 +128,12 @@ async def create_device(body: DeviceCreate, admin: Admin, core: CoreDep) -> Devi
     settings = checked_settings(body.kind, body.id, body.settings)
     key = new_device_key() if body.kind in KEYED else None
     async with core.audit.tx() as s:
+        unit = await unit_for(s, admin, body.unit_id)
         if await s.get(Device, body.id):
             raise HTTPException(409, f"device {body.id} exists")
-        if body.person_id and await s.get(Person, body.person_id) is None:
-            raise HTTPException(422, f"no person {body.person_id}")
-        d = Device(id=body.id, kind=body.kind, name=body.name, person_id=body.person_id, settings=settings, enabled=body.enabled, source="api",
+        if body.person_id:
+            await get_owned(s, Person, body.person_id, admin, "person")
+        d = Device(id=body.id, kind=body.kind, unit_id=unit, name=body.name, person_id=body.person_id, settings=settings, enabled=body.enabled, source="api",
                    key_hash=hash_device_key(key) if key else None, secret=body.password.get_secret_value() if body.password else None)
         s.add(d)
         await s.flush()
@@ -144,9 +146,7 @@ async def create_device(body: DeviceCreate, admin: Admin, core: CoreDep) -> Devi
 async def rotate_key(device_id: str, admin: Admin, core: CoreDep) -> DeviceCreated:
     key = new_device_key()
     async with core.audit.tx() as s:
-        d = await s.get(Device, device_id)
-        if d is None:
-            raise HTTPException(404, f"no device {device_id}")
+        d = await get_owned(s, Device, device_id, admin, "device")
         if d.kind not in KEYED:
             raise HTTPException(422, f"{d.kind} devices do not use keys")
         d.key_hash = hash_device_key(key)
@@ -158,16 +158,15 @@ async def rotate_key(device_id: str, admin: Admin, core: CoreDep) -> DeviceCreat
 async def update_device(device_id: str, body: DeviceUpdate, admin: Admin, core: CoreDep) -> DevicePublic:
     changes = body.model_dump(exclude_unset=True, exclude={"password", "settings"})
     async with core.audit.tx() as s:
-        d = await s.get(Device, device_id)
-        if d is None:
-            raise HTTPException(404, f"no device {device_id}")
+        d = await get_owned(s, Device, device_id, admin, "device")
         if "enabled" in changes and changes["enabled"] is None:
             raise HTTPException(422, "enabled: must be true or false")
+        if "unit_id" in changes:
+            changes["unit_id"] = await unit_for(s, admin, changes["unit_id"])
         if changes.get("person_id"):
             if d.kind not in WITH_PERSON:
                 raise HTTPException(422, "only trackers and body-cams belong to a person")
-            if await s.get(Person, changes["person_id"]) is None:
-                raise HTTPException(422, f"no person {changes['person_id']}")
+            await get_owned(s, Person, changes["person_id"], admin, "person")
         audited: dict[str, Any] = dict(changes)
         if body.settings is not None:
             known = settings_fields(d.kind)
@@ -197,9 +196,7 @@ async def update_device(device_id: str, body: DeviceUpdate, admin: Admin, core: 
 async def delete_device(device_id: str, admin: Admin, core: CoreDep) -> None:
     """Disables the device and revokes its key; its data stays."""
     async with core.audit.tx() as s:
-        d = await s.get(Device, device_id)
-        if d is None:
-            raise HTTPException(404, f"no device {device_id}")
+        d = await get_owned(s, Device, device_id, admin, "device")
         d.enabled, d.key_hash = False, None
         await core.audit.add(s, admin.username, "device.disabled", f"device:{device_id}")
     await _changed(core, d, "updated")

@@ -34,7 +34,7 @@ async def events(ws: WebSocket) -> None:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="authentication required")
         return
     await ws.accept()
-    client = core.push.connect(user.id)
+    client = core.push.connect(user.id, user.reach, user.username)
     await ws.send_text(json.dumps({"type": "hello", "user": user.username, "role": user.role}))
 
     async def reader() -> None:
@@ -56,8 +56,10 @@ async def events(ws: WebSocket) -> None:
             except TimeoutError:
                 pass
             client.recheck.clear()
-            if await principal_from_token(core, token) is None:
+            now = await principal_from_token(core, token)
+            if now is None:
                 return
+            client.reach = now.reach  # moved to another unit: pushed what the new unit sees from now on
 
     read_task = asyncio.create_task(reader())
     watch_task = asyncio.create_task(still_valid())

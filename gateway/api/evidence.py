@@ -14,6 +14,7 @@ from sqlalchemy import select
 from drivers.bodycam.manifest import load_or_create_key, public_key_b64, sign
 from gateway.api.deps import CoreDep, Principal, Require, RowId, SessionDep, UtcTime
 from gateway.api.ranges import file_response, serves_start
+from gateway.api.scope import get_owned, owned
 from gateway.db.models import Custody, Evidence
 from gateway.evidence import confined
 
@@ -99,7 +100,7 @@ async def list_evidence(s: SessionDep, user: Reader, device_id: str | None = Non
                         case_ref: str | None = None, kind: str | None = None, state: str | None = None, sha256: str | None = None,
                         since: UtcTime | None = None, until: UtcTime | None = None,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[EvidencePublic]:
-    q = select(Evidence)
+    q = select(Evidence).where(owned(Evidence.unit_id, user))
     for col, value in ((Evidence.device_id, device_id), (Evidence.officer, officer), (Evidence.person_id, person_id), (Evidence.case_ref, case_ref),
                        (Evidence.kind, kind), (Evidence.state, state), (Evidence.sha256, sha256.lower() if sha256 else None)):
         if value is not None:
@@ -117,16 +118,13 @@ async def signing_key(core: CoreDep, user: Reader) -> SigningKey:
     return SigningKey(algorithm="Ed25519", public_key=public_key_b64(load_or_create_key(core.config.gateway.data_dir)))
 
 
-async def _get(s: Any, evidence_id: RowId) -> Evidence:
-    e = await s.get(Evidence, evidence_id)
-    if e is None:
-        raise HTTPException(404, "no such evidence")
-    return e  # type: ignore[no-any-return]
+async def _get(s: Any, evidence_id: RowId, user: Principal) -> Evidence:
+    return await get_owned(s, Evidence, evidence_id, user, "evidence")
 
 
 @router.get("/{evidence_id}", response_model=EvidenceDetail, summary="One item with its media metadata and custody log")
 async def get_evidence(evidence_id: RowId, s: SessionDep, user: Reader) -> EvidenceDetail:
-    e = await _get(s, evidence_id)
+    e = await _get(s, evidence_id, user)
     log = (await s.scalars(select(Custody).where(Custody.evidence_id == e.id).order_by(Custody.at, Custody.id))).all()
     return EvidenceDetail.model_validate({**public(e), "custody": [_custody(c) for c in log]})
 
@@ -144,7 +142,7 @@ def _file(core: Any, rel: str) -> Any:
 @router.get("/{evidence_id}/file", response_class=FileResponse,
             responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}})
 async def evidence_file(evidence_id: RowId, request: Request, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
-    e = await _get(s, evidence_id)
+    e = await _get(s, evidence_id, user)
     if e.state != "stored":
         raise HTTPException(409, f"evidence is {e.state}: {e.quarantine_reason or ''}".strip())
     path = _file(core, e.path)
@@ -160,7 +158,7 @@ async def evidence_file(evidence_id: RowId, request: Request, s: SessionDep, cor
 
 @router.get("/{evidence_id}/thumbnail.jpg", response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}})
 async def evidence_thumbnail(evidence_id: RowId, s: SessionDep, core: CoreDep, user: Reader) -> FileResponse:
-    e = await _get(s, evidence_id)
+    e = await _get(s, evidence_id, user)
     if not e.thumbnail:
         raise HTTPException(404, "no thumbnail for this evidence")
     return FileResponse(_file(core, e.thumbnail), media_type="image/jpeg")
@@ -169,7 +167,7 @@ async def evidence_thumbnail(evidence_id: RowId, s: SessionDep, core: CoreDep, u
 @router.post("/{evidence_id}/export", response_model=SignedExport, summary="Signed (Ed25519) export manifest; adds an `exported` custody entry")
 async def export_evidence(evidence_id: RowId, core: CoreDep, user: Exporter) -> SignedExport:
     async with core.audit.tx() as s:
-        e = await _get(s, evidence_id)
+        e = await _get(s, evidence_id, user)
         if e.state != "stored":
             raise HTTPException(409, f"evidence is {e.state}; quarantined files are not exported")
         now = core.clock.now()

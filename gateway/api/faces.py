@@ -22,8 +22,10 @@ from gateway.api.deps import (
     SessionDep,
     UtcTime,
 )
+from gateway.api.scope import device_in_reach, devices_in_reach, get_owned, owned, persons_in_reach
 from gateway.db.models import CheckInRow, FaceEncoding, FaceMatch, Person
 from gateway.evidence import confined
+from gateway.units import ROOT_PATH
 from recognition.service import FaceInputError
 
 router = APIRouter(tags=["faces"])
@@ -122,8 +124,14 @@ def photo_public(row: FaceEncoding) -> PhotoPublic:
                        url=f"/api/persons/{row.person_id}/photos/{row.id}/image")
 
 
+async def _person(core: CoreDep, user: Principal, person_id: str) -> None:
+    async with core.db.session() as s:
+        await get_owned(s, Person, person_id, user, "person")
+
+
 @router.post("/api/persons/{person_id}/photos", response_model=VerdictPublic, summary="Enroll a photo: quality verdict and stored encoding", status_code=201)
 async def add_photo(person_id: str, user: Enroller, core: CoreDep, rec: RecognitionDep, file: UploadFile = File(...)) -> VerdictPublic:
+    await _person(core, user, person_id)
     try:
         verdict = await rec.enroll(person_id, await read_upload(file), user.username)
     except FaceInputError as e:
@@ -134,15 +142,15 @@ async def add_photo(person_id: str, user: Enroller, core: CoreDep, rec: Recognit
 
 
 @router.get("/api/persons/{person_id}/photos", response_model=list[PhotoPublic], summary="Enrollment photos with their quality verdicts")
-async def list_photos(person_id: str, _: CurrentUser, s: SessionDep) -> list[PhotoPublic]:
-    if await s.get(Person, person_id) is None:
-        raise HTTPException(404, f"no person {person_id}")
+async def list_photos(person_id: str, user: CurrentUser, s: SessionDep) -> list[PhotoPublic]:
+    await get_owned(s, Person, person_id, user, "person")
     rows = (await s.scalars(select(FaceEncoding).where(FaceEncoding.person_id == person_id).order_by(FaceEncoding.id))).all()
     return [photo_public(r) for r in rows]
 
 
 @router.get("/api/persons/{person_id}/photos/{photo_id}/image", summary="The enrollment photo itself", response_class=FileResponse)
 async def photo_image(person_id: str, photo_id: RowId, user: Enroller, s: SessionDep, core: CoreDep) -> FileResponse:
+    await get_owned(s, Person, person_id, user, "person")
     row = await s.get(FaceEncoding, photo_id)
     if row is None or row.person_id != person_id:
         raise HTTPException(404, f"no photo {photo_id} for person {person_id}")
@@ -155,12 +163,14 @@ async def photo_image(person_id: str, photo_id: RowId, user: Enroller, s: Sessio
 
 @router.delete("/api/persons/{person_id}/photos/{photo_id}", status_code=204)
 async def delete_photo(person_id: str, photo_id: RowId, user: Enroller, core: CoreDep, rec: RecognitionDep) -> None:
+    await _person(core, user, person_id)
     if not await rec.delete_photo(person_id, photo_id, user.username):
         raise HTTPException(404, f"no photo {photo_id} for person {person_id}")
 
 
 @router.post("/api/faces/verify", response_model=DecisionPublic, summary="1:1: is this photo the enrolled person?")
 async def verify(user: Checker, core: CoreDep, rec: RecognitionDep, person_id: str = Form(...), file: UploadFile = File(...)) -> DecisionPublic:
+    await _person(core, user, person_id)
     try:
         d = await rec.verify(person_id, [await read_upload(file)], source=f"user:{user.username}"[:64], actor=user.username, liveness=False)
     except FaceInputError as e:
@@ -174,16 +184,23 @@ async def identify(user: Checker, core: CoreDep, rec: RecognitionDep, file: Uplo
         out = await rec.identify(await read_upload(file), k)
     except FaceInputError as e:
         raise await refused(core, user.username, "face.identify_bad_input", "faces", e) from None
+    if user.reach != ROOT_PATH:  # candidates outside the caller's reach are not named
+        async with core.db.session() as s:
+            mine = set((await s.scalars(persons_in_reach(user))).all())
+        for face in out["faces"]:
+            face["candidates"] = [c for c in face["candidates"] if c["person_id"] in mine]
+            if face.get("person_id") not in mine:
+                face["person_id"], face["distance"] = None, None
     await core.audit.log(user.username, "face.identify", "faces", {"faces": len(out["faces"]), "persons": [f["person_id"] for f in out["faces"]]})
     return Identified.model_validate(out)
 
 
 @router.get("/api/checkins", response_model=list[CheckInPublic], summary="Check-in log, newest first")
 async def list_checkins(
-    _: CurrentUser, s: SessionDep, person_id: str | None = None, kiosk_id: str | None = None, result: str | None = None,
+    user: CurrentUser, s: SessionDep, person_id: str | None = None, kiosk_id: str | None = None, result: str | None = None,
     since: UtcTime | None = None, limit: int = Query(100, ge=1, le=1000),
 ) -> list[CheckInPublic]:
-    stmt = select(CheckInRow).order_by(CheckInRow.at.desc(), CheckInRow.id.desc()).limit(limit)
+    stmt = select(CheckInRow).where(owned(CheckInRow.unit_id, user)).order_by(CheckInRow.at.desc(), CheckInRow.id.desc()).limit(limit)
     if person_id:
         stmt = stmt.where(CheckInRow.person_id == person_id)
     if kiosk_id:
@@ -200,9 +217,9 @@ async def list_checkins(
 
 
 @router.get("/api/checkins/{checkin_id}/thumbnail.jpg", response_class=FileResponse)
-async def checkin_thumbnail(checkin_id: RowId, _: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
-    c = await s.get(CheckInRow, checkin_id)
-    if c is None or not c.thumbnail:
+async def checkin_thumbnail(checkin_id: RowId, user: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
+    c = await get_owned(s, CheckInRow, checkin_id, user, "check-in")
+    if not c.thumbnail:
         raise HTTPException(404, f"no thumbnail for check-in {checkin_id}")
     path = confined(core.media_dir, c.thumbnail)
     if not path.is_file():
@@ -211,9 +228,11 @@ async def checkin_thumbnail(checkin_id: RowId, _: CurrentUser, s: SessionDep, co
 
 
 @router.get("/api/faces/seen", response_model=Seen, summary="Who was seen in each room: latest sighting per camera and person")
-async def seen(_: CurrentUser, s: SessionDep, core: CoreDep, camera_id: str | None = None, minutes: int = Query(60, ge=1, le=7 * 24 * 60)) -> Seen:
+async def seen(user: CurrentUser, s: SessionDep, core: CoreDep, camera_id: str | None = None, minutes: int = Query(60, ge=1, le=7 * 24 * 60)) -> Seen:
     since = core.clock.now() - timedelta(minutes=minutes)
     stmt = select(FaceMatch).where(FaceMatch.at >= since).order_by(FaceMatch.at.desc()).limit(5000)
+    if user.reach != ROOT_PATH:  # what a room's camera saw belongs to the camera's unit
+        stmt = stmt.where(FaceMatch.camera_id.in_(devices_in_reach(user)))
     if camera_id:
         stmt = stmt.where(FaceMatch.camera_id == camera_id)
     cams: dict[str, dict[str, Sighting]] = {}
@@ -227,9 +246,9 @@ async def seen(_: CurrentUser, s: SessionDep, core: CoreDep, camera_id: str | No
 
 
 @router.get("/api/faces/matches/{match_id}/snapshot.jpg", response_class=FileResponse)
-async def match_snapshot(match_id: RowId, _: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
+async def match_snapshot(match_id: RowId, user: CurrentUser, s: SessionDep, core: CoreDep) -> FileResponse:
     m = await s.get(FaceMatch, match_id)
-    if m is None or not m.snapshot:
+    if m is None or not m.snapshot or not await device_in_reach(s, user, m.camera_id):
         raise HTTPException(404, f"no snapshot for face match {match_id}")
     path = confined(core.media_dir, m.snapshot)
     if not path.is_file():

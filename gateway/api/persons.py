@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from gateway.alerts import AlertPublic
 from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep, UtcTime
+from gateway.api.scope import get_owned, owned, unit_for
 from gateway.db.models import Alert, CheckInRow, FaceMatch, Person, PositionRow, Proceeding
 from gateway.events import PersonChanged
 
@@ -26,6 +27,7 @@ class PersonBase(BaseModel):
 
 class PersonCreate(PersonBase):
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Chosen id; generated when absent.")
+    unit_id: str | None = Field(None, max_length=64, description="Your own unit when absent.")
 
 
 class PersonUpdate(BaseModel):
@@ -33,11 +35,12 @@ class PersonUpdate(BaseModel):
     category: str | None = Field(None, max_length=64)
     notes: str | None = Field(None, max_length=10_000)
     active: bool | None = None
+    unit_id: str | None = Field(None, max_length=64)
 
     @model_validator(mode="after")
     def _not_null(self) -> "PersonUpdate":
         # left out: unchanged; given as null: a mistake (the person must keep a name)
-        for f in ("name", "active"):
+        for f in ("name", "active", "unit_id"):
             if f in self.model_fields_set and getattr(self, f) is None:
                 raise ValueError(f"{f} may be left out, not set to null")
         return self
@@ -45,18 +48,19 @@ class PersonUpdate(BaseModel):
 
 class PersonPublic(PersonBase):
     id: str
+    unit_id: str
     source: str
     created_at: datetime
     updated_at: datetime
 
 
 def _public(p: Person) -> PersonPublic:
-    return PersonPublic(id=p.id, name=p.name, category=p.category, notes=p.notes, active=p.active, source=p.source, created_at=p.created_at, updated_at=p.updated_at)
+    return PersonPublic(id=p.id, unit_id=p.unit_id, name=p.name, category=p.category, notes=p.notes, active=p.active, source=p.source, created_at=p.created_at, updated_at=p.updated_at)
 
 
 @router.get("", response_model=list[PersonPublic])
-async def list_persons(_: CurrentUser, s: SessionDep, q: str | None = Query(None, max_length=100)) -> list[PersonPublic]:
-    stmt = select(Person).order_by(Person.name)
+async def list_persons(user: CurrentUser, s: SessionDep, q: str | None = Query(None, max_length=100)) -> list[PersonPublic]:
+    stmt = select(Person).where(owned(Person.unit_id, user)).order_by(Person.name).limit(10_000)
     if q:
         stmt = stmt.where(Person.name.contains(q) | Person.id.contains(q))
     return [_public(p) for p in (await s.scalars(stmt)).all()]
@@ -66,9 +70,10 @@ async def list_persons(_: CurrentUser, s: SessionDep, q: str | None = Query(None
 async def create_person(body: PersonCreate, user: Writer, core: CoreDep) -> PersonPublic:
     pid = body.id or f"p-{uuid.uuid4().hex[:10]}"
     async with core.audit.tx() as s:
+        unit = await unit_for(s, user, body.unit_id)
         if await s.get(Person, pid):
             raise HTTPException(409, f"person {pid} exists")
-        p = Person(id=pid, name=body.name, category=body.category, notes=body.notes, active=body.active, source="api")
+        p = Person(id=pid, name=body.name, category=body.category, notes=body.notes, active=body.active, source="api", unit_id=unit)
         s.add(p)
         await s.flush()
         await core.audit.add(s, user.username, "person.created", f"person:{pid}", {"name": body.name})
@@ -77,20 +82,17 @@ async def create_person(body: PersonCreate, user: Writer, core: CoreDep) -> Pers
 
 
 @router.get("/{person_id}", response_model=PersonPublic)
-async def get_person(person_id: str, _: CurrentUser, s: SessionDep) -> PersonPublic:
-    p = await s.get(Person, person_id)
-    if p is None:
-        raise HTTPException(404, f"no person {person_id}")
-    return _public(p)
+async def get_person(person_id: str, user: CurrentUser, s: SessionDep) -> PersonPublic:
+    return _public(await get_owned(s, Person, person_id, user, "person"))
 
 
 @router.patch("/{person_id}", response_model=PersonPublic)
 async def update_person(person_id: str, body: PersonUpdate, user: Writer, core: CoreDep) -> PersonPublic:
     async with core.audit.tx() as s:
-        p = await s.get(Person, person_id)
-        if p is None:
-            raise HTTPException(404, f"no person {person_id}")
+        p = await get_owned(s, Person, person_id, user, "person")
         changes = body.model_dump(exclude_unset=True)
+        if "unit_id" in changes:
+            changes["unit_id"] = await unit_for(s, user, changes["unit_id"])
         for k, v in changes.items():
             setattr(p, k, v)
         await core.audit.add(s, user.username, "person.updated", f"person:{person_id}", changes)
@@ -102,9 +104,7 @@ async def update_person(person_id: str, body: PersonUpdate, user: Writer, core: 
 async def delete_person(person_id: str, user: Writer, core: CoreDep) -> None:
     """Marks the person inactive: their positions, alerts and evidence stay."""
     async with core.audit.tx() as s:
-        p = await s.get(Person, person_id)
-        if p is None:
-            raise HTTPException(404, f"no person {person_id}")
+        p = await get_owned(s, Person, person_id, user, "person")
         p.active = False
         await core.audit.add(s, user.username, "person.deactivated", f"person:{person_id}")
     await core.bus.publish(PersonChanged(person_id=person_id, change="updated"))
@@ -141,12 +141,11 @@ class Timeline(BaseModel):
 
 @router.get("/{person_id}/timeline", response_model=Timeline, summary="Positions, alerts, check-ins, face matches and proceedings in time order")
 async def timeline(
-    person_id: str, _: CurrentUser, s: SessionDep,
+    person_id: str, user: CurrentUser, s: SessionDep,
     since: UtcTime | None = None, until: UtcTime | None = None,
     limit: int = Query(500, ge=1, le=5000),
 ) -> Timeline:
-    if await s.get(Person, person_id) is None:
-        raise HTTPException(404, f"no person {person_id}")
+    await get_owned(s, Person, person_id, user, "person")
     items: list[TimelineItem] = []
 
     def window(col: Any) -> list[Any]:

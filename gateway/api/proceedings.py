@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from starlette.background import BackgroundTask
 
 from gateway.api.deps import CamerasDep, CoreDep, Principal, Require, RowId, SessionDep
 from gateway.api.relay import to_owner
-from gateway.db.models import Proceeding
+from gateway.api.scope import device_in_reach, get_owned, owned
+from gateway.db.models import Device, Person, Proceeding
 
 router = APIRouter(prefix="/api/proceedings", tags=["proceedings"])
 Writer = Annotated[Principal, Require("proceedings.write")]
@@ -63,11 +65,21 @@ def _public(row: Proceeding) -> ProceedingPublic:
 
 
 @router.post("", status_code=201, response_model=ProceedingPublic)
-async def start(body: ProceedingStart, cameras: CamerasDep, user: Writer) -> ProceedingPublic:
+async def start(body: ProceedingStart, core: CoreDep, cameras: CamerasDep, user: Writer) -> ProceedingPublic:
     from streams.proceedings import ProceedingError
 
+    async with core.db.session() as s:
+        # naming a camera or person outside the caller's reach is as if it did not exist
+        for cam_id in body.camera_ids:
+            if not await device_in_reach(s, user, cam_id):
+                raise HTTPException(404, f"unknown camera(s): {cam_id}")
+        if body.person_id is not None:
+            person = await get_owned(s, Person, body.person_id, user, "person")
+        # the proceeding belongs to its person's unit, else its (first) camera's
+        unit = person.unit_id if body.person_id is not None else (
+            await s.scalar(select(Device.unit_id).where(Device.id == body.camera_ids[0])) if body.camera_ids else None)
     try:
-        row = await cameras.proceedings.start(body.camera_ids, body.person_id, body.kind, body.case_ref, user.username)
+        row = await cameras.proceedings.start(body.camera_ids, body.person_id, body.kind, body.case_ref, user.username, unit or user.unit_id)
     except ProceedingError as e:
         raise HTTPException(e.status, str(e)) from None
     return _public(row)
@@ -77,8 +89,8 @@ async def start(body: ProceedingStart, cameras: CamerasDep, user: Writer) -> Pro
 async def stop(proceeding_id: RowId, request: Request, core: CoreDep, s: SessionDep, cameras: CamerasDep, user: Writer) -> ProceedingPublic:
     from streams.proceedings import ProceedingError
 
-    row0 = await s.get(Proceeding, proceeding_id)
-    if row0 is not None and row0.state == "recording":
+    row0 = await get_owned(s, Proceeding, proceeding_id, user, "proceeding")
+    if row0.state == "recording":
         # cameras another node records: their open segments are closed there first
         for cam_id in row0.camera_ids:
             if cameras.elsewhere(cam_id):
@@ -94,9 +106,7 @@ async def stop(proceeding_id: RowId, request: Request, core: CoreDep, s: Session
 
 @router.get("", response_model=list[ProceedingPublic])
 async def list_proceedings(s: SessionDep, user: Reader, person_id: str | None = None) -> list[ProceedingPublic]:
-    from sqlalchemy import select
-
-    q = select(Proceeding).order_by(Proceeding.id.desc()).limit(500)
+    q = select(Proceeding).where(owned(Proceeding.unit_id, user)).order_by(Proceeding.id.desc()).limit(500)
     if person_id:
         q = q.where(Proceeding.person_id == person_id)
     return [_public(r) for r in (await s.scalars(q)).all()]
@@ -104,19 +114,14 @@ async def list_proceedings(s: SessionDep, user: Reader, person_id: str | None = 
 
 @router.get("/{proceeding_id}", response_model=ProceedingPublic)
 async def get_one(proceeding_id: RowId, s: SessionDep, user: Reader) -> ProceedingPublic:
-    row = await s.get(Proceeding, proceeding_id)
-    if row is None:
-        raise HTTPException(404, "no such proceeding")
-    return _public(row)
+    return _public(await get_owned(s, Proceeding, proceeding_id, user, "proceeding"))
 
 
 @router.get("/{proceeding_id}/export", response_class=FileResponse, responses={200: {"content": {"application/zip": {}}}})
 async def export(proceeding_id: RowId, s: SessionDep, core: CoreDep, user: Exporter) -> Response:
     from streams.proceedings import export_zip, remove_export
 
-    row = await s.get(Proceeding, proceeding_id)
-    if row is None:
-        raise HTTPException(404, "no such proceeding")
+    row = await get_owned(s, Proceeding, proceeding_id, user, "proceeding")
     if row.state != "sealed" or not row.manifest:
         raise HTTPException(409, "stop the proceeding before exporting it")
     path = await export_zip(core.media_dir, row)

@@ -12,9 +12,11 @@ from sqlalchemy import select
 
 from gateway.api.deps import CoreDep, Principal, Require, RowId, SessionDep, UtcTime
 from gateway.api.ranges import file_response, serves_start
+from gateway.api.scope import device_in_reach, devices_in_reach
 from gateway.auth.roles import allowed
 from gateway.db.models import Recording
 from gateway.evidence import confined
+from gateway.units import ROOT_PATH
 
 router = APIRouter(prefix="/api/recordings", tags=["recordings"])
 Reader = Annotated[Principal, Require("read")]
@@ -45,6 +47,8 @@ def public(r: Recording) -> RecordingPublic:
 async def list_recordings(s: SessionDep, user: Reader, camera_id: str | None = None, since: UtcTime | None = None,
                           until: UtcTime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[RecordingPublic]:
     q = select(Recording)
+    if user.reach != ROOT_PATH:  # a recording belongs to its camera's unit
+        q = q.where(Recording.camera_id.in_(devices_in_reach(user)))
     if camera_id:
         q = q.where(Recording.camera_id == camera_id)
     if since:
@@ -63,7 +67,7 @@ async def recording_file(recording_id: RowId, request: Request, s: SessionDep, c
     start; a player's further ranges are not). A segment held by a proceeding is evidence:
     only roles that may read evidence get it."""
     r = await s.get(Recording, recording_id)
-    if r is None or r.kind != "segment" or not r.path:
+    if r is None or r.kind != "segment" or not r.path or not await device_in_reach(s, user, r.camera_id):
         raise HTTPException(404, "no such recording")
     if r.hold and not allowed(user.role, "evidence.read"):
         raise HTTPException(403, "this segment is held as evidence of a proceeding; your role may not read evidence")

@@ -7,13 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from drivers.gps.geo import wgs84_to_gcj02
 from gateway.api.deps import CoreDep, CurrentUser, SessionDep, UtcTime
+from gateway.api.scope import devices_in_reach, get_owned
 from gateway.db.models import Device, Person, PositionRow
+from gateway.units import ROOT_PATH
 
 router = APIRouter(tags=["tracks"])
 Datum = Literal["wgs84", "gcj02"]
@@ -107,12 +109,11 @@ def _window(stmt: Any, since: datetime | None, until: datetime | None) -> Any:
 
 @router.get("/api/persons/{person_id}/track", response_model=FeatureCollection, summary="GeoJSON FeatureCollection of a person's positions (fix time order)")
 async def person_track(
-    person_id: str, _: CurrentUser, s: SessionDep,
+    person_id: str, user: CurrentUser, s: SessionDep,
     since: UtcTime | None = None, until: UtcTime | None = None,
     limit: int = Query(5000, ge=1, le=50_000), datum: Datum = "wgs84",
 ) -> FeatureCollection:
-    if await s.get(Person, person_id) is None:
-        raise HTTPException(404, f"no person {person_id}")
+    await get_owned(s, Person, person_id, user, "person")
     stmt = _window(select(PositionRow).where(PositionRow.person_id == person_id), since, until)
     rows = list((await s.scalars(stmt.order_by(PositionRow.fix_time.desc()).limit(limit))).all())
     rows.reverse()
@@ -129,12 +130,11 @@ async def person_track(
 
 @router.get("/api/devices/{device_id}/positions", response_model=list[DevicePosition], summary="A tracker's positions, newest first")
 async def device_positions(
-    device_id: str, _: CurrentUser, s: SessionDep,
+    device_id: str, user: CurrentUser, s: SessionDep,
     since: UtcTime | None = None, until: UtcTime | None = None,
     limit: int = Query(500, ge=1, le=50_000), datum: Datum = "wgs84",
 ) -> list[DevicePosition]:
-    if await s.get(Device, device_id) is None:
-        raise HTTPException(404, f"no device {device_id}")
+    await get_owned(s, Device, device_id, user, "device")
     stmt = _window(select(PositionRow).where(PositionRow.device_id == device_id), since, until)
     rows = (await s.scalars(stmt.order_by(PositionRow.fix_time.desc()).limit(limit))).all()
     out = []
@@ -145,8 +145,10 @@ async def device_positions(
 
 
 @router.get("/api/positions/latest", response_model=FeatureCollection, summary="The latest position of every tracker (for the map)")
-async def latest_positions(_: CurrentUser, s: SessionDep, datum: Datum = "wgs84") -> FeatureCollection:
-    last = select(PositionRow.device_id, func.max(PositionRow.fix_time).label("t")).where(PositionRow.in_order.is_(True)).group_by(PositionRow.device_id).subquery()
+async def latest_positions(user: CurrentUser, s: SessionDep, datum: Datum = "wgs84") -> FeatureCollection:
+    last = (select(PositionRow.device_id, func.max(PositionRow.fix_time).label("t"))
+            .where(PositionRow.in_order.is_(True), PositionRow.device_id.in_(devices_in_reach(user)) if user.reach != ROOT_PATH else true())
+            .group_by(PositionRow.device_id).subquery())
     stmt = select(PositionRow).join(last, (PositionRow.device_id == last.c.device_id) & (PositionRow.fix_time == last.c.t))
     seen: set[str] = set()
     features = []

@@ -40,6 +40,7 @@ from gateway.api.deps import (
     current_device,
     current_user,
 )
+from gateway.api.scope import visible_devices
 from gateway.auth.roles import allowed
 from gateway.auth.tokens import DEVICE_KEY_PREFIX
 
@@ -63,7 +64,9 @@ async def uploader(request: Request, core: CoreDep) -> Uploader:
         raise HTTPException(e.status_code, e.detail, headers={**(e.headers or {}), "Tus-Resumable": TUS_VERSION}) from None
     if not allowed(user.role, "uploads.write"):
         raise HTTPException(403, f"role {user.role} may not uploads.write", headers={"Tus-Resumable": TUS_VERSION})
-    return Uploader(actor=user.username, device_id=None)
+    async with core.db.session() as s:
+        visible = await visible_devices(s, user)
+    return Uploader(actor=user.username, device_id=None, devices=frozenset(visible) if visible is not None else None)
 
 
 UploaderDep = Annotated[Uploader, Depends(uploader)]
@@ -180,8 +183,10 @@ class UploadInFlight(BaseModel):
 
 
 @router.get("/", response_model=list[UploadInFlight], summary="Uploads in flight (console progress)")
-async def in_flight(sessions: UploadsDep, user: Annotated[Principal, Require("read")]) -> list[UploadInFlight]:
-    return [UploadInFlight.model_validate(u) for u in await sessions.in_flight()]
+async def in_flight(sessions: UploadsDep, core: CoreDep, user: Annotated[Principal, Require("read")]) -> list[UploadInFlight]:
+    async with core.db.session() as s:
+        visible = await visible_devices(s, user)
+    return [UploadInFlight.model_validate(u) for u in await sessions.in_flight() if visible is None or u["device_id"] in visible]
 
 
 @router.head("/{upload_id}", summary="tus: current offset")

@@ -22,6 +22,7 @@ from config.zones import ScheduleWindow
 from drivers.gps.geo import convert_geometry
 from drivers.gps.zonestore import zone_fields
 from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
+from gateway.api.scope import get_owned, owned, unit_for
 from gateway.core import Core
 from gateway.db.models import Person, Zone, ZonePerson
 from gateway.events import Change, ZoneChanged
@@ -47,6 +48,7 @@ class ZoneBody(BaseModel):
 
 class ZoneCreate(ZoneBody):
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    unit_id: str | None = Field(None, max_length=64, description="Your own unit when absent.")
 
 
 class ZoneUpdate(BaseModel):
@@ -61,10 +63,12 @@ class ZoneUpdate(BaseModel):
     dwell_s: float | None = Field(None, ge=0, le=86_400)
     level: Level | None = None
     person_ids: list[str] | None = None
+    unit_id: str | None = Field(None, max_length=64)
 
 
 class ZonePublic(BaseModel):
     id: str
+    unit_id: str
     name: str | None
     kind: Literal["inclusion", "exclusion"]
     geometry: dict[str, Any] = Field(description="GeoJSON, in `geometry_datum` (WGS-84 unless ?datum=gcj02 asked for display coordinates).")
@@ -86,7 +90,7 @@ class ZonePublic(BaseModel):
 def public(z: Zone, datum: str = "wgs84") -> ZonePublic:
     geometry = convert_geometry(z.geometry, to_wgs84=False) if datum == "gcj02" else z.geometry
     return ZonePublic.model_validate(dict(
-        id=z.id, name=z.name, kind=z.kind, geometry=geometry, radius_m=z.radius_m, datum=z.datum,
+        id=z.id, unit_id=z.unit_id, name=z.name, kind=z.kind, geometry=geometry, radius_m=z.radius_m, datum=z.datum,
         geometry_datum=datum, geometry_input=z.geometry_input, schedule=z.schedule, timezone=z.timezone,
         buffer_m=z.buffer_m, dwell_s=z.dwell_s, level=z.level,
         person_ids=sorted(p.person_id for p in z.persons), source=z.source, created_at=z.created_at, updated_at=z.updated_at,
@@ -100,10 +104,9 @@ def _fields(data: dict[str, Any], default_tz: str) -> dict[str, Any]:
         raise HTTPException(422, str(e)) from None
 
 
-async def _check_persons(s: Any, ids: list[str]) -> None:
+async def _check_persons(s: Any, user: Principal, ids: list[str]) -> None:
     for pid in ids:
-        if await s.get(Person, pid) is None:
-            raise HTTPException(422, f"no person {pid}")
+        await get_owned(s, Person, pid, user, "person")
 
 
 async def _changed(core: Core, zone_id: str, change: Change) -> None:
@@ -112,8 +115,8 @@ async def _changed(core: Core, zone_id: str, change: Change) -> None:
 
 
 @router.get("", response_model=list[ZonePublic])
-async def list_zones(_: CurrentUser, s: SessionDep, person_id: str | None = None, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> list[ZonePublic]:
-    stmt = select(Zone).order_by(Zone.id)
+async def list_zones(user: CurrentUser, s: SessionDep, person_id: str | None = None, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> list[ZonePublic]:
+    stmt = select(Zone).where(owned(Zone.unit_id, user)).order_by(Zone.id).limit(20_000)
     rows = (await s.scalars(stmt)).all()
     if person_id:
         rows = [z for z in rows if not z.persons or any(p.person_id == person_id for p in z.persons)]
@@ -127,10 +130,11 @@ async def create_zone(body: ZoneCreate, user: Writer, core: CoreDep) -> ZonePubl
     data["id"] = zid
     fields = _fields(data, core.config.gateway.timezone)
     async with core.audit.tx() as s:
+        unit = await unit_for(s, user, body.unit_id)
         if await s.get(Zone, zid):
             raise HTTPException(409, f"zone {zid} exists")
-        await _check_persons(s, body.person_ids)
-        z = Zone(id=zid, source="api", persons=[ZonePerson(zone_id=zid, person_id=p) for p in body.person_ids], **fields)
+        await _check_persons(s, user, body.person_ids)
+        z = Zone(id=zid, source="api", unit_id=unit, persons=[ZonePerson(zone_id=zid, person_id=p) for p in body.person_ids], **fields)
         s.add(z)
         await s.flush()
         await core.audit.add(s, user.username, "zone.created", f"zone:{zid}", {"kind": body.kind, "datum": body.datum})
@@ -140,20 +144,16 @@ async def create_zone(body: ZoneCreate, user: Writer, core: CoreDep) -> ZonePubl
 
 
 @router.get("/{zone_id}", response_model=ZonePublic)
-async def get_zone(zone_id: str, _: CurrentUser, s: SessionDep, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> ZonePublic:
-    z = await s.get(Zone, zone_id)
-    if z is None:
-        raise HTTPException(404, f"no zone {zone_id}")
-    return public(z, datum)
+async def get_zone(zone_id: str, user: CurrentUser, s: SessionDep, datum: Literal["wgs84", "gcj02"] = Query("wgs84")) -> ZonePublic:
+    return public(await get_owned(s, Zone, zone_id, user, "zone"), datum)
 
 
 @router.patch("/{zone_id}", response_model=ZonePublic)
 async def update_zone(zone_id: str, body: ZoneUpdate, user: Writer, core: CoreDep) -> ZonePublic:
     changes = body.model_dump(mode="json", exclude_unset=True)
     async with core.audit.tx() as s:
-        z = await s.get(Zone, zone_id)
-        if z is None:
-            raise HTTPException(404, f"no zone {zone_id}")
+        z = await get_owned(s, Zone, zone_id, user, "zone")
+        unit = await unit_for(s, user, changes.pop("unit_id")) if changes.get("unit_id") else z.unit_id
         current = public(z).model_dump(mode="json")
         if "geometry" in changes:
             current["geometry"] = changes["geometry"]
@@ -169,8 +169,9 @@ async def update_zone(zone_id: str, body: ZoneUpdate, user: Writer, core: CoreDe
         for k, v in fields.items():
             setattr(z, k, v)
         if body.person_ids is not None:
-            await _check_persons(s, body.person_ids)
+            await _check_persons(s, user, body.person_ids)
             z.persons = [ZonePerson(zone_id=zone_id, person_id=p) for p in body.person_ids]
+        z.unit_id = unit
         z.updated_at = datetime.now(z.created_at.tzinfo)
         await core.audit.add(s, user.username, "zone.updated", f"zone:{zone_id}", {"fields": sorted(changes)})
         await s.flush()
@@ -182,9 +183,7 @@ async def update_zone(zone_id: str, body: ZoneUpdate, user: Writer, core: CoreDe
 @router.delete("/{zone_id}", status_code=204)
 async def delete_zone(zone_id: str, user: Writer, core: CoreDep) -> None:
     async with core.audit.tx() as s:
-        z = await s.get(Zone, zone_id)
-        if z is None:
-            raise HTTPException(404, f"no zone {zone_id}")
+        z = await get_owned(s, Zone, zone_id, user, "zone")
         await s.delete(z)
         await core.audit.add(s, user.username, "zone.deleted", f"zone:{zone_id}")
     await _changed(core, zone_id, "deleted")

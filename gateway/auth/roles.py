@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "duty.write": frozenset({"officer", "admin"}),  # the duty roster of the units in reach
     "devices.write": frozenset({"admin"}),
     "users.write": frozenset({"admin"}),
+    "units.write": frozenset({"admin"}),  # the units below the admin's own
     "audit.read": frozenset({"admin"}),
     "outbox.admin": frozenset({"admin"}),  # dead-lettered deliveries: see and retry
 }
