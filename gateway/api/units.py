@@ -42,12 +42,13 @@ class UnitPublic(BaseModel):
     parent_id: str | None
     path: str = Field(description="The ids from the root down: /root/county/office/.")
     depth: int = Field(description="0 for the root unit.")
+    source: str = Field(description="system (the root), config (the configuration file) or api.")
     created_at: datetime
     updated_at: datetime
 
 
 def _public(u: Unit) -> UnitPublic:
-    return UnitPublic(id=u.id, name=u.name, parent_id=u.parent_id, path=u.path, depth=u.path.count("/") - 2,
+    return UnitPublic(id=u.id, name=u.name, parent_id=u.parent_id, path=u.path, depth=u.path.count("/") - 2, source=u.source,
                       created_at=u.created_at, updated_at=u.updated_at)
 
 

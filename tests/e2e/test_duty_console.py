@@ -127,19 +127,22 @@ def test_a_monitor_sees_the_duty_page_in_chinese_without_the_form(live_gateway, 
     expect(page.locator("form.duty-form")).to_have_count(0)
 
 
-def test_the_units_page_shows_the_tree_or_says_units_are_not_there(live_gateway, console_page, api_as) -> None:
-    """Until the units API (built in parallel) is part of the gateway, the page says so
-    calmly; with it, the tree is listed, indented by depth."""
+def test_the_units_page_shows_the_tree_and_adds_a_unit(live_gateway, console_page, api_as) -> None:
+    """The tree is listed, indented by depth; an admin adds a unit below one of theirs."""
     live = live_gateway
     live.add_user("chief", "admin")
     arrange(live, "nobody")
     page = console_page(live, "chief", "admin")
     page.locator("#nav").get_by_role("link", name="Units").click()
     expect(page.locator("#page")).to_have_attribute("data-ready", "1")
-    if api_as(live, "chief").get("/api/units").status_code == 404:
-        expect(page.locator("#page .notice h2")).to_have_text("Units are not available")
-        return
     expect(page.locator("table.units tr[data-id='office-a']")).to_have_attribute("data-depth", "2")
     expect(page.locator("table.units tr[data-id='county']")).to_have_attribute("data-depth", "1")
     expect(page.locator("table.units tr[data-id='office-b']")).to_contain_text("乙司法所")
-    expect(page.locator("form.units-add")).to_have_count(1)
+    form = page.locator("form.units-add")
+    expect(form).to_have_count(1)
+    form.locator("select[name=parent_id]").select_option("office-a")
+    form.locator("input[name=id]").fill("office-a1")
+    form.locator("input[name=name]").fill("甲所一组")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("table.units tr[data-id='office-a1']")).to_have_attribute("data-depth", "3")
+    assert api_as(live, "chief").get("/api/units/office-a1").json()["path"] == "/root/county/office-a/office-a1/"

@@ -1,10 +1,8 @@
 // Organisation units (GET /api/units): the tree the user reaches (their unit and every unit
 // below it), indented by depth. Administrators add a child unit (POST /api/units) and
-// rename or move a unit (PATCH /api/units/{id}). A gateway without the units API shows a
-// calm notice instead of an error.
+// rename or move a unit (PATCH /api/units/{id}); the server refuses what is not theirs.
 
-import { ApiError } from "../api.js";
-import { h, notice, replace, select } from "../dom.js";
+import { h, replace, select } from "../dom.js";
 
 export const strings = {
   en: {
@@ -15,10 +13,8 @@ export const strings = {
     "col.updated": "Updated",
     "count": "{n} units",
     "none": "No units.",
-    "unavailable.title": "Units are not available",
-    "unavailable.text": "This gateway does not offer organisation units yet.",
     "add.title": "Add a unit",
-    "add.id": "ID (letters, digits, - _ .)",
+    "add.id": "ID (lower-case letters, digits, - _)",
     "add.name": "Name",
     "add.parent": "Under",
     "add.submit": "Add unit",
@@ -41,10 +37,8 @@ export const strings = {
     "col.updated": "更新时间",
     "count": "共 {n} 个单位",
     "none": "暂无单位。",
-    "unavailable.title": "组织机构暂不可用",
-    "unavailable.text": "本网关尚未提供组织机构功能。",
     "add.title": "新增下级单位",
-    "add.id": "编号（字母、数字、- _ .）",
+    "add.id": "编号（小写字母、数字、- _）",
     "add.name": "名称",
     "add.parent": "上级单位",
     "add.submit": "新增单位",
@@ -78,12 +72,7 @@ export async function render(root, ctx) {
   const forms = h("div", { class: "units-forms" });
 
   async function load() {
-    try {
-      units = [...await ctx.api("/api/units")].sort((a, b) => a.path.localeCompare(b.path));
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return false;
-      throw e;
-    }
+    units = [...await ctx.api("/api/units")].sort((a, b) => a.path.localeCompare(b.path));
     const names = new Map(units.map((u) => [u.id, u.name]));
     count.textContent = t("count", { n: units.length });
     replace(tbody, units.length === 0
@@ -96,7 +85,6 @@ export async function render(root, ctx) {
         h("td", {}, t(`source.${u.source}`)),
         h("td", { class: "nowrap" }, ctx.fmt.time(u.updated_at)))));
     if (admin) replace(forms, addForm(), editForm());
-    return true;
   }
 
   const options = () => units.map((u) => [u.id, `${"\u00a0\u00a0".repeat(depth(u))}${u.name}`]);
@@ -130,7 +118,7 @@ export async function render(root, ctx) {
   }
 
   function addForm() {
-    const id = h("input", { name: "id", required: true, maxlength: 64, pattern: "[A-Za-z0-9_.\\-]{1,64}", autocomplete: "off" });
+    const id = h("input", { name: "id", required: true, maxlength: 64, pattern: "[a-z0-9][a-z0-9_\\-]{0,63}", autocomplete: "off" });
     const name = h("input", { name: "name", required: true, maxlength: 200 });
     const parent = select(options(), units[0]?.id || "", { name: "parent_id" });
     return form("units-add", t("add.title"), [
@@ -173,5 +161,5 @@ export async function render(root, ctx) {
           h("th", {}, t("col.source")), h("th", {}, t("col.updated")))),
         tbody)),
     forms);
-  if (!await load()) replace(root, notice("unavailable", t("unavailable.title"), t("unavailable.text")));
+  await load();
 }
