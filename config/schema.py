@@ -136,6 +136,7 @@ class AlertSettings(Section):
     levels: dict[str, Level] = Field(default_factory=dict, description="Override the level of an alert kind, e.g. {lost_contact: orange}.")
     webhooks: list[Webhook] = Field(default_factory=list)
     mqtt_topic_prefix: str = "gateway/alerts"
+    mqtt_unit_topic_prefix: str | None = Field("gateway/units", description="Alerts also under <prefix>/<unit path>/alerts/...: per-unit broker ACLs (docs/units.md); null: not published.")
     disposals: list[Disposal] = Field(
         default_factory=_default_disposals, min_length=1,
         description="What an alert can be disposed of with (POST /api/alerts/{id}/dispose), in the console's order.",

@@ -144,7 +144,8 @@ class Core:
             self.relay.install()
         self.bus.subscribe("device-state", self._device_states_changed, topics=("device.state",), maxsize=5000, overflow="block", batch=True)
         if self.mqtt is not None:
-            self.bus.subscribe("mqtt-alerts", MqttAlertPublisher(self.mqtt, self.config.alerts.mqtt_topic_prefix, self.config.gateway.public_url),
+            self.bus.subscribe("mqtt-alerts", MqttAlertPublisher(self.mqtt, self.config.alerts.mqtt_topic_prefix, self.config.gateway.public_url,
+                                                                 units=self.push.units, unit_prefix=self.config.alerts.mqtt_unit_topic_prefix),
                                topics=("alert",), maxsize=10_000)
         await self.bus.start()
         if self.mqtt is not None:

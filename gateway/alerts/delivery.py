@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.events import AlertChanged, Event
 from gateway.mqtt import MqttLink
+from gateway.unit_index import UnitIndex
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,27 @@ def alert_message(ev: AlertChanged, public_url: str | None = None) -> dict[str, 
     return out
 
 
+def unit_topics(prefix: str, paths: list[str], alert: dict[str, Any]) -> list[str]:
+    """`<prefix>/<unit path>/alerts/<level>/<kind>/<person>` for each unit the alert belongs
+    to (its own, the one it is assigned to): a broker ACL that lets an office's subscribers
+    read `<prefix>/root/county/office/#` gives them their subtree and nothing else."""
+    tail = "/".join([topic_level(alert["level"]), topic_level(alert["kind"]), topic_level(alert.get("person_id"))])
+    return [f"{prefix}/{'/'.join(topic_level(p) for p in path.strip('/').split('/'))}/alerts/{tail}" for path in dict.fromkeys(paths)]
+
+
 class MqttAlertPublisher:
-    def __init__(self, mqtt: MqttLink, prefix: str, public_url: str | None = None) -> None:
+    def __init__(self, mqtt: MqttLink, prefix: str, public_url: str | None = None, units: UnitIndex | None = None,
+                 unit_prefix: str | None = None) -> None:
         self.mqtt = mqtt
         self.prefix = prefix
         self.public_url = public_url
+        self.units = units
+        self.unit_prefix = unit_prefix
 
     async def __call__(self, event: Event) -> None:
         assert isinstance(event, AlertChanged)
-        self.mqtt.publish(alert_topic(self.prefix, event.alert), json.dumps(alert_message(event, self.public_url), ensure_ascii=False), qos=1)
+        body = json.dumps(alert_message(event, self.public_url), ensure_ascii=False)
+        self.mqtt.publish(alert_topic(self.prefix, event.alert), body, qos=1)
+        if self.units is not None and self.unit_prefix:
+            for topic in unit_topics(self.unit_prefix, self.units.paths_of({"alert": event.alert}), event.alert):
+                self.mqtt.publish(topic, body, qos=1)

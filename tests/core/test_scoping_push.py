@@ -67,3 +67,62 @@ def test_each_office_is_pushed_only_its_own(live_gateway: Any) -> None:
     assert recv("oa")["change"] == "assigned"
     for ws in sockets.values():
         ws.close()
+
+
+async def test_mqtt_unit_topics_let_a_broker_acl_give_an_office_its_subtree(make_config: Any, mqtt_url: str) -> None:
+    """Alerts are also published under `<unit prefix>/<unit path>/alerts/...` (Mosquitto here):
+    a subscriber to office A's subtree gets A's alerts (and one assigned to A), never B's;
+    one to the county's subtree gets both."""
+    import asyncio
+    import uuid
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from tests.conftest import running
+
+    node = f"u{uuid.uuid4().hex[:8]}"
+    prefix = f"test-{node}/units"
+    loop = asyncio.get_running_loop()
+    got: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {"a": asyncio.Queue(), "county": asyncio.Queue()}
+    subs = []
+    for who, filt in (("a", f"{prefix}/root/county/office-a/#"), ("county", f"{prefix}/root/county/#")):
+        sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{who}-{node}")
+        ready = asyncio.Event()
+        sub.on_message = lambda c, u, m, q=got[who]: loop.call_soon_threadsafe(q.put_nowait, (m.topic, json.loads(m.payload)))
+        sub.on_subscribe = lambda *a, ev=ready: loop.call_soon_threadsafe(ev.set)
+        sub.on_connect = lambda c, *a, f=filt: c.subscribe(f, qos=1)
+        sub.connect("127.0.0.1", 1883)
+        sub.loop_start()
+        await asyncio.wait_for(ready.wait(), 10)
+        subs.append(sub)
+    try:
+        cfg = make_config(mqtt={"url": mqtt_url, "client_id": f"gw-{node}"}, gateway={"node_id": node}, alerts={"mqtt_unit_topic_prefix": prefix})
+        async with running(cfg) as gw:
+            from gateway.auth.passwords import hash_password
+            from gateway.db.models import User
+
+            async with gw.services.db.session() as s:
+                s.add(User(username="chief", password_hash=hash_password("correct-horse-1"), role="admin"))
+                await s.commit()
+            tok = (await gw.client.post("/api/auth/token", data={"username": "chief", "password": "correct-horse-1"})).json()["access_token"]
+            h = {"Authorization": f"Bearer {tok}"}
+            for uid, parent in (("county", "root"), ("office-a", "county"), ("office-b", "county")):
+                assert (await gw.client.post("/api/units", headers=h, json={"id": uid, "name": uid, "parent_id": parent})).status_code == 201
+            for o in ("a", "b"):
+                assert (await gw.client.post("/api/persons", headers=h, json={"id": f"p{o}", "name": o, "unit_id": f"office-{o}"})).status_code == 201
+            from tests.waiting import wait_for
+            await wait_for(lambda: gw.services.push.units.persons.get("pb") == "office-b" and "office-b" in gw.services.push.units.paths, 30, "the index")
+            b = await gw.services.alerts.raise_alert("tamper", person_id="pb", device_id="tb")
+            a = await gw.services.alerts.raise_alert("sos", person_id="pa", device_id="ta")
+            topic, body = await asyncio.wait_for(got["a"].get(), 15)
+            assert topic == f"{prefix}/root/county/office-a/alerts/red/sos/pa" and body["id"] == a["id"]
+            seen = [(await asyncio.wait_for(got["county"].get(), 15))[1]["id"] for _ in range(2)]
+            assert seen == [b["id"], a["id"]]
+            await gw.services.alerts.assign(b["id"], "chief", unit_id="office-a")
+            topic, body = await asyncio.wait_for(got["a"].get(), 15)
+            assert body["id"] == b["id"] and body["change"] == "assigned" and topic.startswith(f"{prefix}/root/county/office-a/alerts/")
+    finally:
+        for sub in subs:
+            sub.loop_stop()
+            sub.disconnect()
