@@ -23,7 +23,7 @@ DeviceConfig = Annotated[
 DEVICE_KINDS = ("camera", "tracker", "bodycam", "kiosk")
 DEVICE_MODELS: dict[str, type[DeviceBase]] = {"camera": CameraDevice, "tracker": TrackerDevice, "kiosk": KioskDevice, "bodycam": BodycamDevice}
 # Fields that are columns of the devices table, not settings
-COLUMNS = frozenset({"id", "kind", "name", "enabled", "person_id", "password"})
+COLUMNS = frozenset({"id", "kind", "name", "enabled", "person_id", "password", "unit"})
 
 
 def settings_fields(kind: str) -> frozenset[str]:

@@ -159,9 +159,18 @@ class ConsoleSettings(Section):
     map_center: tuple[float, float] = (31.2304, 121.4737)
 
 
+class UnitConfig(Section):
+    """An organisation unit (province, city, county bureau, judicial office, ...)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str = Field(min_length=1, max_length=200)
+    parent: str = Field("root", description="The unit above it (another entry of units:, or root).")
+
+
 class PersonConfig(Section):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     name: str
+    unit: str | None = Field(None, max_length=64, description="The organisation unit the person is supervised by; the root unit when absent.")
     category: str | None = Field(None, description="e.g. probation, parole, suspended sentence")
     notes: str | None = None
 
@@ -184,6 +193,7 @@ class GatewayConfig(Section):
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    units: list[UnitConfig] = Field(default_factory=list, description="The organisation tree below the root unit; units can also be managed through the API.")
     persons: list[PersonConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
     zones: list[ZoneConfig] = Field(default_factory=list)
@@ -197,6 +207,28 @@ class GatewayConfig(Section):
                 if item.id in seen:
                     problems.append(((section, i, "id"), f"id {item.id!r} appears more than once in {section}"))
                 seen.add(item.id)
+        units = {"root"}
+        for i, u in enumerate(self.units):
+            if u.id in units:
+                problems.append((("units", i, "id"), f"unit {u.id!r} appears more than once (or is the root)"))
+            units.add(u.id)
+        parents = {u.id: u.parent for u in self.units}
+        for i, u in enumerate(self.units):
+            if u.parent not in units:
+                problems.append((("units", i, "parent"), f"unit {u.id!r} names parent {u.parent!r}, which is not in units"))
+                continue
+            seen, at = {u.id}, u.parent
+            while at != "root" and at in parents:
+                if at in seen:
+                    problems.append((("units", i, "parent"), f"unit {u.id!r} is below itself"))
+                    break
+                seen.add(at)
+                at = parents[at]
+        for section, items in (("persons", self.persons), ("devices", self.devices), ("zones", self.zones)):
+            for i, item in enumerate(items):
+                unit = getattr(item, "unit", None)
+                if unit is not None and unit not in units:
+                    problems.append(((section, i, "unit"), f"{item.id!r} names unit {unit!r}, which is not in units"))
         persons = {p.id for p in self.persons}
         for i, d in enumerate(self.devices):
             pid = getattr(d, "person_id", None)

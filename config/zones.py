@@ -23,6 +23,7 @@ class ScheduleWindow(Section):
 class ZoneConfig(Section):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     name: str | None = None
+    unit: str | None = Field(None, max_length=64, description="The organisation unit it belongs to (units:); the root unit when absent.")
     kind: Literal["inclusion", "exclusion"]
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon, MultiPolygon, or Point with radius_m.")
     radius_m: float | None = Field(None, ge=1, le=100_000)

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p = with_config(user.add_parser("add", help="create a console user"))
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=["admin", "monitor", "officer"])
+    p.add_argument("--unit", default="root", help="the organisation unit the user belongs to (default: root, the whole installation)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input instead of prompting")
     p.set_defaults(func=cmd_user_add)
 
@@ -122,11 +123,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from gateway.users import add_user
 
     try:
-        asyncio.run(add_user(cfg, args.name, args.role, password, actor="cli"))
+        asyncio.run(add_user(cfg, args.name, args.role, password, actor="cli", unit=args.unit))
     except ValueError as e:
         print(e, file=sys.stderr)
         return 1
-    print(f"user {args.name} ({args.role}) created")
+    print(f"user {args.name} ({args.role}, unit {args.unit}) created")
     return 0
 
 

@@ -10,7 +10,7 @@ from gateway.auth.passwords import hash_password, verify_password
 from gateway.auth.tokens import hash_device_key, new_device_key
 from gateway.clock import Clock
 from gateway.db.engine import Database, upgrade
-from gateway.db.models import AuditEntry, Device, User
+from gateway.db.models import AuditEntry, Device, Unit, User
 from gateway.evidence import verify_all
 
 
@@ -22,14 +22,19 @@ async def _open(cfg: GatewayConfig) -> tuple[Database, Audit]:
     return db, Audit(db, Clock())
 
 
-async def add_user(cfg: GatewayConfig, name: str, role: str, password: str, actor: str) -> None:
+async def add_user(cfg: GatewayConfig, name: str, role: str, password: str, actor: str, unit: str = "root") -> None:
+    from gateway.config_sync import sync_units
+
     db, audit = await _open(cfg)
     try:
+        await sync_units(cfg, audit)  # the file's units, before the gateway first ran
         async with audit.tx() as s:
             if (await s.scalars(select(User).where(User.username == name))).first():
                 raise ValueError(f"user {name} already exists")
-            s.add(User(username=name, password_hash=hash_password(password), role=role))
-            await audit.add(s, actor, "user.created", f"user:{name}", {"role": role})
+            if await s.get(Unit, unit) is None:
+                raise ValueError(f"no unit {unit} (units come from the configuration's units: or POST /api/units)")
+            s.add(User(username=name, password_hash=hash_password(password), role=role, unit_id=unit))
+            await audit.add(s, actor, "user.created", f"user:{name}", {"role": role, "unit_id": unit})
     finally:
         await db.close()
 

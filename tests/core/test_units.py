@@ -68,3 +68,48 @@ async def test_the_tree_creation_moves_and_refusals(any_db_url: str, make_config
             from sqlalchemy import select
             actions = (await s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("unit.%")))).all()
         assert actions.count("unit.created") == 7 and actions.count("unit.updated") == 2
+
+
+async def test_units_from_the_configuration_file(make_config: Any) -> None:
+    """units: in the file, and unit: on persons, devices and zones; synced at start (a unit
+    moved in the file takes its subtree along); a unit that does not exist is an error that
+    names its line."""
+    from config.loader import ConfigError
+
+    units = [{"id": "county", "name": "某县司法局"}, {"id": "office", "name": "某司法所", "parent": "county"},
+             {"id": "team", "name": "一组", "parent": "office"}, {"id": "other", "name": "另一县"}]
+    cfg = make_config(units=units, persons=[{"id": "p1", "name": "甲", "unit": "team"}],
+                      devices=[{"id": "t1", "kind": "tracker", "person_id": "p1", "unit": "team"}],
+                      zones=[{"id": "z1", "kind": "inclusion", "unit": "office", "geometry": {"type": "Point", "coordinates": [121.4, 31.2]}, "radius_m": 100}])
+    async with running(cfg) as gw:
+        c = gw.client
+        root = await login(gw, "chief", "admin")
+        tree = {u["id"]: u["path"] for u in (await c.get("/api/units", headers=root)).json()}
+        assert tree == {"root": "/root/", "county": "/root/county/", "office": "/root/county/office/", "team": "/root/county/office/team/",
+                        "other": "/root/other/"}
+        officer = await login(gw, "o", "officer", "office")
+        assert (await c.get("/api/persons/p1", headers=officer)).json()["unit_id"] == "team"
+        assert (await c.get("/api/devices/t1", headers=officer)).json()["unit_id"] == "team"
+        assert (await c.get("/api/zones/z1", headers=officer)).json()["unit_id"] == "office"
+    moved = [u if u["id"] != "office" else {**u, "parent": "other"} for u in units]
+    async with running(make_config(units=moved, gateway={"data_dir": str(cfg.gateway.data_dir)})) as gw:
+        async with gw.services.db.session() as s:
+            from gateway.db.models import Unit
+            assert (await s.get(Unit, "team")).path == "/root/other/office/team/"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match=r"line \d+: persons\[0\]\.unit: 'p2' names unit 'nowhere'"):
+        make_config(units=units, persons=[{"id": "p2", "name": "乙", "unit": "nowhere"}])
+    with pytest.raises(ConfigError, match="is below itself"):
+        make_config(units=[{"id": "x", "name": "x", "parent": "y"}, {"id": "y", "name": "y", "parent": "x"}])
+
+
+async def test_a_user_added_from_the_command_line_belongs_to_a_unit_of_the_file(make_config: Any) -> None:
+    from gateway.users import add_user
+
+    cfg = make_config(units=[{"id": "county", "name": "某县"}, {"id": "office", "name": "某所", "parent": "county"}])
+    await add_user(cfg, "u1", "officer", PASSWORD, "cli", unit="office")  # before the gateway ever ran
+    with pytest.raises(ValueError, match="no unit nowhere"):
+        await add_user(cfg, "u2", "officer", PASSWORD, "cli", unit="nowhere")
+    async with running(cfg) as gw:
+        r = await gw.client.post("/api/auth/token", data={"username": "u1", "password": PASSWORD})
+        units = (await gw.client.get("/api/units", headers={"Authorization": f"Bearer {r.json()['access_token']}"})).json()
+        assert [u["id"] for u in units] == ["office"]
