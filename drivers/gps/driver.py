@@ -55,7 +55,15 @@ from gateway.cluster.membership import Cluster
 from gateway.db.bulk import InlineSqliteWriter, insert_rows
 from gateway.db.engine import Database
 from gateway.db.models import Device, PositionRow
-from gateway.events import DeviceChanged, DeviceState, DeviceStatus, Event, ZoneChanged
+from gateway.events import (
+    DeviceChanged,
+    DeviceState,
+    DeviceStatus,
+    Event,
+    PersonChanged,
+    UnitChanged,
+    ZoneChanged,
+)
 from gateway.logs import Throttled
 from gateway.metrics import Metrics
 from gateway.mqtt import Message, MqttLink
@@ -116,7 +124,9 @@ class TrackerDriver:
             await self.registry.load(s)
         # inline: the API publishes a change and answers once it is applied here; remote:
         # a change made through another node's API too
-        self.bus.subscribe("trackers-changes", self._changed, topics=(DeviceChanged.topic, ZoneChanged.topic), inline=True, remote=True)
+        # a person or unit change can change whom a unit's zone applies to (zonestore.load_zones)
+        self.bus.subscribe("trackers-changes", self._changed, topics=(DeviceChanged.topic, ZoneChanged.topic, PersonChanged.topic, UnitChanged.topic),
+                           inline=True, remote=True)
         # the partitions this node owns start when the cluster grants them (`acquired`):
         # their rule state is rebuilt from what is stored then
         self.cluster.add(self)
@@ -143,7 +153,7 @@ class TrackerDriver:
         self.rejects.flush()
 
     async def _changed(self, event: Event) -> None:
-        if isinstance(event, ZoneChanged):
+        if isinstance(event, (ZoneChanged, PersonChanged, UnitChanged)):
             await self.reload_zones()
         elif isinstance(event, DeviceChanged) and event.kind == "tracker":
             async with self.db.session() as s:

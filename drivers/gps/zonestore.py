@@ -8,6 +8,7 @@ database at start by `gateway/config_sync.py`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from drivers.gps.geo import convert_geometry
 from drivers.gps.geofence import ZoneSpec, check_zone
-from gateway.db.models import Zone
+from gateway.db.models import Person, Unit, Zone
+from gateway.units import ROOT
 
 
 def to_wgs84(geometry: dict[str, Any], datum: str) -> dict[str, Any]:
@@ -47,5 +49,25 @@ def zone_fields(data: dict[str, Any], default_tz: str) -> dict[str, Any]:
 
 
 async def load_zones(s: AsyncSession) -> list[ZoneSpec]:
+    """Every zone, as the geofence index takes it. A zone that names no persons applies to
+    every person of its unit and the units below it (an office's zone is not the
+    neighbouring office's; the root unit's applies to everyone): those persons are named
+    here, and a zone whose units hold nobody is left out. Reloaded when a zone, a person or
+    a unit changes."""
     rows = (await s.scalars(select(Zone).order_by(Zone.id))).all()
-    return [spec_of(r) for r in rows]
+    out = []
+    scoped = {r.unit_id for r in rows if not r.persons and r.unit_id != ROOT}
+    members: dict[str, tuple[str, ...]] = {}
+    for unit_id in scoped:
+        path = await s.scalar(select(Unit.path).where(Unit.id == unit_id))
+        ids = (await s.scalars(select(Person.id).join(Unit, Unit.id == Person.unit_id)
+                               .where(Unit.path.startswith(path or f"/\0{unit_id}/", autoescape=True)).order_by(Person.id))).all()
+        members[unit_id] = tuple(ids)
+    for r in rows:
+        spec = spec_of(r)
+        if r.unit_id in members and not spec.person_ids:
+            if not members[r.unit_id]:
+                continue
+            spec = replace(spec, person_ids=members[r.unit_id])
+        out.append(spec)
+    return out
