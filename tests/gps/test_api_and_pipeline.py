@@ -65,7 +65,6 @@ async def test_zone_crud_with_gcj02(make_config: Any) -> None:
     ({"kind": "inclusion", "geometry": {"type": "Polygon", "coordinates": [[[200, 31], [201, 31], [201, 32], [200, 31]]]}}, "range"),
     ({"kind": "inclusion", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}}, "invalid"),
     ({"kind": "inclusion", "geometry": {"type": "Polygon", "coordinates": "nope"}}, "GeoJSON"),
-    ({"kind": "inclusion", "geometry": square(100), "person_ids": ["ghost"]}, "ghost"),
     ({"kind": "inclusion", "geometry": square(100), "timezone": "Mars/Base"}, "time zone"),
     ({"kind": "sideways", "geometry": square(100)}, "kind"),
 ])
@@ -74,6 +73,13 @@ async def test_bad_zones_get_a_clear_422(make_config: Any, body: dict[str, Any],
         h = await r.login()
         res = await r.client.post("/api/zones", json=body, headers=h)
         assert res.status_code == 422 and needle in res.text, res.text
+
+
+async def test_a_zone_naming_an_unknown_person_is_a_404(make_config: Any) -> None:
+    """As for a person outside the user's units (docs/units.md): never a hint of what exists."""
+    async with running(cfg(make_config)) as r:
+        res = await r.client.post("/api/zones", json={"kind": "inclusion", "geometry": square(100), "person_ids": ["ghost"]}, headers=await r.login())
+        assert res.status_code == 404 and "no person ghost" in res.text, res.text
 
 
 async def test_monitor_cannot_write_zones(make_config: Any) -> None:
