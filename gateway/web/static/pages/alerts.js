@@ -35,6 +35,12 @@ export const strings = {
     "detail.title": "Alert #{id}",
     "detail.close": "Close",
     "history": "History",
+    "deliveries": "Sent to the field",
+    "deliveries.none": "Nothing was sent to a channel for this alert.",
+    "delivery.sent": "delivered",
+    "delivery.pending": "waiting to be sent",
+    "delivery.dead": "failed",
+    "delivery.retry": "Send again",
     "assigned.to": "Assigned to {unit}",
     "assigned.none": "Not assigned",
     "action.opened": "Opened",
@@ -93,6 +99,12 @@ export const strings = {
     "detail.title": "告警 #{id}",
     "detail.close": "关闭",
     "history": "处置记录",
+    "deliveries": "推送记录",
+    "deliveries.none": "该告警没有推送到任何渠道。",
+    "delivery.sent": "已送达",
+    "delivery.pending": "待发送",
+    "delivery.dead": "发送失败",
+    "delivery.retry": "重新发送",
     "assigned.to": "已指派：{unit}",
     "assigned.none": "未指派",
     "action.opened": "产生",
@@ -400,15 +412,44 @@ export async function render(root, ctx) {
       disposals ? null : ctx.api("/api/alerts/disposals").then((d) => { disposals = d; }).catch(() => { disposals = []; }),
       units || !ctx.can("alerts.assign") ? null : ctx.api("/api/units").then((u) => { units = Array.isArray(u) ? u : null; }).catch(() => { units = null; }),
     ]);
-    open = { id, head: h("div", { class: "alert-detail-head" }), history: h("ol", { class: "alert-history" }), forms: buildForms(id) };
+    open = { id, head: h("div", { class: "alert-detail-head" }), history: h("ol", { class: "alert-history" }), forms: buildForms(id),
+      deliveries: h("ul", { class: "alert-deliveries" }) };
     replace(detail,
       h("div", { class: "toolbar" }, h("h2", {}, t("detail.title", { id })), h("span", { class: "spacer" }),
         h("button", { type: "button", class: "btn btn-quiet", onclick: closeDetail }, t("detail.close"))),
-      open.head, h("h3", {}, t("history")), open.history, open.forms.root);
+      open.head, h("h3", {}, t("history")), open.history, h("h3", {}, t("deliveries")), open.deliveries, open.forms.root);
+    showDeliveries(id);
     detail.dataset.id = id;
     detail.hidden = false;
     alerts.set(a.id, newer(alerts.get(a.id), a));
     showDetail(alerts.get(a.id));
+  }
+
+  // Where the alert's changes went (the outbox): channel, change, state and the last error;
+  // an admin sends a dead letter again from here.
+  async function showDeliveries(id) {
+    let list;
+    try {
+      list = await ctx.api(`/api/outbox/alerts/${id}`);
+    } catch (e) {
+      if (e.name === "AbortError") return;
+      list = [];
+    }
+    if (!open || open.id !== id) return;
+    const name = (change) => (t(`action.${change}`) === `action.${change}` ? change : t(`action.${change}`));
+    replace(open.deliveries, list.length === 0
+      ? h("li", { class: "muted small" }, t("deliveries.none"))
+      : list.map((d) => h("li", { class: "delivery", dataset: { state: d.state, channel: d.channel } },
+        h("span", { class: "muted small nowrap" }, ctx.fmt.time(d.created_at)), " ",
+        h("strong", {}, d.channel), d.address ? ` (${d.address})` : "", " · ", name(d.change), " · ",
+        h("span", { class: "delivery-state" }, t(`delivery.${d.state}`)),
+        d.state !== "sent" && d.last_error ? h("div", { class: "small muted delivery-error" }, d.last_error) : null,
+        d.state === "dead" && ctx.can("outbox.admin")
+          ? h("button", { type: "button", class: "btn btn-quiet", onclick: async () => {
+            await ctx.api(`/api/outbox/${d.id}/retry`, { method: "POST" });
+            showDeliveries(id);
+          } }, t("delivery.retry"))
+          : null)));
   }
 
   function closeDetail() {
