@@ -20,6 +20,7 @@ _SECRETS = [
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@?#]+:)[^/\s?#]*@"), r"\1***@"),
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#]*)\?[^\s#]*"), r"\1?***"),
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#]+(?:/[^\s/?#]*)*?/)[A-Za-z0-9_=-]{20,}(?=[/?#\s]|$)"), r"\1***"),
+    (re.compile(r"(/hook/)[A-Za-z0-9_=-]{8,}"), r"\1***"),  # a robot's token in its path, with or without the scheme
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1***"),
     (re.compile(r"(?i)((?:password|passwd|secret|token|access_token|key)[\"']?\s*[:=]\s*[\"']?)[^\s,\"'}&]+"), r"\1***"),
 ]

@@ -12,14 +12,16 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from websockets.sync.client import connect
 
 from gateway.events import DeviceState
 from tests.waiting import wait_for_blocking
 
 
-def test_each_office_is_pushed_only_its_own(live_gateway: Any) -> None:
-    gw = live_gateway
+@pytest.mark.postgres
+def test_each_office_is_pushed_only_its_own(any_db_url: str, make_config: Any, start_live_gateway: Any) -> None:
+    gw = start_live_gateway(make_config(storage={"database_url": any_db_url}))
     gw.add_user("chief", "admin")
     root = {"Authorization": f"Bearer {gw.token('chief')}"}
     api = httpx.Client(base_url=gw.url, headers=root)

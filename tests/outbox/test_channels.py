@@ -33,7 +33,10 @@ async def _states(gw: Any) -> dict[str, int]:
         return dict((await s.execute(select(OutboxDelivery.state, func.count()).group_by(OutboxDelivery.state))).all())
 
 
-async def test_every_channel_gets_one_well_formed_message_in_chinese(secrets_env: Secrets, make_config: Any) -> None:
+async def test_every_channel_gets_one_well_formed_message_in_chinese(secrets_env: Secrets, make_config: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # httpx logs each request's URL, which carries a robot's token
     got = Received()
     async with robots(secrets_env, got) as base, smtp(got) as smtp_port:
         cfg = make_config(gateway={"public_url": "https://gw.example.cn/"}, delivery={
@@ -52,6 +55,14 @@ async def test_every_channel_gets_one_well_formed_message_in_chinese(secrets_env
             await wait_for(lambda: _eq(_routed(gw), 4), 30, "the later changes routed")
             assert await _states(gw) == {"sent": 5}
     assert got.rejected == []
+    from gateway.logs import MaskingFormatter
+
+    # what the gateway logged (the receivers' own access logs are the peers', not ours)
+    logged = "\n".join(MaskingFormatter("%(message)s").format(r) for r in caplog.records if not r.name.startswith("aiohttp"))
+    for secret in (secrets_env.wecom_key, secrets_env.ding_token, secrets_env.ding_secret, secrets_env.feishu_token, secrets_env.feishu_secret,
+                   secrets_env.webhook):
+        assert secret not in logged, f"a channel secret reached the logs: {secret}"
+    assert any("/cgi-bin/webhook/send" in r.getMessage() for r in caplog.records)  # the requests were logged, masked
     link = f"https://gw.example.cn/console/alerts?id={alert['id']}"
     for channel in ALL:
         assert list(got.keys(channel).values()) == [1], channel
