@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gateway.api.deps import COOKIE, CoreDep, CurrentUser
-from gateway.auth.passwords import verify_password
+from gateway.auth.passwords import hash_password, verify_password
 from gateway.auth.ratelimit import NAME_FACTOR
 from gateway.db.models import User
 from gateway.events import UserChanged
@@ -29,6 +29,12 @@ class MeOut(BaseModel):
     id: int
     username: str
     role: str
+    unit_id: str
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=8, max_length=200)
 
 
 async def _authenticate(core: CoreDep, request: Request, username: str, password: str) -> User:
@@ -66,7 +72,39 @@ async def login(core: CoreDep, request: Request, response: Response, username: A
         # trusts with X-Forwarded-Proto), or when the site says so
         httponly=True, samesite="strict", secure=core.config.auth.cookie_secure or request.url.scheme == "https", path="/",
     )
-    return MeOut(id=user.id, username=user.username, role=user.role)
+    return MeOut(id=user.id, username=user.username, role=user.role, unit_id=user.unit_id)
+
+
+def _set_session(core: CoreDep, request: Request, response: Response, user: User) -> None:
+    response.set_cookie(
+        COOKIE, core.signer.issue(user.id, user.role, user.token_version), max_age=core.signer.ttl_s,
+        # Secure whenever the browser came over HTTPS (directly, or through a proxy uvicorn
+        # trusts with X-Forwarded-Proto), or when the site says so
+        httponly=True, samesite="strict", secure=core.config.auth.cookie_secure or request.url.scheme == "https", path="/",
+    )
+
+
+@router.post("/password", response_model=MeOut, summary="Change your own password (your other sessions and tokens end)")
+async def change_password(body: PasswordChange, user: CurrentUser, core: CoreDep, request: Request, response: Response) -> MeOut:
+    """The current password is asked again (a session left open must not be enough); failures
+    count against the login limit of the user's name. Every token of the user is revoked;
+    the console's session continues with a new cookie."""
+    name = f"user:{user.username.lower()[:64]}"
+    if not core.login_limiter.allowed(name, NAME_FACTOR):
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many attempts; wait and try again", headers={"Retry-After": str(core.login_limiter.retry_after(name))})
+    async with core.audit.tx() as s:
+        row = await s.get(User, user.id)
+        if row is None or not verify_password(row.password_hash, body.current_password):
+            core.login_limiter.record(name)
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "the current password is wrong")
+        if body.new_password == body.current_password:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "the new password is the current one")
+        row.password_hash = hash_password(body.new_password)
+        row.token_version += 1
+        await core.audit.add(s, user.username, "auth.password_changed", f"user:{user.username}")
+    await core.bus.publish(UserChanged(user_id=user.id, change="updated"))
+    _set_session(core, request, response, row)
+    return MeOut(id=row.id, username=row.username, role=row.role, unit_id=row.unit_id)
 
 
 @router.post("/logout", status_code=204, summary="Ends the session: every token of the user is revoked (on every device)")
@@ -86,4 +124,4 @@ async def logout(user: CurrentUser, core: CoreDep, response: Response) -> Respon
 
 @router.get("/me", response_model=MeOut)
 async def me(user: CurrentUser) -> MeOut:
-    return MeOut(id=user.id, username=user.username, role=user.role)
+    return MeOut(id=user.id, username=user.username, role=user.role, unit_id=user.unit_id)

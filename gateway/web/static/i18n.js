@@ -80,6 +80,8 @@ export const SHARED = {
     // duty roster and organisation units (issue 18)
     "nav.duty": "Duty",
     "nav.units": "Units",
+    "nav.users": "Users",
+    "nav.account": "My account",
   },
   "zh-CN": {
     "product": "监管网关",
@@ -155,6 +157,8 @@ export const SHARED = {
     // duty roster and organisation units (issue 18)
     "nav.duty": "值班",
     "nav.units": "组织机构",
+    "nav.users": "用户管理",
+    "nav.account": "我的账号",
   },
 };
 

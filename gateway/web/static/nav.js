@@ -15,8 +15,10 @@ export const NAV = [
   { name: "evidence", perm: "evidence.read" },
   { name: "devices" },
   { name: "units" },
+  { name: "users", perm: "users.write" },
   { name: "cluster" },
   { name: "audit", perm: "audit.read" },
+  { name: "account" },
   { name: "person", hidden: true, parent: "persons" },
 ];
 
