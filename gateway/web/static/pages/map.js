@@ -117,18 +117,45 @@ export async function render(root, ctx) {
     layer.bindTooltip(label).addTo(zoneLayer);
   }
 
+  // A person's state colour: the level of their most severe ongoing alert, else blue.
+  const ongoing = new Map();  // alert id -> alert, open or acknowledged
+  const RANK = { red: 4, orange: 3, yellow: 2, blue: 1 };
+  function stateOf(personId) {
+    let level = null;
+    for (const a of ongoing.values()) {
+      if (a.person_id === personId && (!level || RANK[a.level] > RANK[level])) level = a.level;
+    }
+    return level;
+  }
+  const personOf = new Map();  // device id -> person id
+
+  function paint(deviceId) {
+    const m = markers.get(deviceId);
+    if (!m) return;
+    const level = stateOf(personOf.get(deviceId));
+    m.setStyle({ color: level ? LEVEL_COLOUR[level] : "#1565c0" });
+    const el = m.getElement?.();
+    if (el) el.dataset.level = level || "none";
+  }
+
   function placeMarker(p) {
     const [lat, lon] = p.shown || show(p.lat, p.lon);
     let m = markers.get(p.device_id);
     const tip = textNode(`${p.device_id}${p.person_id ? " · " + who(p.person_id) : ""} · ${ctx.fmt.time(p.fix_time)}` +
       (p.accuracy_m != null ? ` · ${ctx.t("acc", { m: Math.round(p.accuracy_m) })}` : ""));
+    if (p.person_id) personOf.set(p.device_id, p.person_id);
     if (!m) {
       m = L.circleMarker([lat, lon], { radius: 7, color: "#1565c0", fillOpacity: 0.9, className: "tracker" }).addTo(map);
+      // click-through to the person (their page: timeline, devices, track)
+      m.on("click", () => { const pid = personOf.get(p.device_id); if (pid) ctx.navigate("person", { id: pid }); });
       markers.set(p.device_id, m);
+      const el = m.getElement?.();
+      if (el) el.dataset.device = p.device_id;
     } else {
       m.setLatLng([lat, lon]);
     }
     if (m.getTooltip()) m.setTooltipContent(tip); else m.bindTooltip(tip);
+    paint(p.device_id);
     mapDiv.dataset.positions = String(markers.size);
   }
 
@@ -158,9 +185,10 @@ export async function render(root, ctx) {
   if (!personSel.value && zones.length) map.fitBounds(zoneLayer.getBounds(), { maxZoom: 16 });
 
   ctx.on("position", (p) => { if (p.in_order !== false) placeMarker(p); });
-  ctx.on("alert", (msg) => {
-    const a = msg.alert;
-    if (!a) return;
+  const alertMarkers = new Map();  // alert id -> its ring on the map
+  function showAlert(a) {
+    if (a.state === "resolved") ongoing.delete(a.id); else ongoing.set(a.id, a);
+    for (const [dev, pid] of personOf) if (pid === a.person_id) paint(dev);
     if (feed.firstChild && feed.firstChild.classList.contains("muted")) feed.firstChild.remove();
     const text = `${ctx.fmt.time(a.updated_at)} · ${ctx.t("kind." + a.kind)} · ${a.person_id ? who(a.person_id) : a.device_id || ""} · ${ctx.t("state." + a.state)}`;
     let li = feed.querySelector(`li[data-id="${a.id}"]`);
@@ -168,13 +196,20 @@ export async function render(root, ctx) {
     li.dataset.level = a.level; li.dataset.state = a.state; li.dataset.kind = a.kind;
     li.className = `level-${a.level}`;
     li.textContent = text;
-    if (a.position) {
+    alertMarkers.get(a.id)?.remove();
+    alertMarkers.delete(a.id);
+    if (a.position && a.state !== "resolved") {
       const [lat, lon] = show(a.position.lat, a.position.lon);
-      L.circleMarker([lat, lon], { radius: 10, color: LEVEL_COLOUR[a.level] || "#000", weight: 3, fill: false, className: `alert-marker level-${a.level}` })
-        .bindTooltip(textNode(text)).addTo(map);
-      mapDiv.dataset.alerts = String((Number(mapDiv.dataset.alerts) || 0) + 1);
+      alertMarkers.set(a.id, L.circleMarker([lat, lon], { radius: 10, color: LEVEL_COLOUR[a.level] || "#000", weight: 3, fill: false, className: `alert-marker level-${a.level}` })
+        .bindTooltip(textNode(text)).addTo(map));
     }
-  });
+    mapDiv.dataset.alerts = String(alertMarkers.size);
+  }
+  // the pushes, and the alerts open when the page loads (oldest first, so the newest ends on
+  // top; one pushed meanwhile is newer than what the list says of it)
+  const pushed = new Set();
+  ctx.on("alert", (msg) => { if (msg.alert) { pushed.add(msg.alert.id); showAlert(msg.alert); } });
+  for (const a of [...await ctx.api("/api/alerts?state=ongoing&limit=500")].reverse()) if (!pushed.has(a.id)) showAlert(a);
 }
 
 export function dispose() {
