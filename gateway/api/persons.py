@@ -11,18 +11,23 @@ from sqlalchemy import select
 from gateway.alerts import AlertPublic
 from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep, UtcTime
 from gateway.api.scope import get_owned, owned, unit_for
-from gateway.db.models import Alert, CheckInRow, FaceMatch, Person, PositionRow, Proceeding
+from gateway.db.models import Alert, CheckInRow, FaceMatch, Person, PositionRow, Proceeding, User
 from gateway.events import PersonChanged
 
 router = APIRouter(prefix="/api/persons", tags=["persons"])
 Writer = Annotated[Principal, Require("persons.write")]
 
 
+SupervisionLevel = Literal["strict", "ordinary", "lenient"]
+
+
 class PersonBase(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    category: str | None = Field(None, max_length=64)
+    category: str | None = Field(None, max_length=64, description="community_corrections, resettlement, or a free category.")
     notes: str | None = Field(None, max_length=10_000)
     active: bool = True
+    supervision_level: SupervisionLevel | None = Field(None, description="严管 strict, 普管 ordinary, 宽管 lenient.")
+    officer: str | None = Field(None, max_length=64, description="The responsible officer: a user of the person's unit or a unit above it.")
 
 
 class PersonCreate(PersonBase):
@@ -36,6 +41,8 @@ class PersonUpdate(BaseModel):
     notes: str | None = Field(None, max_length=10_000)
     active: bool | None = None
     unit_id: str | None = Field(None, max_length=64)
+    supervision_level: SupervisionLevel | None = None
+    officer: str | None = Field(None, max_length=64)
 
     @model_validator(mode="after")
     def _not_null(self) -> "PersonUpdate":
@@ -55,7 +62,15 @@ class PersonPublic(PersonBase):
 
 
 def _public(p: Person) -> PersonPublic:
-    return PersonPublic(id=p.id, unit_id=p.unit_id, name=p.name, category=p.category, notes=p.notes, active=p.active, source=p.source, created_at=p.created_at, updated_at=p.updated_at)
+    return PersonPublic(id=p.id, unit_id=p.unit_id, name=p.name, category=p.category, notes=p.notes, active=p.active, source=p.source,
+                        supervision_level=p.supervision_level, officer=p.officer,  # type: ignore[arg-type]
+                        created_at=p.created_at, updated_at=p.updated_at)
+
+
+async def _check_officer(s: Any, user: Principal, name: str | None) -> None:
+    """The officer must be a user the caller can see (404 otherwise, as for anything outside reach)."""
+    if name is not None and (await s.scalars(select(User.id).where(User.username == name, owned(User.unit_id, user)))).first() is None:
+        raise HTTPException(404, f"no user {name}")
 
 
 @router.get("", response_model=list[PersonPublic])
@@ -73,10 +88,12 @@ async def create_person(body: PersonCreate, user: Writer, core: CoreDep) -> Pers
         unit = await unit_for(s, user, body.unit_id)
         if await s.get(Person, pid):
             raise HTTPException(409, f"person {pid} exists")
-        p = Person(id=pid, name=body.name, category=body.category, notes=body.notes, active=body.active, source="api", unit_id=unit)
+        await _check_officer(s, user, body.officer)
+        p = Person(id=pid, name=body.name, category=body.category, notes=body.notes, active=body.active, source="api", unit_id=unit,
+                   supervision_level=body.supervision_level, officer=body.officer)
         s.add(p)
         await s.flush()
-        await core.audit.add(s, user.username, "person.created", f"person:{pid}", {"name": body.name})
+        await core.audit.add(s, user.username, "person.created", f"person:{pid}", {"name": body.name, "unit_id": unit})
     await core.bus.publish(PersonChanged(person_id=pid, change="created"))
     return _public(p)
 
@@ -93,6 +110,8 @@ async def update_person(person_id: str, body: PersonUpdate, user: Writer, core: 
         changes = body.model_dump(exclude_unset=True)
         if "unit_id" in changes:
             changes["unit_id"] = await unit_for(s, user, changes["unit_id"])
+        if changes.get("officer"):
+            await _check_officer(s, user, changes["officer"])
         for k, v in changes.items():
             setattr(p, k, v)
         await core.audit.add(s, user.username, "person.updated", f"person:{person_id}", changes)

@@ -64,6 +64,8 @@ class Person(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    supervision_level: Mapped[str | None] = mapped_column(String(16))  # strict | ordinary | lenient (严管/普管/宽管)
+    officer: Mapped[str | None] = mapped_column(String(64))  # the responsible officer: a console user's name
     unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
     source: Mapped[str] = mapped_column(String(16), default="api")  # config | api
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

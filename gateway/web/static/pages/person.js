@@ -3,6 +3,7 @@
 // alerts, check-ins, face sightings, proceedings) from /api/persons/{id}/timeline.
 
 import { h, replace, notice } from "../dom.js";
+import { personFields } from "../person_form.js";
 
 export const strings = {
   en: {
@@ -26,6 +27,18 @@ export const strings = {
     "result.accepted": "accepted",
     "result.rejected": "rejected",
     "result.retry": "retry",
+    "edit": "Edit",
+    "save": "Save",
+    "saved": "Saved.",
+    "deactivate": "End supervision (deactivate)",
+    "confirm_deactivate": "Mark this person as no longer supervised? Their records stay.",
+    "inactive": "no longer supervised",
+    "devices": "Devices",
+    "no_devices": "No device is bound to this person.",
+    "d.id": "Device", "d.kind": "Kind", "d.state": "State", "d.seen": "Last seen", "d.battery": "Battery",
+    "level.strict": "strict supervision", "level.ordinary": "ordinary supervision", "level.lenient": "lenient supervision",
+    "officer": "officer {name}",
+    "error": "Not done: {detail}",
   },
   "zh-CN": {
     "photos": "建档照片",
@@ -48,6 +61,18 @@ export const strings = {
     "result.accepted": "通过",
     "result.rejected": "未通过",
     "result.retry": "请重试",
+    "edit": "编辑",
+    "save": "保存",
+    "saved": "已保存。",
+    "deactivate": "解除矫正（停用）",
+    "confirm_deactivate": "确认该人员已解除矫正？其记录将保留。",
+    "inactive": "已解除矫正",
+    "devices": "设备",
+    "no_devices": "该人员没有绑定设备。",
+    "d.id": "设备", "d.kind": "类型", "d.state": "状态", "d.seen": "最后在线", "d.battery": "电量",
+    "level.strict": "严管", "level.ordinary": "普管", "level.lenient": "宽管",
+    "officer": "责任人 {name}",
+    "error": "未完成：{detail}",
   },
 };
 
@@ -59,11 +84,13 @@ export async function render(root, ctx) {
     return;
   }
   const enc = encodeURIComponent(id);
-  const [person, photos, timeline] = await Promise.all([
+  const [person, photos, timeline, devices] = await Promise.all([
     ctx.api(`/api/persons/${enc}`),
     ctx.api(`/api/persons/${enc}/photos`),
     ctx.api(`/api/persons/${enc}/timeline?limit=200`),
+    ctx.api("/api/devices"),
   ]);
+  const mine = devices.filter((d) => d.person_id === id);
   const gallery = h("div", { class: "photos" });
   const status = h("p", { class: "muted", role: "status" });
   const file = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp", "aria-label": t("upload"), name: "photo" });
@@ -116,8 +143,22 @@ export async function render(root, ctx) {
       h("td", {}, i.type === "checkin" ? h("img", { src: `/api/checkins/${i.id}/thumbnail.jpg`, alt: "", width: 48, height: 48, loading: "lazy" }) : null, " ", what));
   });
 
+  const facts = [person.category, person.supervision_level ? t(`level.${person.supervision_level}`) : null, person.unit_id,
+    person.officer ? t("officer", { name: person.officer }) : null, person.active ? null : t("inactive")].filter(Boolean);
   replace(root,
-    h("p", {}, h("strong", {}, person.name), " ", h("span", { class: "mono muted" }, person.id), person.category ? ` · ${person.category}` : ""),
+    h("p", { class: "person-head", dataset: { active: person.active ? "1" : "0" } },
+      h("strong", {}, person.name), " ", h("span", { class: "mono muted" }, person.id), facts.length ? ` · ${facts.join(" · ")}` : ""),
+    ctx.can("persons.write") ? await editForm() : null,
+    h("h2", {}, t("devices")),
+    mine.length
+      ? h("div", { class: "table-wrap" }, h("table", { class: "data person-devices" },
+        h("thead", {}, h("tr", {}, ["id", "kind", "state", "seen", "battery"].map((c) => h("th", {}, t(`d.${c}`))))),
+        h("tbody", {}, mine.map((d) => h("tr", { dataset: { id: d.id, state: d.state } },
+          h("td", { class: "mono" }, d.id, d.name ? h("span", { class: "muted" }, ` ${d.name}`) : null), h("td", {}, d.kind),
+          h("td", {}, h("span", { class: ["state", `state-${d.state}`] }, d.state)),
+          h("td", { class: "nowrap" }, d.last_seen_at ? ctx.fmt.time(d.last_seen_at) : "—"),
+          h("td", {}, d.battery != null ? `${d.battery}%` : "—"))))))
+      : h("p", { class: "muted" }, t("no_devices")),
     h("h2", {}, t("photos")),
     canEnroll ? h("div", { class: "toolbar" }, h("label", { class: "btn" }, t("upload"), " ", file), status) : null,
     gallery,
@@ -125,6 +166,42 @@ export async function render(root, ctx) {
     rows.length
       ? h("div", { class: "table-wrap" }, h("table", { class: "data timeline" }, h("tbody", {}, rows)))
       : h("p", { class: "muted" }, t("no_timeline")));
+  async function editForm() {
+    const fields = await personFields(ctx, person);
+    const msg = h("p", { class: "form-error", role: "alert", hidden: true });
+    const ok = h("p", { class: "muted", role: "status", hidden: true });
+    const submit = h("button", { class: "btn btn-primary", type: "submit" }, t("save"));
+    const deactivate = person.active ? h("button", { type: "button", class: "btn btn-quiet btn-deactivate", onclick: async () => {
+      if (!confirm(t("confirm_deactivate"))) return;
+      try {
+        await ctx.api(`/api/persons/${enc}`, { method: "DELETE" });
+        await render(root, ctx);
+      } catch (e) {
+        if (e?.name === "AbortError") return;
+        msg.textContent = t("error", { detail: e.message });
+        msg.hidden = false;
+      }
+    } }, t("deactivate")) : null;
+    return h("details", { class: "person-edit" }, h("summary", {}, t("edit")), h("form", {
+      class: ["units-form", "person-form"],
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        msg.hidden = true;
+        submit.disabled = true;
+        try {
+          await ctx.api(`/api/persons/${enc}`, { method: "PATCH", json: fields.body(false) });
+          await render(root, ctx);
+        } catch (e) {
+          if (e?.name === "AbortError") return;
+          msg.textContent = t("error", { detail: e.message });
+          msg.hidden = false;
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    }, fields.elements, h("div", {}, submit, " ", deactivate), msg, ok));
+  }
+
   ctx.on("checkin", async (msg) => {
     if (msg.person_id !== id) return;
     // cheap enough: a person has few events per minute

@@ -1,7 +1,9 @@
 // Supervised persons: GET /api/persons with a search box; a row opens the
-// person's own page (`person`, params {id}).
+// person's own page (`person`, params {id}). With persons.write, a form registers a person
+// (category, supervision level, unit, responsible officer, notes) and opens their page.
 
 import { h, replace } from "../dom.js";
+import { personFields } from "../person_form.js";
 
 export const strings = {
   en: {
@@ -15,6 +17,9 @@ export const strings = {
     "inactive": "Inactive",
     "count": "{n} persons",
     "none": "No persons found.",
+    "add": "Register a person",
+    "add.submit": "Register",
+    "error": "Not done: {detail}",
   },
   "zh-CN": {
     "search": "按姓名或编号搜索",
@@ -27,6 +32,9 @@ export const strings = {
     "inactive": "已解除",
     "count": "共 {n} 人",
     "none": "未找到人员。",
+    "add": "登记人员",
+    "add.submit": "登记",
+    "error": "未完成：{detail}",
   },
 };
 
@@ -83,4 +91,30 @@ export async function render(root, ctx) {
   });
 
   await load();
+  if (ctx.can("persons.write")) root.append(await addForm(ctx));
+}
+
+async function addForm(ctx) {
+  const { t } = ctx;
+  const fields = await personFields(ctx, null);
+  const msg = h("p", { class: "form-error", role: "alert", hidden: true });
+  const submit = h("button", { class: "btn btn-primary", type: "submit" }, t("add.submit"));
+  return h("details", { class: "person-add" }, h("summary", {}, t("add")), h("form", {
+    class: ["units-form", "person-form"],
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      msg.hidden = true;
+      submit.disabled = true;
+      try {
+        const p = await ctx.api("/api/persons", { json: fields.body(true) });
+        ctx.navigate("person", { id: p.id });
+      } catch (e) {
+        if (e?.name === "AbortError") return;
+        msg.textContent = t("error", { detail: e.message });
+        msg.hidden = false;
+      } finally {
+        submit.disabled = false;
+      }
+    },
+  }, fields.elements, h("div", {}, submit), msg));
 }
