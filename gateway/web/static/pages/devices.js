@@ -1,7 +1,10 @@
 // Devices and their health: GET /api/devices, then `device.state` and
-// `device.status` pushes applied to the rows in place.
+// `device.status` pushes applied to the rows in place. Admins register, change, re-key and
+// disable devices here (static/device_forms.js); a camera added or changed takes effect at
+// once (the server publishes the change to the camera area), without a restart.
 
 import { h, replace, select } from "../dom.js";
+import { changeForm, changeTitle, deviceLabel, registerForm, rowActions } from "../device_forms.js";
 
 export const strings = {
   en: {
@@ -14,6 +17,7 @@ export const strings = {
     "col.battery": "Battery",
     "col.last_seen": "Last seen",
     "col.person": "Person",
+    "col.actions": "Change",
     "disabled": "disabled",
     "summary": "{online} online · {offline} offline · {unknown} unknown",
     "none": "No devices.",
@@ -28,6 +32,7 @@ export const strings = {
     "col.battery": "电量",
     "col.last_seen": "最后在线",
     "col.person": "人员",
+    "col.actions": "操作",
     "disabled": "已停用",
     "summary": "在线 {online} · 离线 {offline} · 未知 {unknown}",
     "none": "暂无设备。",
@@ -56,7 +61,12 @@ export async function render(root, ctx) {
   const persons = new Map();  // id -> name
   const tbody = h("tbody");
   const summary = h("span", { class: "muted" });
-  const empty = h("tr", { class: "empty" }, h("td", { colspan: 7, class: "muted" }, t("none")));
+  const admin = ctx.can("devices.write");
+  const empty = h("tr", { class: "empty" }, h("td", { colspan: admin ? 8 : 7, class: "muted" }, t("none")));
+  const keyShown = h("div", { class: "key-shown" });
+  const adminArea = h("div", { class: "device-admin" });
+  let unitOptions = [];
+  let personOptions = [];
 
   const onFilter = (key) => (e) => {
     filters[key] = e.target.value;
@@ -74,8 +84,11 @@ export async function render(root, ctx) {
       h("table", { class: "data devices" },
         h("thead", {}, h("tr", {},
           h("th", {}, t("col.state")), h("th", {}, t("col.id")), h("th", {}, t("col.name")), h("th", {}, t("col.kind")),
-          h("th", { class: "num" }, t("col.battery")), h("th", {}, t("col.last_seen")), h("th", {}, t("col.person")))),
-        tbody)));
+          h("th", { class: "num" }, t("col.battery")), h("th", {}, t("col.last_seen")), h("th", {}, t("col.person")),
+          admin ? h("th", {}, t("col.actions")) : null)),
+        tbody)),
+    keyShown,
+    adminArea);
 
   function stateOf(d) {
     return STATES.includes(d.state) ? d.state : "unknown";
@@ -92,7 +105,8 @@ export async function render(root, ctx) {
       h("td", {}, t(`device.${d.kind}`)),
       h("td", { class: ["num", d.battery != null && d.battery <= LOW_BATTERY ? "battery-low" : null] }, d.battery != null ? `${d.battery}%` : "—"),
       row.seen,
-      h("td", {}, d.person_id ? ctx.link("person", { id: d.person_id }, persons.get(d.person_id) || d.person_id) : h("span", { class: "muted" }, "—")));
+      h("td", {}, d.person_id ? ctx.link("person", { id: d.person_id }, persons.get(d.person_id) || d.person_id) : h("span", { class: "muted" }, "—")),
+      admin ? h("td", { class: "nowrap" }, rowActions(ctx, d, keyShown, load)) : null);
   }
 
   function draw() {
@@ -147,11 +161,38 @@ export async function render(root, ctx) {
     }
   }, 30000);
 
-  ctx.api("/api/persons").then((list) => {
+  const personsLoaded = ctx.api("/api/persons").then((list) => {
     for (const p of list) persons.set(p.id, p.name);
     for (const row of rows.values()) row.shown = null;
     draw();
   }).catch(() => { /* names are a nicety; ids still show */ });
 
   await load();
+  if (admin) await drawAdmin();
+
+  async function drawAdmin() {
+    const [units] = await Promise.all([ctx.api("/api/units"), personsLoaded]);
+    unitOptions = [...units].sort((a, b) => a.path.localeCompare(b.path))
+      .map((u) => [u.id, `${"\u00a0\u00a0".repeat(Math.max(0, u.path.split("/").filter(Boolean).length - 1))}${u.name}`]);
+    personOptions = [...persons.entries()].map(([id, name]) => [id, `${name} (${id})`]);
+    const which = select([], "", { name: "device" });
+    const holder = h("div");
+    const showChange = () => {
+      const d = devices.get(which.value);
+      replace(holder, d ? changeForm(ctx, d, unitOptions, personOptions, async () => { await load(); }) : null);
+    };
+    // the list of devices to change follows registrations; the register form (and a key it
+    // shows once) stays as it is
+    const refresh = () => {
+      const current = which.value;
+      replace(which, [...devices.values()].map((d) => h("option", { value: d.id }, d.id)));
+      which.value = devices.has(current) ? current : which.options[0]?.value || "";
+      showChange();
+    };
+    which.addEventListener("change", showChange);
+    refresh();
+    replace(adminArea,
+      await registerForm(ctx, unitOptions, personOptions, async () => { await load(); refresh(); }),
+      h("details", { class: "device-edit" }, h("summary", {}, changeTitle(ctx)), h("label", {}, deviceLabel(ctx), which), holder));
+  }
 }
