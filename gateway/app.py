@@ -106,8 +106,13 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
     app.include_router(uploads.router, responses=TUS_ERRORS)
     from gateway.api import duty  # the duty roster (issue 18)
     app.include_router(duty.router, responses=ERRORS)
-    from gateway.api import outbox, units  # units, and deliveries to the field (issue 18)
+    from gateway.api import (  # units, and deliveries to the field (issue 18); the dashboard (issue 19)
+        dashboard,
+        outbox,
+        units,
+    )
     app.include_router(units.router, responses=ERRORS)
+    app.include_router(dashboard.router, responses=ERRORS)
     app.include_router(outbox.router, responses=ERRORS)
     app.include_router(console)
 

@@ -33,6 +33,7 @@ NODE_MODULES = WEB / "node_modules"  # filled by `npm ci` in gateway/web (packag
 VENDOR = {
     "leaflet": "leaflet/dist",
     "swagger-ui": "swagger-ui-dist",  # the package root is its dist
+    "echarts": "echarts/dist",  # the dashboard's chart (pages/dashboard.js)
 }
 
 DEFAULT_PAGE = "/console/alerts"

@@ -89,6 +89,8 @@ async function show() {
   const root = $("#page");
   root.dataset.page = name;
   delete root.dataset.ready;
+  // the wall screen: the page alone, full width, no menu (pages/wall.js)
+  document.body.classList.toggle("wall", name === "wall");
   highlightNav(info?.parent || name);
   setTitle(t(`nav.${name}`) === `nav.${name}` ? name : t(`nav.${name}`));
 

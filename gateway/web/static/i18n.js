@@ -81,6 +81,8 @@ export const SHARED = {
     "nav.duty": "Duty",
     "nav.units": "Units",
     "nav.users": "Users",
+    "nav.dashboard": "Dashboard",
+    "nav.wall": "Wall screen",
     "nav.account": "My account",
   },
   "zh-CN": {
@@ -158,6 +160,8 @@ export const SHARED = {
     "nav.duty": "值班",
     "nav.units": "组织机构",
     "nav.users": "用户管理",
+    "nav.dashboard": "综合态势",
+    "nav.wall": "大屏模式",
     "nav.account": "我的账号",
   },
 };

@@ -5,6 +5,7 @@
 // `parent`: the menu entry highlighted while it is shown.
 
 export const NAV = [
+  { name: "dashboard" },
   { name: "alerts" },
   { name: "duty" },
   { name: "live", perm: "live.view" },
@@ -19,6 +20,7 @@ export const NAV = [
   { name: "cluster" },
   { name: "audit", perm: "audit.read" },
   { name: "account" },
+  { name: "wall", hidden: true, parent: "dashboard" },
   { name: "person", hidden: true, parent: "persons" },
 ];
 

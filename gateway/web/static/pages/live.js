@@ -56,12 +56,18 @@ export function dispose() {
   sessions.clear();
 }
 
+/** Close every live session this module opened (the wall screen rotates its tiles). */
+export function closeAll() {
+  for (const s of sessions) close(s);
+  sessions.clear();
+}
+
 function close(s) {
   try { s.pc.close(); } catch (_) { /* already closed */ }
   if (s.location && s.ctx) s.ctx.api(s.location, { method: "DELETE" }).catch(() => {});
 }
 
-async function play(ctx, cameraId, video, status) {
+export async function play(ctx, cameraId, video, status) {
   const pc = new RTCPeerConnection();
   const s = { pc, location: null, ctx };
   sessions.add(s);
