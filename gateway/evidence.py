@@ -85,3 +85,20 @@ async def _check_file(media_dir: Path, rel: str, expected: str, what: str) -> li
     if actual != expected:
         return [f"{what}: file {rel} has changed (sha256 {actual[:12]}…, recorded {expected[:12]}…)"]
     return []
+
+
+async def verify_proceeding(s: Any, media_dir: Path, p: Proceeding) -> tuple[int, list[str]]:
+    """One sealed proceeding, as `verify_all` checks it: the manifest against its recorded
+    hash, its link to the previous sealed manifest (which must exist), and every segment file
+    re-hashed. Returns (segments checked, problems)."""
+    manifest = p.manifest or {}
+    problems: list[str] = []
+    if manifest_hash(manifest) != p.manifest_sha256:
+        problems.append(f"proceeding {p.id}: manifest does not match its recorded hash: changed")
+    prev = manifest.get("prev_manifest_sha256")
+    if prev is not None and (await s.scalars(select(Proceeding.id).where(Proceeding.manifest_sha256 == prev).limit(1))).first() is None:
+        problems.append(f"proceeding {p.id}: the previous manifest {prev[:12]}… it is chained to is not there")
+    segments = manifest.get("segments", [])
+    for seg in segments:
+        problems += await _check_file(media_dir, seg.get("path", ""), seg.get("sha256", ""), f"proceeding {p.id} segment {seg.get('path')}")
+    return len(segments), problems

@@ -117,6 +117,27 @@ async def get_one(proceeding_id: RowId, s: SessionDep, user: Reader) -> Proceedi
     return _public(await get_owned(s, Proceeding, proceeding_id, user, "proceeding"))
 
 
+class Verified(BaseModel):
+    proceeding_id: int
+    ok: bool = Field(description="The manifest matches its hash, its chain link exists, and every segment file still has its recorded SHA-256.")
+    segments: int
+    manifest_sha256: str | None
+    problems: list[str]
+
+
+@router.post("/{proceeding_id}/verify", response_model=Verified, summary="Re-hash a sealed proceeding's files and check its manifest and chain (audited)")
+async def verify(proceeding_id: RowId, core: CoreDep, user: Annotated[Principal, Require("evidence.read")]) -> Verified:
+    from gateway.evidence import verify_proceeding
+
+    async with core.db.session() as s:
+        row = await get_owned(s, Proceeding, proceeding_id, user, "proceeding")
+        if row.state != "sealed" or not row.manifest:
+            raise HTTPException(409, "stop the proceeding before verifying it")
+        n, problems = await verify_proceeding(s, core.media_dir, row)
+    await core.audit.log(user.username, "proceeding.verified", f"proceeding:{row.id}", {"ok": not problems, "problems": problems[:20]})
+    return Verified(proceeding_id=row.id, ok=not problems, segments=n, manifest_sha256=row.manifest_sha256, problems=problems)
+
+
 @router.get("/{proceeding_id}/export", response_class=FileResponse, responses={200: {"content": {"application/zip": {}}}})
 async def export(proceeding_id: RowId, s: SessionDep, core: CoreDep, user: Exporter) -> Response:
     from streams.proceedings import export_zip, remove_export

@@ -68,3 +68,49 @@ def test_start_and_stop_a_proceeding_from_a_live_tile(tmp_path: Path, make_confi
         assert frames >= 15  # at least a second of video, decodable from the export alone
     finally:
         sim.close()
+
+
+def test_a_proceeding_from_the_persons_page_verified_then_tampered(tmp_path: Path, make_config: Any, start_live_gateway: Any, console_page: Any,
+                                                                  api_as: Any) -> None:
+    """Started and stopped from the person's page; on the recordings page "Verify" re-hashes
+    the sealed files (intact), and after a segment file is changed on disk it says so."""
+    clip = make_clip(tmp_path / "c.mp4", seconds=3, profile="main")
+    sim = ThreadedCameraServer({"a": clip})
+    try:
+        live = start_live_gateway(camera_config(make_config, {"cam1": sim.url("a")}, segment_s=2))
+        admin = api_as(live, "chief")
+        assert admin.post("/api/persons", json={"id": "p-8", "name": "李四"}).status_code == 201
+        wait_for_blocking(lambda: any(c["state"] == "online" and c["recording"] for c in admin.get("/api/cameras").json()), 30, "cam1 recording", interval=0.2)
+        page = console_page(live, "wang", "officer")
+        page.goto("/console/person?id=p-8")
+        page.wait_for_selector("#page[data-ready]")
+        section = page.locator(".person-proceedings")
+        section.locator("[name=kind]").select_option("talk")
+        section.locator("[name=case_ref]").fill("T-8")
+        section.locator(".btn-start").click()
+        item = section.locator("li[data-state=recording]")
+        expect(item).to_have_count(1)
+        pid = int(item.get_attribute("data-id") or 0)
+        wait_for_blocking(lambda: sum(1 for r in admin.get("/api/recordings", params={"camera_id": "cam1"}).json() if r["sha256"]) >= 2, 60,
+                          "segments recorded", interval=0.3)
+        item.locator(".btn-stop").click()
+        expect(section.locator(f"li[data-id='{pid}']")).to_have_attribute("data-state", "sealed")
+
+        page.goto("/console/recordings?camera=cam1")
+        page.wait_for_selector("#page[data-ready]")
+        row = page.locator(f"tr[data-id='{pid}']")
+        row.locator(".btn-verify").click()
+        expect(row.locator(".verify-result")).to_have_attribute("data-ok", "1")
+        manifest = admin.get(f"/api/proceedings/{pid}").json()["manifest"]
+        seg = live.services.media_dir / manifest["segments"][0]["path"]
+        with open(seg, "r+b") as f:  # one byte changed on disk, as tampering would
+            f.seek(100)
+            b = f.read(1)
+            f.seek(100)
+            f.write(bytes([b[0] ^ 0xFF]))
+        row.locator(".btn-verify").click()
+        expect(row.locator(".verify-result")).to_have_attribute("data-ok", "0")
+        expect(row.locator(".verify-result")).to_contain_text("has changed")
+        assert any(e["action"] == "proceeding.verified" for e in admin.get("/api/audit", params={"action": "proceeding."}).json())
+    finally:
+        sim.close()

@@ -39,6 +39,11 @@ export const strings = {
     "level.strict": "strict supervision", "level.ordinary": "ordinary supervision", "level.lenient": "lenient supervision",
     "officer": "officer {name}",
     "error": "Not done: {detail}",
+    "proceedings": "Proceedings",
+    "p.camera": "Camera", "p.kind": "Kind", "p.case": "Case reference", "p.start": "Start", "p.stop": "Stop and seal",
+    "p.recording": "recording since {t}", "p.sealed": "sealed", "no_proceedings": "No proceeding with this person yet.",
+    "kind.reception": "reception", "kind.announcement": "announcement", "kind.warning": "admonition", "kind.talk": "talk",
+    "kind.mediation": "mediation", "kind.education": "education", "kind.release": "release",
   },
   "zh-CN": {
     "photos": "建档照片",
@@ -73,6 +78,11 @@ export const strings = {
     "level.strict": "严管", "level.ordinary": "普管", "level.lenient": "宽管",
     "officer": "责任人 {name}",
     "error": "未完成：{detail}",
+    "proceedings": "执法活动",
+    "p.camera": "摄像机", "p.kind": "类型", "p.case": "案件编号", "p.start": "开始", "p.stop": "结束并封存",
+    "p.recording": "自 {t} 起录制中", "p.sealed": "已封存", "no_proceedings": "该人员尚无执法活动。",
+    "kind.reception": "报到", "kind.announcement": "宣告", "kind.warning": "警告训诫", "kind.talk": "谈话",
+    "kind.mediation": "调解", "kind.education": "教育", "kind.release": "解矫",
   },
 };
 
@@ -159,6 +169,7 @@ export async function render(root, ctx) {
           h("td", { class: "nowrap" }, d.last_seen_at ? ctx.fmt.time(d.last_seen_at) : "—"),
           h("td", {}, d.battery != null ? `${d.battery}%` : "—"))))))
       : h("p", { class: "muted" }, t("no_devices")),
+    h("h2", {}, t("proceedings")), await proceedingsSection(),
     h("h2", {}, t("photos")),
     canEnroll ? h("div", { class: "toolbar" }, h("label", { class: "btn" }, t("upload"), " ", file), status) : null,
     gallery,
@@ -166,6 +177,38 @@ export async function render(root, ctx) {
     rows.length
       ? h("div", { class: "table-wrap" }, h("table", { class: "data timeline" }, h("tbody", {}, rows)))
       : h("p", { class: "muted" }, t("no_timeline")));
+  // Proceedings with this person: the list, stop for a running one, and a start form
+  // (proceedings.write; the cameras the user may view).
+  async function proceedingsSection() {
+    const box = h("div", { class: "person-proceedings" });
+    const canWrite = ctx.can("proceedings.write") && ctx.can("live.view");
+    const cams = canWrite ? await ctx.api("/api/cameras") : [];
+    const KINDS = ["reception", "announcement", "warning", "talk", "mediation", "education", "release"];
+    async function draw() {
+      const list = await ctx.api(`/api/proceedings?person_id=${enc}`);
+      const err = h("span", { class: "form-error small", role: "alert" });
+      const rows = list.map((p) => h("li", { dataset: { id: String(p.id), state: p.state } }, `#${p.id} · ${t(`kind.${p.kind}`)} · ${p.case_ref || ""} · `,
+        p.state === "recording" ? t("p.recording", { t: ctx.fmt.time(p.started_at) }) : t("p.sealed"),
+        p.state === "recording" && canWrite ? h("button", { type: "button", class: "btn btn-quiet btn-stop", onclick: async () => {
+          try { await ctx.api(`/api/proceedings/${p.id}/stop`, { method: "POST" }); await draw(); } catch (e) { if (e.name !== "AbortError") err.textContent = e.message; }
+        } }, t("p.stop")) : null));
+      const cam = canWrite ? h("select", { name: "camera" }, cams.map((c) => h("option", { value: c.id }, c.name || c.id))) : null;
+      const kind = canWrite ? h("select", { name: "kind" }, KINDS.map((k) => h("option", { value: k }, t(`kind.${k}`)))) : null;
+      const ref = canWrite ? h("input", { name: "case_ref", maxlength: 100 }) : null;
+      replace(box, rows.length ? h("ul", {}, rows) : h("p", { class: "muted" }, t("no_proceedings")),
+        canWrite && cams.length ? h("form", { class: "proc-start", onsubmit: async (ev) => {
+          ev.preventDefault();
+          try {
+            await ctx.api("/api/proceedings", { json: { camera_ids: [cam.value], kind: kind.value, person_id: id, case_ref: ref.value.trim() || null } });
+            await draw();
+          } catch (e) { if (e.name !== "AbortError") err.textContent = e.message; }
+        } }, h("label", {}, t("p.camera"), cam), " ", h("label", {}, t("p.kind"), kind), " ", h("label", {}, t("p.case"), ref), " ",
+        h("button", { type: "submit", class: "btn btn-start" }, t("p.start"))) : null, err);
+    }
+    await draw();
+    return box;
+  }
+
   async function editForm() {
     const fields = await personFields(ctx, person);
     const msg = h("p", { class: "form-error", role: "alert", hidden: true });

@@ -18,6 +18,10 @@ export const strings = {
     "col.stop": "Stop",
     "col.state": "State",
     "col.hash": "Manifest SHA-256",
+    "col.attendance": "Seen (faces)",
+    "verify": "Verify",
+    "verified": "intact: {n} segments re-hashed",
+    "broken": "NOT intact: {problems}",
     "play": "Play",
     "export": "Export",
     "gap": "gap {s} s",
@@ -36,6 +40,10 @@ export const strings = {
     "col.stop": "结束",
     "col.state": "状态",
     "col.hash": "清单 SHA-256",
+    "col.attendance": "到场人员（人脸）",
+    "verify": "校验",
+    "verified": "完整：已重新校验 {n} 个片段",
+    "broken": "不完整：{problems}",
     "play": "播放",
     "export": "导出",
     "gap": "中断 {s} 秒",
@@ -127,10 +135,26 @@ export async function render(root, ctx) {
       h("td", {}, p.id), h("td", {}, p.kind), h("td", {}, p.person_id || ""), h("td", {}, p.case_ref || ""),
       h("td", {}, ctx.fmt.time(p.started_at)), h("td", {}, p.stopped_at ? ctx.fmt.time(p.stopped_at) : ""),
       h("td", {}, p.state), h("td", {}, h("code", {}, (p.manifest_sha256 || "").slice(0, 16))),
+      h("td", { class: "attendance" }, (p.attendance || []).map((a) => h("span", { class: "chip", dataset: { person: a.person_id } },
+        `${a.person_id} ${ctx.fmt.time(a.first_seen).slice(-8)}–${ctx.fmt.time(a.last_seen).slice(-8)}`))),
       h("td", {},
         p.manifest ? h("button", { class: "btn", onclick: () => playList(p.manifest.segments.map((s) => ({ id: s.recording_id, ...s }))) }, t("play")) : null,
         " ",
-        p.manifest && ctx.can("evidence.export") ? h("a", { class: "btn", href: `/api/proceedings/${p.id}/export` }, t("export")) : null))));
+        p.manifest && ctx.can("evidence.export") ? h("a", { class: "btn", href: `/api/proceedings/${p.id}/export` }, t("export")) : null,
+        " ",
+        p.manifest && ctx.can("evidence.read") ? verifyButton(p) : null))));
+  }
+
+  function verifyButton(p) {
+    const out = h("span", { class: "verify-result", role: "status" });
+    return h("span", {}, h("button", { type: "button", class: "btn btn-verify", onclick: async () => {
+      out.textContent = "…";
+      try {
+        const v = await ctx.api(`/api/proceedings/${p.id}/verify`, { method: "POST" });
+        out.dataset.ok = v.ok ? "1" : "0";
+        out.textContent = v.ok ? t("verified", { n: v.segments }) : t("broken", { problems: v.problems.join("; ") });
+      } catch (e) { if (e.name !== "AbortError") out.textContent = e.message; }
+    } }, t("verify")), " ", out);
   }
 
   replace(root,
@@ -138,7 +162,7 @@ export async function render(root, ctx) {
     bar, axis, video, now,
     h("h2", {}, t("proceedings")),
     h("div", { class: "table-wrap" }, h("table", { class: "data" },
-      h("thead", {}, h("tr", {}, ["col.id", "col.kind", "col.person", "col.case", "col.start", "col.stop", "col.state", "col.hash", ""].map((k) => h("th", {}, k ? t(k) : "")))),
+      h("thead", {}, h("tr", {}, ["col.id", "col.kind", "col.person", "col.case", "col.start", "col.stop", "col.state", "col.hash", "col.attendance", ""].map((k) => h("th", {}, k ? t(k) : "")))),
       procBody)));
   await Promise.all([load(), loadProceedings()]);
   ctx.on("proceeding", () => loadProceedings());
