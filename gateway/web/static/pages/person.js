@@ -9,6 +9,9 @@ export const strings = {
   en: {
     "photos": "Enrollment photos",
     "upload": "Add photo",
+    "camera": "Take a photo with the camera",
+    "capture": "Capture and enroll",
+    "camera_failed": "No camera: {detail}",
     "uploading": "Checking photo…",
     "accepted": "Accepted",
     "refused": "Refused: {reasons}",
@@ -48,6 +51,9 @@ export const strings = {
   "zh-CN": {
     "photos": "建档照片",
     "upload": "添加照片",
+    "camera": "用摄像头拍照",
+    "capture": "拍照并建档",
+    "camera_failed": "无法使用摄像头：{detail}",
     "uploading": "正在检查照片…",
     "accepted": "已采用",
     "refused": "未采用：{reasons}",
@@ -123,6 +129,51 @@ export async function render(root, ctx) {
     await ctx.api(`/api/persons/${enc}/photos/${p.id}`, { method: "DELETE" });
     draw(await ctx.api(`/api/persons/${enc}/photos`));
   }
+  // A photo from the browser's camera (getUserMedia), enrolled like a file.
+  let stream = null;
+  const preview = h("video", { class: "enroll-preview", autoplay: true, muted: true, playsinline: true, hidden: true });
+  const captureBtn = h("button", { type: "button", class: "btn btn-capture", hidden: true, onclick: async () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = preview.videoWidth;
+    canvas.height = preview.videoHeight;
+    canvas.getContext("2d").drawImage(preview, 0, 0);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+    stopCamera();
+    await enroll(blob, "camera.jpg");
+  } }, t("capture"));
+  function stopCamera() {
+    if (stream) for (const tr of stream.getTracks()) tr.stop();
+    stream = null;
+    preview.hidden = captureBtn.hidden = true;
+  }
+  ctx.signal.addEventListener("abort", stopCamera);
+  const cameraBtn = h("button", { type: "button", class: "btn btn-camera", onclick: async () => {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
+      preview.srcObject = stream;
+      preview.hidden = captureBtn.hidden = false;
+    } catch (e) {
+      status.textContent = t("camera_failed", { detail: e.message || e.name });
+    }
+  } }, t("camera"));
+
+  async function enroll(blob, name) {
+    const form = new FormData();
+    form.append("file", blob, name);
+    status.textContent = t("uploading");
+    delete status.dataset.verdict;
+    try {
+      await ctx.api(`/api/persons/${enc}/photos`, { body: form });
+      status.textContent = t("accepted");
+      status.dataset.verdict = "accepted";
+      draw(await ctx.api(`/api/persons/${enc}/photos`));
+    } catch (e) {
+      const reasons = e.body?.detail?.verdict?.reasons;
+      status.textContent = t("refused", { reasons: reasons ? reasons.join("; ") : e.message });
+      status.dataset.verdict = "refused";
+    }
+  }
+
   file.addEventListener("change", async () => {
     if (!file.files.length) return;
     const form = new FormData();
@@ -171,7 +222,8 @@ export async function render(root, ctx) {
       : h("p", { class: "muted" }, t("no_devices")),
     h("h2", {}, t("proceedings")), await proceedingsSection(),
     h("h2", {}, t("photos")),
-    canEnroll ? h("div", { class: "toolbar" }, h("label", { class: "btn" }, t("upload"), " ", file), status) : null,
+    canEnroll ? h("div", { class: "toolbar" }, h("label", { class: "btn" }, t("upload"), " ", file), " ", cameraBtn, " ", captureBtn, status) : null,
+    canEnroll ? preview : null,
     gallery,
     h("h2", {}, t("timeline")),
     rows.length
