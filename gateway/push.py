@@ -10,6 +10,7 @@ import asyncio
 import json
 from typing import Any
 
+from drivers.gps.geo import wgs84_to_gcj02
 from gateway.events import Event
 from gateway.metrics import Metrics
 from gateway.unit_index import UnitIndex
@@ -31,9 +32,12 @@ class PushClient:
 
 
 class PushHub:
-    def __init__(self, metrics: Metrics, per_client: int = 500, units: UnitIndex | None = None) -> None:
+    def __init__(self, metrics: Metrics, per_client: int = 500, units: UnitIndex | None = None, tile_datum: str = "wgs84") -> None:
         self.clients: set[PushClient] = set()
         self.units = units
+        # the console's map tiles: positions and alert places carry where to draw them
+        # (`display`), converted here, so the browser holds no datum code
+        self.tile_datum = tile_datum
         self.per_client = per_client
         self._dropped = metrics.counter("gateway_push_dropped_total", "Console messages dropped for slow clients")
         self._gauge = metrics.gauge("gateway_push_clients", "Connected console WebSockets")
@@ -59,13 +63,28 @@ class PushHub:
         # Nothing is serialised for nobody: positions come by the thousand (docs/trackers.md).
         wanting = self._wanting(event.topic)
         if wanting:
-            message = event.to_dict()
+            message = self._display(event.to_dict())
             self._deliver(self._in_reach(wanting, message), message)
 
     def send(self, topic: str, message: dict[str, Any]) -> None:
         wanting = self._wanting(topic)
         if wanting:
+            message = self._display(message)
             self._deliver(self._in_reach(wanting, message), message)
+
+    def _display(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Add `display` ([lat, lon] on the console's tiles) to a position and to an alert's
+        position, when the tiles are not WGS-84; the message itself is left as it was (MQTT
+        and webhooks carry the same dict)."""
+        if self.tile_datum != "gcj02":
+            return message
+        if isinstance(message.get("lat"), float | int) and isinstance(message.get("lon"), float | int):
+            return {**message, "display": list(wgs84_to_gcj02(message["lat"], message["lon"]))}
+        alert = message.get("alert")
+        if isinstance(alert, dict) and isinstance(alert.get("position"), dict):
+            pos = alert["position"]
+            return {**message, "alert": {**alert, "position": {**pos, "display": list(wgs84_to_gcj02(pos["lat"], pos["lon"]))}}}
+        return message
 
     def _in_reach(self, wanting: list[PushClient], message: dict[str, Any]) -> list[PushClient]:
         if self.units is None or all(c.reach == ROOT_PATH for c in wanting):

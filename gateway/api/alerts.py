@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select
 
+from drivers.gps.geo import wgs84_to_gcj02
 from gateway.alerts import AlertError, AlertPublic
 from gateway.alerts.service import alert_in_reach
 from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, RowId, SessionDep, UtcTime
@@ -120,9 +121,14 @@ FiltersDep = Annotated[Filters, Depends()]
 
 
 @router.get("", response_model=list[AlertPublic])
-async def list_alerts(user: CurrentUser, s: SessionDep, f: FiltersDep, limit: int = Query(200, ge=1, le=2000)) -> list[AlertPublic]:
+async def list_alerts(user: CurrentUser, s: SessionDep, core: CoreDep, f: FiltersDep, limit: int = Query(200, ge=1, le=2000)) -> list[AlertPublic]:
     stmt = await f.apply(s, user, select(Alert).order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(limit))
-    return [AlertPublic.of(a) for a in (await s.scalars(stmt)).all()]
+    out = [AlertPublic.of(a) for a in (await s.scalars(stmt)).all()]
+    if core.config.console.tile_datum == "gcj02":
+        for a in out:
+            if a.position is not None:
+                a.position.display = wgs84_to_gcj02(a.position.lat, a.position.lon)
+    return out
 
 
 @router.get("/disposals", response_model=list[DisposalPublic])

@@ -77,7 +77,7 @@ class MapSettings(BaseModel):
     tile_url: str
     tile_datum: Datum = Field(description="The datum the tiles are drawn in: ask for ?datum= that when drawing positions and zones on them.")
     attribution: str
-    center: list[float] = Field(description="[lat, lon] the map opens on")
+    center: list[float] = Field(description="[lat, lon] the map opens on, in `tile_datum`")
 
 
 def _lonlat(p: PositionRow, datum: str) -> list[float]:
@@ -163,4 +163,5 @@ async def latest_positions(user: CurrentUser, s: SessionDep, datum: Datum = "wgs
 @router.get("/api/map/settings", response_model=MapSettings, summary="Tile source and map centre for the console map")
 async def map_settings(_: CurrentUser, core: CoreDep) -> MapSettings:
     c = core.config.console
-    return MapSettings(tile_url=c.tile_url, tile_datum=c.tile_datum, attribution=c.tile_attribution, center=list(c.map_center))
+    center = wgs84_to_gcj02(*c.map_center) if c.tile_datum == "gcj02" else c.map_center
+    return MapSettings(tile_url=c.tile_url, tile_datum=c.tile_datum, attribution=c.tile_attribution, center=list(center))

@@ -34,6 +34,7 @@ VENDOR = {
     "leaflet": "leaflet/dist",
     "swagger-ui": "swagger-ui-dist",  # the package root is its dist
     "echarts": "echarts/dist",  # the dashboard's chart (pages/dashboard.js)
+    "geoman": "@geoman-io/leaflet-geoman-free/dist",  # drawing and editing zones (static/zone_editor.js)
 }
 
 DEFAULT_PAGE = "/console/alerts"

@@ -1,49 +1,54 @@
-// The map: zones, the latest position of every tracker, a person's track over
-// a chosen period, and live positions and alerts from the event socket.
-// Works with no tile server reachable (vector layers still draw). When the
-// configured tiles are GCJ-02 (Chinese providers), coordinates are converted
-// for display: the server does it for what it returns (?datum=gcj02), this
-// module for live positions (eviltransform forward formula).
+// The map: zones (drawn and edited here by users with zones.write: zone_editor.js), the
+// latest position of every tracker, a person's track over a chosen period, and live
+// positions and alerts from the event socket. Works with no tile server reachable (vector
+// layers still draw). Coordinates come from the server in the tiles' datum: ?datum= on
+// what it returns, `display` on pushed positions and alert places when the tiles are
+// GCJ-02 (Chinese providers); the browser holds no datum code.
 // Leaflet takes strings as HTML (tooltips, popups, attribution): this page only ever
 // gives it DOM nodes built with h(), so zone and person names stay text.
-import * as L from "/static/vendor/leaflet/leaflet-src.esm.js";
 import { h, replace } from "../dom.js";
+import { leaflet, STYLESHEETS } from "../leaflet.js";
+import { zoneEditor } from "../zone_editor.js";
 
 export const strings = {
   en: {
     title: "Map", person: "Person", since: "From", until: "To", show: "Show track", all: "All persons",
     feed: "Live alerts", none: "No alerts yet.", zones: "{n} zones", positions: "{n} trackers",
     points: "{n} positions in track", inclusion: "inclusion", exclusion: "exclusion", acc: "accuracy {m} m",
+    "z.title": "Zones", "z.none": "No zones yet.", "z.draw_polygon": "Draw an area", "z.draw_circle": "Draw a circle",
+    "z.draw_polygon_help": "Click the corners on the map; click the first corner again to close the area.",
+    "z.draw_circle_help": "Click the centre, then click where the edge should be.",
+    "z.new": "New zone", "z.edit": "Zone {id}: drag the corners to change it", "z.edit_short": "Edit", "z.id": "ID", "z.id_auto": "generated when empty",
+    "z.name": "Name", "z.kind": "Kind", "z.level": "Alert level", "z.level_default": "by kind (inclusion orange, exclusion red)",
+    "z.buffer": "Buffer (m): how far outside the edge before it counts", "z.dwell": "Dwell (s): how long before it counts",
+    "z.persons": "Persons", "z.persons_help": "None selected: everyone of the zone's unit and the units below it.", "z.unit": "Unit",
+    "z.schedule": "Curfew windows", "z.schedule_help": "An inclusion zone with windows is a curfew: the person must be inside during them.",
+    "z.add_window": "Add a window", "z.remove_window": "Remove", "z.from": "from", "z.to": "to", "z.timezone": "Time zone",
+    "z.save": "Save zone", "z.cancel": "Cancel", "z.delete": "Delete zone", "z.confirm_delete": "Delete zone {id}? Alerts it raised stay.",
+    "z.saved": "Zone saved.", "z.deleted": "Zone deleted.", "z.curfew": "curfew",
+    "day.1": "Mon", "day.2": "Tue", "day.3": "Wed", "day.4": "Thu", "day.5": "Fri", "day.6": "Sat", "day.7": "Sun",
   },
   "zh-CN": {
     title: "地图", person: "人员", since: "开始", until: "结束", show: "显示轨迹", all: "全部人员",
     feed: "实时告警", none: "暂无告警。", zones: "{n} 个区域", positions: "{n} 个定位器",
     points: "轨迹共 {n} 个点", inclusion: "限定区域", exclusion: "禁入区域", acc: "精度 {m} 米",
+    "z.title": "电子围栏", "z.none": "暂无电子围栏。", "z.draw_polygon": "绘制区域", "z.draw_circle": "绘制圆形",
+    "z.draw_polygon_help": "在地图上依次点击各个顶点；再次点击第一个顶点闭合区域。",
+    "z.draw_circle_help": "先点击圆心，再点击边缘位置。",
+    "z.new": "新建电子围栏", "z.edit": "电子围栏 {id}：拖动顶点即可修改", "z.edit_short": "编辑", "z.id": "编号", "z.id_auto": "留空则自动生成",
+    "z.name": "名称", "z.kind": "类型", "z.level": "告警等级", "z.level_default": "按类型（限定区域橙色，禁入区域红色）",
+    "z.buffer": "缓冲距离（米）：越过边界多远才算", "z.dwell": "持续时间（秒）：持续多久才算",
+    "z.persons": "适用人员", "z.persons_help": "不选：适用于本单位及下级单位的全部人员。", "z.unit": "所属单位",
+    "z.schedule": "宵禁时段", "z.schedule_help": "限定区域设置时段即为宵禁：该时段内人员必须在区域内。",
+    "z.add_window": "添加时段", "z.remove_window": "删除", "z.from": "从", "z.to": "至", "z.timezone": "时区",
+    "z.save": "保存电子围栏", "z.cancel": "取消", "z.delete": "删除电子围栏", "z.confirm_delete": "删除电子围栏 {id}？已产生的告警保留。",
+    "z.saved": "电子围栏已保存。", "z.deleted": "电子围栏已删除。", "z.curfew": "宵禁",
+    "day.1": "一", "day.2": "二", "day.3": "三", "day.4": "四", "day.5": "五", "day.6": "六", "day.7": "日",
   },
 };
 
 const LEVEL_COLOUR = { red: "#c62828", orange: "#ef6c00", yellow: "#f9a825", blue: "#1565c0" };
 let map = null;
-
-function outOfChina(lat, lon) { return !(lon >= 72.004 && lon <= 137.8347 && lat >= 0.8293 && lat <= 55.8271); }
-
-export function wgs84ToGcj02(lat, lon) {
-  if (outOfChina(lat, lon)) return [lat, lon];
-  const a = 6378245.0, ee = 0.00669342162296594323, PI = Math.PI;
-  const x = lon - 105.0, y = lat - 35.0;
-  const common = (20 * Math.sin(6 * x * PI) + 20 * Math.sin(2 * x * PI)) * 2 / 3;
-  let dLat = -100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x)) + common;
-  dLat += (20 * Math.sin(y * PI) + 40 * Math.sin(y / 3 * PI)) * 2 / 3;
-  dLat += (160 * Math.sin(y / 12 * PI) + 320 * Math.sin(y * PI / 30)) * 2 / 3;
-  let dLon = 300 + x + 2 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x)) + common;
-  dLon += (20 * Math.sin(x * PI) + 40 * Math.sin(x / 3 * PI)) * 2 / 3;
-  dLon += (150 * Math.sin(x / 12 * PI) + 300 * Math.sin(x / 30 * PI)) * 2 / 3;
-  const rad = lat / 180 * PI;
-  const magic = 1 - ee * Math.sin(rad) ** 2, sq = Math.sqrt(magic);
-  dLat = dLat * 180 / ((a * (1 - ee)) / (magic * sq) * PI);
-  dLon = dLon * 180 / (a / sq * Math.cos(rad) * PI);
-  return [lat + dLat, lon + dLon];
-}
 
 /** Text content for a Leaflet tooltip: a node, never a string Leaflet would parse as HTML. */
 function textNode(...parts) {
@@ -51,16 +56,19 @@ function textNode(...parts) {
 }
 
 /** Leaflet's attribution control sets innerHTML; this one shows the configured text as text. */
-const Attribution = L.Control.extend({
-  options: { position: "bottomright" },
-  onAdd() {
-    const div = h("div", { class: "leaflet-control-attribution leaflet-control" },
-      h("a", { href: "https://leafletjs.com", target: "_blank", rel: "noopener" }, "Leaflet"),
-      this.options.text ? [" | ", this.options.text] : null);
-    L.DomEvent.disableClickPropagation(div);
-    return div;
-  },
-});
+function attribution(L, text) {
+  const Control = L.Control.extend({
+    options: { position: "bottomright" },
+    onAdd() {
+      const div = h("div", { class: "leaflet-control-attribution leaflet-control" },
+        h("a", { href: "https://leafletjs.com", target: "_blank", rel: "noopener" }, "Leaflet"),
+        text ? [" | ", text] : null);
+      L.DomEvent.disableClickPropagation(div);
+      return div;
+    },
+  });
+  return new Control();
+}
 
 function localInput(d) {
   const p = (n) => String(n).padStart(2, "0");
@@ -68,10 +76,9 @@ function localInput(d) {
 }
 
 export async function render(root, ctx) {
-  const settings = await ctx.api("/api/map/settings");
-  const gcj = settings.tile_datum === "gcj02";
-  const q = gcj ? "datum=gcj02" : "datum=wgs84";
-  const show = (lat, lon) => (gcj ? wgs84ToGcj02(lat, lon) : [lat, lon]);
+  const [L, settings] = await Promise.all([leaflet(), ctx.api("/api/map/settings")]);
+  const datum = settings.tile_datum;
+  const q = `datum=${datum}`;
 
   const persons = await ctx.api("/api/persons");
   const personName = new Map(persons.map((p) => [p.id, p.name]));
@@ -86,36 +93,31 @@ export async function render(root, ctx) {
   const showBtn = h("button", { type: "button" }, ctx.t("show"));
   const info = h("p", { class: "muted", dataset: { role: "map-info" } });
   const mapDiv = h("div", { id: "gw-map", class: "map-canvas" });
+  const zoneSide = h("div", { class: "zone-side", dataset: { role: "zones" } });
   const feed = h("ul", { class: "feed", dataset: { role: "alert-feed" } }, h("li", { class: "muted" }, ctx.t("none")));
   replace(root,
-    h("link", { rel: "stylesheet", href: "/static/vendor/leaflet/leaflet.css" }),
+    STYLESHEETS.map((href) => h("link", { rel: "stylesheet", href })),
     h("div", { class: "toolbar" }, h("label", {}, ctx.t("person"), " ", personSel), " ",
       h("label", {}, ctx.t("since"), " ", since), " ", h("label", {}, ctx.t("until"), " ", until), " ", showBtn),
     info,
     h("div", { class: "map-layout" },
       h("div", { class: "map-main" }, mapDiv),
-      h("div", { class: "map-side" }, h("h3", {}, ctx.t("feed")), feed)));
+      h("div", { class: "map-side" }, zoneSide, h("h3", {}, ctx.t("feed")), feed)));
 
-  map = L.map(mapDiv, { preferCanvas: false, attributionControl: false }).setView(show(settings.center[0], settings.center[1]), 13);
-  new Attribution({ text: settings.attribution }).addTo(map);
+  map = L.map(mapDiv, { preferCanvas: false, attributionControl: false }).setView(settings.center, 13);
+  if (ctx.lang === "zh-CN") map.pm.setLang("zh");
+  attribution(L, settings.attribution).addTo(map);
   L.tileLayer(settings.tile_url, { maxZoom: 19 }).addTo(map);
-  const zoneLayer = L.featureGroup().addTo(map);
   const trackLayer = L.featureGroup().addTo(map);
   const markers = new Map();
 
-  const zones = await ctx.api(`/api/zones?${q}`);
-  for (const z of zones) {
-    const colour = z.kind === "exclusion" ? "#c62828" : "#2e7d32";
-    const label = textNode(`${z.name || z.id} (${ctx.t(z.kind)})`);
-    const style = { color: colour, weight: 2, fillOpacity: 0.12, className: `zone zone-${z.kind}` };
-    let layer;
-    if (z.geometry.type === "Point") {
-      layer = L.circle([z.geometry.coordinates[1], z.geometry.coordinates[0]], { ...style, radius: z.radius_m });
-    } else {
-      layer = L.geoJSON(z.geometry, { style: () => style });
-    }
-    layer.bindTooltip(label).addTo(zoneLayer);
-  }
+  const units = ctx.can("zones.write") ? await ctx.api("/api/units") : [];
+  const zoneEd = zoneEditor(L, map, ctx, {
+    side: zoneSide, datum, persons: persons.map((p) => [p.id, `${p.name} (${p.id})`]),
+    units: units.map((u) => [u.id, u.name || u.id]),
+  });
+  const zones = await zoneEd.reload();
+  const zoneLayer = zoneEd.group;
 
   // A person's state colour: the level of their most severe ongoing alert, else blue.
   const ongoing = new Map();  // alert id -> alert, open or acknowledged
@@ -139,7 +141,7 @@ export async function render(root, ctx) {
   }
 
   function placeMarker(p) {
-    const [lat, lon] = p.shown || show(p.lat, p.lon);
+    const [lat, lon] = p.display || [p.lat, p.lon];
     let m = markers.get(p.device_id);
     const tip = textNode(`${p.device_id}${p.person_id ? " · " + who(p.person_id) : ""} · ${ctx.fmt.time(p.fix_time)}` +
       (p.accuracy_m != null ? ` · ${ctx.t("acc", { m: Math.round(p.accuracy_m) })}` : ""));
@@ -155,6 +157,8 @@ export async function render(root, ctx) {
       m.setLatLng([lat, lon]);
     }
     if (m.getTooltip()) m.setTooltipContent(tip); else m.bindTooltip(tip);
+    const el = m.getElement?.();
+    if (el) el.dataset.latlng = `${lat.toFixed(6)},${lon.toFixed(6)}`;
     paint(p.device_id);
     mapDiv.dataset.positions = String(markers.size);
   }
@@ -162,7 +166,7 @@ export async function render(root, ctx) {
   const latest = await ctx.api(`/api/positions/latest?${q}`);
   for (const f of latest.features) {
     const [lon, lat] = f.geometry.coordinates;
-    placeMarker({ ...f.properties, shown: [lat, lon] });
+    placeMarker({ ...f.properties, display: [lat, lon] });
   }
 
   async function loadTrack() {
@@ -199,7 +203,7 @@ export async function render(root, ctx) {
     alertMarkers.get(a.id)?.remove();
     alertMarkers.delete(a.id);
     if (a.position && a.state !== "resolved") {
-      const [lat, lon] = show(a.position.lat, a.position.lon);
+      const [lat, lon] = a.position.display || [a.position.lat, a.position.lon];
       alertMarkers.set(a.id, L.circleMarker([lat, lon], { radius: 10, color: LEVEL_COLOUR[a.level] || "#000", weight: 3, fill: false, className: `alert-marker level-${a.level}` })
         .bindTooltip(textNode(text)).addTo(map));
     }
