@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from gateway.api.deps import COOKIE, principal_from_token
+from gateway.api.deps import COOKIE, Principal, principal_from_token
 from gateway.auth.roles import PERMISSIONS
 
 WEB = Path(__file__).resolve().parent
@@ -37,7 +37,11 @@ VENDOR = {
     "geoman": "@geoman-io/leaflet-geoman-free/dist",  # drawing and editing zones (static/zone_editor.js)
 }
 
-DEFAULT_PAGE = "/console/alerts"
+DEFAULT_PAGE = "/console"  # where a signed-in user goes when nothing else is asked: their LANDING page
+# The command-centre dashboard for monitors (who watch), the alerts for the roles that handle
+# them; static/nav.js landingPage says the same for the browser.
+LANDING = {"monitor": "/console/dashboard"}
+LANDING_DEFAULT = "/console/alerts"
 
 # Tiles for the map may come from a configured tile server (img-src http/https);
 # WebRTC media arrives as blob/MediaStream. Scripts and styles only from this origin:
@@ -88,11 +92,15 @@ for _name, _folder in VENDOR.items():
 router.mount("/static", ConsoleStatic(directory=STATIC), name="static")
 
 
-async def _signed_in(request: Request) -> bool:
+async def _principal(request: Request) -> Principal | None:
     token = request.cookies.get(COOKIE)
     if not token:
-        return False
-    return await principal_from_token(request.app.state.core, token) is not None
+        return None
+    return await principal_from_token(request.app.state.core, token)
+
+
+async def _signed_in(request: Request) -> bool:
+    return await _principal(request) is not None
 
 
 def _safe_next(target: str | None) -> str:
@@ -131,9 +139,10 @@ async def login_page(request: Request, next: str | None = None) -> Response:
 
 @router.get("/")
 async def home(request: Request) -> Response:
-    if not await _signed_in(request):
+    user = await _principal(request)
+    if user is None:
         return _to_login(request)
-    return RedirectResponse(DEFAULT_PAGE, status_code=303)
+    return RedirectResponse(LANDING.get(user.role, LANDING_DEFAULT), status_code=303)
 
 
 @router.get("/console")

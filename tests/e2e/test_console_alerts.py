@@ -64,6 +64,8 @@ def test_alert_appears_live_is_acknowledged_and_resolved(live_gateway, console_p
 def test_monitor_acknowledges_but_cannot_resolve(live_gateway, console_page, api_as) -> None:
     live = live_gateway
     page = console_page(live, "zhou", "monitor", lang="zh-CN")
+    page.goto("/console/alerts")  # a monitor lands on the dashboard
+    expect(page.locator("#page")).to_have_attribute("data-ready", "1")
     alert = raise_alert(live, "sos", device_id="trk-1")
     row = page.locator(f"tr.alert-row[data-id='{alert['id']}']")
     expect(row.locator(".level")).to_have_text("红色")

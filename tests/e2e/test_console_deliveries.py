@@ -41,6 +41,7 @@ def test_an_admin_sees_a_dead_letter_and_sends_it_again(make_config, start_live_
     assert api_as(live, "chief").get("/api/outbox/dead").json() == []
 
     monitor = console_page(live, "zhou", "monitor")
+    monitor.goto("/console/alerts")  # a monitor lands on the dashboard
     monitor.locator(f"tr.alert-row[data-id='{alert['id']}']").get_by_role("button", name="Details").click()
     item = monitor.locator("section.alert-detail li.delivery")
     expect(item.locator(".delivery-state")).to_have_text("waiting to be sent")

@@ -27,7 +27,7 @@ HOSTILE = [
 def test_hostile_next_stays_on_the_gateway(make_config, start_live_gateway, anonymous_page) -> None:
     live = start_live_gateway(make_config(auth={"login_attempts_per_minute": 100}))  # one sign-in per value
     live.add_user("feng", "monitor")
-    home = f"{live.url}/console/alerts"
+    home = f"{live.url}/console/dashboard"  # a monitor's landing page
     escaped = []
     for target in HOSTILE:
         page = anonymous_page(live)  # a fresh browser context: not signed in

@@ -24,7 +24,7 @@ def test_feed_reconnects_and_shows_alerts_raised_while_disconnected(live_gateway
             sockets.append(ws)
 
     page.route_web_socket("**/api/events", route)
-    page.reload()
+    page.goto("/console/alerts")  # a monitor lands on the dashboard
     conn = page.locator("#conn")
     expect(conn).to_have_attribute("data-state", "open")
     expect(conn).to_have_text("Live")
@@ -60,7 +60,7 @@ def test_socket_refused_after_the_session_ended_leads_to_login(live_gateway, con
         sockets.append(ws)
 
     page.route_web_socket("**/api/events", route)
-    page.reload()
+    page.goto("/console/alerts")  # a monitor lands on the dashboard
     expect(page.locator("#conn")).to_have_attribute("data-state", "open")
     admin = api_as(live, "admin")
     uid = next(u["id"] for u in admin.get("/api/users").json() if u["username"] == "jiang")

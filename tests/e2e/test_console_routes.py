@@ -42,11 +42,16 @@ def test_pages_redirect_to_login_and_back(live_gateway, client) -> None:
     page = client.get("/console/alerts")
     assert page.status_code == 200 and '<main id="main"' in page.text
     assert page.headers["cache-control"] == "no-store"
-    assert (client.get("/")).headers["location"] == "/console/alerts"
+    # a monitor lands on the command-centre dashboard; an officer on the alerts
+    assert (client.get("/")).headers["location"] == "/console/dashboard"
+    assert (client.get("/console")).headers["location"] == "/console/dashboard"
+    with httpx.Client(base_url=live_gateway.url, timeout=30) as officer:
+        sign_in(live_gateway, officer, "li", "officer")
+        assert (officer.get("/")).headers["location"] == "/console/alerts"
     # Signed in, /login forwards to `next`, but never to another site.
     assert (client.get("/login?next=/console/devices")).headers["location"] == "/console/devices"
     for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/login?next=/x", "/\t/evil.example/", "/\n/evil.example", "/\t\\evil.example"):
-        assert (client.get("/login", params={"next": evil})).headers["location"] == "/console/alerts"
+        assert (client.get("/login", params={"next": evil})).headers["location"] == "/console"
 
 
 def test_a_stale_cookie_is_sent_to_login(live_gateway, client) -> None:

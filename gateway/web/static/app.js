@@ -6,7 +6,7 @@ import { api, ApiError } from "./api.js";
 import { h, notice, replace } from "./dom.js";
 import { EventSocket, eventsUrl } from "./events.js";
 import { LANGS, SHARED, formatAgo, formatTime, pickLang, rememberLang, translator } from "./i18n.js";
-import { DEFAULT_PAGE, NAV, pageInfo } from "./nav.js";
+import { NAV, landingPage, pageInfo } from "./nav.js";
 import { PERMISSIONS } from "./roles.js";
 
 const LEVEL_ORDER = ["red", "orange", "yellow", "blue"];
@@ -79,8 +79,8 @@ async function moduleMissing(name) {
 async function show() {
   let { name, params } = parseLocation();
   if (!name) {
-    history.replaceState({}, "", pageUrl(DEFAULT_PAGE));
-    name = DEFAULT_PAGE;
+    name = landingPage(state.user?.role);
+    history.replaceState({}, "", pageUrl(name));
     params = {};
   }
   leave();
@@ -265,7 +265,7 @@ async function boot() {
   buildLangSelect();
   applyShellText();
   $("#logout").addEventListener("click", logout);
-  $("#brand").addEventListener("click", (ev) => { ev.preventDefault(); navigate(DEFAULT_PAGE); });
+  $("#brand").addEventListener("click", (ev) => { ev.preventDefault(); navigate(landingPage(state.user?.role)); });
   window.addEventListener("popstate", () => show());
   state.socket.start();
   await show();

@@ -16,7 +16,7 @@ function applyLang() {
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
 }
 
-const HOME = "/console/alerts";
+const HOME = "/console";  // the server sends each role to its landing page
 
 /**
  * Where to go after signing in: `next` only when the browser itself resolves it to a page

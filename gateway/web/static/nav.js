@@ -24,7 +24,11 @@ export const NAV = [
   { name: "person", hidden: true, parent: "persons" },
 ];
 
-export const DEFAULT_PAGE = "alerts";
+/** The page a user lands on: the command-centre dashboard for monitors (who watch), the
+ * alerts for everyone else (who handle them). gateway/web/routes.py LANDING says the same. */
+export function landingPage(role) {
+  return role === "monitor" ? "dashboard" : "alerts";
+}
 
 export function pageInfo(name) {
   return NAV.find((p) => p.name === name) || null;
