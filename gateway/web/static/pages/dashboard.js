@@ -14,7 +14,7 @@ export const strings = {
     checkins: "Check-ins today", due: "{done} of {due} due done", accepted: "{n} accepted", rejected: "{n} refused",
     proceedings: "Proceedings", running: "{n} running", today: "{n} today", per_day: "Alerts per day (30 days)",
     wall: "Wall screen", "level.none": "not set", "level.strict": "strict", "level.ordinary": "ordinary", "level.lenient": "lenient",
-    uncategorised: "no category", ago: "open since {t}",
+    uncategorised: "no category", ago: "open since {t}", newest: "Newest alerts",
   },
   "zh-CN": {
     persons: "在管人员", alerts: "未处理告警", oldest: "最早未确认", none: "无",
@@ -22,7 +22,7 @@ export const strings = {
     checkins: "今日签到", due: "应签 {due} 人次，已签 {done}", accepted: "通过 {n}", rejected: "未通过 {n}",
     proceedings: "执法活动", running: "进行中 {n}", today: "今日 {n}", per_day: "近 30 天每日告警",
     wall: "大屏模式", "level.none": "未定级", "level.strict": "严管", "level.ordinary": "普管", "level.lenient": "宽管",
-    uncategorised: "未分类", ago: "自 {t} 起未处理",
+    uncategorised: "未分类", ago: "自 {t} 起未处理", newest: "最新告警",
   },
 };
 
@@ -58,7 +58,7 @@ export async function render(root, ctx) {
   replace(root, h("div", { class: "toolbar" }, h("span", { class: "spacer" }), ctx.link("wall", {}, t("wall"))), body, chartEl);
 
   async function load() {
-    const d = await ctx.api("/api/dashboard");
+    const [d, newest] = await Promise.all([ctx.api("/api/dashboard"), ctx.api("/api/alerts?state=ongoing&limit=8")]);
     const card = (cls, title, ...content) => h("section", { class: ["dash-card", cls] }, h("h2", {}, title), ...content);
     const chips = (entries) => h("div", { class: "chips" }, entries.map(([k, v]) => h("span", { class: "chip", dataset: { key: k } }, `${k} ${v}`)));
     const old = d.oldest_unacknowledged;
@@ -73,6 +73,10 @@ export async function render(root, ctx) {
         h("p", { class: "oldest small" }, `${t("oldest")}: `, old
           ? ctx.link("alerts", { id: old.id }, `${ctx.t(`kind.${old.kind}`)} · ${old.person_id || old.device_id || ""} · ${t("ago", { t: ctx.fmt.time(old.opened_at) })}`)
           : t("none"))),
+      card("dash-newest", t("newest"), h("ul", { class: "newest-alerts" }, newest.length
+        ? newest.map((a) => h("li", { class: `level-${a.level}`, dataset: { id: String(a.id), level: a.level, state: a.state } },
+          ctx.link("alerts", { id: a.id }, `${ctx.fmt.time(a.opened_at)} · ${ctx.t(`kind.${a.kind}`)} · ${a.person_id || a.device_id || ""} · ${ctx.t(`state.${a.state}`)}`)))
+        : h("li", { class: "muted" }, t("none")))),
       card("dash-devices", t("devices"), h("table", { class: "data compact" }, h("tbody", {}, kinds.map(([kind, c]) =>
         h("tr", { dataset: { kind } }, h("td", {}, ctx.t(`device.${kind}`)), h("td", { class: "num online" }, `${t("online")} ${c.online}`),
           h("td", { class: "num offline" }, `${t("offline")} ${c.offline}`), h("td", { class: "num muted" }, `${t("unknown")} ${c.unknown}`))))),
