@@ -38,14 +38,16 @@ export function dispose() {
 
 export function alertsChart(el, days, t, title) {
   const c = echarts.init(el, null, { renderer: "canvas" });
+  const ink = getComputedStyle(el).color || "#888";  // the console's text colour: ECharts' default is dark on the dark theme
   c.setOption({
     animation: false,
-    title: title ? { text: title, textStyle: { fontSize: 14 } } : undefined,
+    textStyle: { color: ink },
+    title: title ? { text: title, left: 0, textStyle: { fontSize: 14, color: ink } } : undefined,
     tooltip: { show: false },  // its HTML would go through innerHTML
-    legend: { top: title ? 24 : 0, data: LEVELS.map((l) => t(`level.${l}`)) },
+    legend: { top: title ? 24 : 0, right: 0, data: LEVELS.map((l) => t(`level.${l}`)), textStyle: { color: ink } },
     grid: { left: 36, right: 12, top: title ? 56 : 32, bottom: 24 },
-    xAxis: { type: "category", data: days.map((d) => d.day.slice(5)) },
-    yAxis: { type: "value", minInterval: 1 },
+    xAxis: { type: "category", data: days.map((d) => d.day.slice(5)), axisLabel: { color: ink } },
+    yAxis: { type: "value", minInterval: 1, axisLabel: { color: ink } },
     series: LEVELS.map((l) => ({ name: t(`level.${l}`), type: "bar", stack: "all", itemStyle: { color: LEVEL_COLOURS[l] }, data: days.map((d) => d[l]) })),
   });
   return c;
