@@ -9,14 +9,14 @@ zone removed from the file is deleted (alerts keep its id).
 
 from __future__ import annotations
 
-from sqlalchemy import String, delete, func, literal, select, update
+from sqlalchemy import delete, select
 
 from config.devices import COLUMNS as DEVICE_COLUMNS
 from config.schema import GatewayConfig
 from drivers.gps.zonestore import zone_fields
 from gateway.audit import Audit
 from gateway.db.models import Device, Person, Unit, Zone, ZonePerson
-from gateway.units import ROOT, path_of
+from gateway.units import ROOT, move_subtree, path_of
 
 
 async def sync_config(config: GatewayConfig, audit: Audit) -> None:
@@ -45,12 +45,7 @@ async def sync_units(cfg: GatewayConfig, audit: Audit) -> None:
                 s.add(Unit(id=u.id, name=u.name, parent_id=u.parent, path=path, source="config"))
                 await audit.add(s, "config", "unit.created", f"unit:{u.id}", {"parent_id": u.parent})
             elif (row.name, row.parent_id, row.path) != (u.name, u.parent, path):
-                old = row.path
-                if old != path:
-                    await s.execute(update(Unit).where(Unit.path.startswith(old, autoescape=True))
-                                    .values(path=literal(path, String).concat(func.substr(Unit.path, len(old) + 1)))
-                                    .execution_options(synchronize_session=False))
-                    await s.refresh(row)
+                await move_subtree(s, row, path)
                 row.name, row.parent_id = u.name, u.parent
                 await audit.add(s, "config", "unit.updated", f"unit:{u.id}", {"parent_id": u.parent})
             await s.flush()

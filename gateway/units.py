@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, String, func, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.models import Unit
@@ -42,3 +42,16 @@ async def reach_of(s: AsyncSession, unit_id: str) -> str:
     """The path of a user's unit; a unit that no longer exists reaches nothing."""
     unit = await s.get(Unit, unit_id)
     return unit.path if unit is not None else f"/\0{unit_id}/"
+
+
+async def move_subtree(s: AsyncSession, unit: Unit, new_path: str) -> None:
+    """Give `unit` and every unit below it the path prefix `new_path`, in one statement of the
+    caller's transaction (the new prefix replaces the old one), and reload `unit`."""
+    old = unit.path
+    if old == new_path:
+        return
+    await s.flush()  # pending changes of `unit` (a new name) survive the refresh below
+    await s.execute(update(Unit).where(Unit.path.startswith(old, autoescape=True))
+                    .values(path=literal(new_path, String).concat(func.substr(Unit.path, len(old) + 1)))
+                    .execution_options(synchronize_session=False))
+    await s.refresh(unit)

@@ -12,13 +12,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
-from sqlalchemy import String, func, literal, select, update
+from sqlalchemy import select
 
 from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
 from gateway.api.scope import owned
 from gateway.db.models import Unit
 from gateway.events import UnitChanged
-from gateway.units import path_of
+from gateway.units import move_subtree, path_of
 
 router = APIRouter(prefix="/api/units", tags=["units"])
 Admin = Annotated[Principal, Require("units.write")]
@@ -97,13 +97,8 @@ async def update_unit(unit_id: str, body: UnitUpdate, user: Admin, core: CoreDep
             parent = await _in_reach(s, user, body.parent_id)
             if parent.path.startswith(u.path):
                 raise HTTPException(422, f"unit {u.id} cannot move below itself ({parent.id})")
-            old, new = u.path, path_of(parent.path, u.id)
-            # the subtree's paths in one statement: the new prefix replaces the old one
-            await s.execute(update(Unit).where(Unit.path.startswith(old, autoescape=True))
-                            .values(path=literal(new, String).concat(func.substr(Unit.path, len(old) + 1)))
-                            .execution_options(synchronize_session=False))
+            await move_subtree(s, u, path_of(parent.path, u.id))
             u.parent_id = parent.id
-            await s.refresh(u)
         await core.audit.add(s, user.username, "unit.updated", f"unit:{u.id}", changes)
         out = _public(u)
     await core.bus.publish(UnitChanged(unit_id=unit_id, change="updated"))
