@@ -174,3 +174,22 @@ def api_as() -> Iterator[Callable[..., httpx.Client]]:
     yield make
     for c in clients:
         c.close()
+
+
+class SocketGate:
+    """The console WebSocket of a page, routed through the test: passed through to the gateway
+    (`sockets`), or, while `hold` is set, accepted and left silent, as a gateway that is
+    restarting would leave it (`held`: the client sees no hello and keeps retrying)."""
+
+    def __init__(self, page: Any) -> None:
+        self.sockets: list[Any] = []
+        self.held: list[Any] = []
+        self.hold = False
+        page.route_web_socket("**/api/events", self._route)
+
+    def _route(self, ws: Any) -> None:
+        if self.hold:
+            self.held.append(ws)
+        else:
+            ws.connect_to_server()
+            self.sockets.append(ws)

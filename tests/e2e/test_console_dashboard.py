@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.sync_api import WebSocketRoute, expect
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import SHOTS
+from tests.e2e.conftest import SHOTS, SocketGate
 from tests.e2e.test_console_fonts import DRAW
 
 
@@ -50,19 +50,7 @@ def test_dashboard_and_wall_screen(live_gateway: Any, console_page: Any, api_as:
     expect(page.locator(".dash-alerts [data-level=orange]")).to_have_attribute("data-value", "1")
 
     wall = console_page(live, "zhou", "monitor", lang="zh-CN")
-    # sockets pass through to the server unless `refuse` is set (then they are held silent)
-    sockets: list[WebSocketRoute] = []
-    held: list[WebSocketRoute] = []
-    refuse = False
-
-    def route(ws: WebSocketRoute) -> None:
-        if refuse:
-            held.append(ws)
-        else:
-            ws.connect_to_server()
-            sockets.append(ws)
-
-    wall.route_web_socket("**/api/events", route)
+    gate = SocketGate(wall)
     wall.goto("/console/wall")
     expect(wall.locator("#page")).to_have_attribute("data-ready", "1")
     expect(wall.locator("body")).to_have_class("wall")
@@ -73,13 +61,13 @@ def test_dashboard_and_wall_screen(live_gateway: Any, console_page: Any, api_as:
     # the socket drops (as in a gateway restart); an alert raised meanwhile is never pushed
     # to it; when the socket is back the wall reloads by itself and shows it
     expect(wall.locator("#conn")).to_have_attribute("data-state", "open")
-    refuse = True
-    sockets[-1].close(code=1011, reason="gateway restarting")
+    gate.hold = True
+    gate.sockets[-1].close(code=1011, reason="gateway restarting")
     expect(wall.locator("#conn")).to_have_attribute("data-state", "connecting")
     live.call(live.services.alerts.raise_alert, "sos", person_id="p-3", device_id="kiosk-1")
     expect(wall.locator(".wall-alerts li[data-level=red]")).to_have_count(1)  # not pushed: the socket is down
-    assert held, "the wall screen retries by itself"
-    refuse = False
-    held[-1].close(code=1011, reason="still down")
+    assert gate.held, "the wall screen retries by itself"
+    gate.hold = False
+    gate.held[-1].close(code=1011, reason="still down")
     expect(wall.locator(".wall-alerts li[data-level=red]")).to_have_count(2)
     expect(wall.locator(".wall-figures [data-level=red]")).to_have_attribute("data-value", "2")

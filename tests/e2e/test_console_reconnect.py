@@ -4,45 +4,36 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import WebSocketRoute, expect
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import SocketGate
 
 
 def test_feed_reconnects_and_shows_alerts_raised_while_disconnected(live_gateway, console_page) -> None:
     live = live_gateway
     page = console_page(live, "lin", "monitor")
-    # Sockets pass through to the real server unless `refuse` is set; then the
-    # page gets a socket that is open but silent (no server hello behind it).
-    sockets: list[WebSocketRoute] = []
-    held: list[WebSocketRoute] = []
-    refuse = False
-
-    def route(ws: WebSocketRoute) -> None:
-        if refuse:
-            held.append(ws)
-        else:
-            ws.connect_to_server()
-            sockets.append(ws)
-
-    page.route_web_socket("**/api/events", route)
+    # Sockets pass through to the real server unless held; then the page gets a
+    # socket that is open but silent (no server hello behind it).
+    gate = SocketGate(page)
     page.goto("/console/alerts")  # a monitor lands on the dashboard
     conn = page.locator("#conn")
     expect(conn).to_have_attribute("data-state", "open")
     expect(conn).to_have_text("Live")
-    assert len(sockets) == 1
+    assert len(gate.sockets) == 1
 
-    refuse = True
-    sockets[0].close(code=1011, reason="test cut")
+    gate.hold = True
+    gate.sockets[0].close(code=1011, reason="test cut")
     # The client retries by itself and is held at "connecting" until a hello comes.
     expect(conn).to_have_attribute("data-state", "connecting")
     expect(conn).to_have_text("Connecting…")
-    assert len(held) == 1
+    assert len(gate.held) == 1
     # Raised while this console had no real socket: never pushed to it.
     missed = live.call(live.services.alerts.raise_alert, "sos", device_id="trk-5")
 
-    refuse = False
-    held[0].close(code=1011, reason="still down")
+    gate.hold = False
+    gate.held[0].close(code=1011, reason="still down")
     expect(conn).to_have_attribute("data-state", "open")
-    assert len(sockets) == 2
+    assert len(gate.sockets) == 2
     # The list fetched after reconnecting has it.
     expect(page.locator(f"tr.alert-row[data-id='{missed['id']}']")).to_be_visible()
     # And the new socket carries live pushes again.
@@ -53,18 +44,12 @@ def test_feed_reconnects_and_shows_alerts_raised_while_disconnected(live_gateway
 def test_socket_refused_after_the_session_ended_leads_to_login(live_gateway, console_page, api_as) -> None:
     live = live_gateway
     page = console_page(live, "jiang", "monitor")
-    sockets: list[WebSocketRoute] = []
-
-    def route(ws: WebSocketRoute) -> None:
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    page.route_web_socket("**/api/events", route)
+    gate = SocketGate(page)
     page.goto("/console/alerts")  # a monitor lands on the dashboard
     expect(page.locator("#conn")).to_have_attribute("data-state", "open")
     admin = api_as(live, "admin")
     uid = next(u["id"] for u in admin.get("/api/users").json() if u["username"] == "jiang")
     assert admin.patch(f"/api/users/{uid}", json={"disabled": True}).status_code == 200
     # The page makes no request of its own; the reconnect is what finds out.
-    sockets[-1].close(code=1011, reason="test cut")
+    gate.sockets[-1].close(code=1011, reason="test cut")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fconsole%2Falerts$"))

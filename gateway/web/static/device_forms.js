@@ -4,7 +4,7 @@
 // is write-only: typed here, never shown again. A kiosk's or body-cam's key is shown once,
 // with a copy button, when it is issued (registration or "new key").
 
-import { h, replace, select } from "./dom.js";
+import { formParts, h, replace, select, submitting } from "./dom.js";
 
 const L = {
   en: {
@@ -41,11 +41,11 @@ const WITH_PERSON = ["tracker", "bodycam"];
 
 export function fmt(s, vars) { return s.replace(/\{(\w+)\}/g, (_, k) => String(vars?.[k] ?? "")); }
 
-/** The once-shown key, with a copy button. */
-export function keyBox(ctx, key) {
+/** The once-shown key of a device, with a copy button. */
+export function keyBox(ctx, key, deviceId) {
   const tr = L[ctx.lang] || L.en;
   const done = h("span", { class: "muted", role: "status" });
-  return h("div", { class: "key-box", role: "alert" }, h("p", {}, tr.key), h("code", { class: "device-key" }, key), " ",
+  return h("div", { class: "key-box", role: "alert", dataset: { device: deviceId } }, h("p", {}, tr.key), h("code", { class: "device-key" }, key), " ",
     h("button", { type: "button", class: "btn", onclick: async () => {
       try { await navigator.clipboard.writeText(key); done.textContent = tr.copied; } catch { /* the key stays selectable */ }
     } }, tr.copy), " ", done);
@@ -84,9 +84,8 @@ export async function registerForm(ctx, units, persons, done) {
   const person = select([["", tr.none], ...persons], "", { name: "person_id" });
   const password = h("input", { type: "password", name: "password", autocomplete: "new-password" });
   const kindFields = h("div", { class: "kind-fields" });
-  const msg = h("p", { class: "form-error", role: "alert", hidden: true });
+  const parts = formParts(tr.submit);
   const shown = h("div");
-  const submit = h("button", { class: "btn btn-primary", type: "submit" }, tr.submit);
   function redraw() {
     replace(kindFields, settingInputs(tr, kind.value, null),
       kind.value === "camera" ? h("label", {}, tr.password, password) : null,
@@ -96,28 +95,17 @@ export async function registerForm(ctx, units, persons, done) {
   redraw();
   const form = h("form", {
     class: ["person-form", "device-register"],
-    onsubmit: async (ev) => {
-      ev.preventDefault();
-      msg.hidden = true;
-      submit.disabled = true;
-      try {
-        const body = { id: id.value.trim(), kind: kind.value, name: name.value.trim() || null, unit_id: unit.value, settings: readSettings(form, kind.value) };
-        if (kind.value === "camera" && password.value) body.password = password.value;
-        if (WITH_PERSON.includes(kind.value) && person.value) body.person_id = person.value;
-        const d = await ctx.api("/api/devices", { json: body });
-        password.value = "";
-        replace(shown, d.key ? keyBox(ctx, d.key) : h("p", { class: "muted", role: "status" }, tr.done));
-        await done(d);
-      } catch (e) {
-        if (e?.name === "AbortError") return;
-        msg.textContent = fmt(tr.error, { detail: e.message });
-        msg.hidden = false;
-      } finally {
-        submit.disabled = false;
-      }
-    },
+    onsubmit: submitting(parts, (e) => fmt(tr.error, { detail: e.message }), async () => {
+      const body = { id: id.value.trim(), kind: kind.value, name: name.value.trim() || null, unit_id: unit.value, settings: readSettings(form, kind.value) };
+      if (kind.value === "camera" && password.value) body.password = password.value;
+      if (WITH_PERSON.includes(kind.value) && person.value) body.person_id = person.value;
+      const d = await ctx.api("/api/devices", { json: body });
+      password.value = "";
+      replace(shown, d.key ? keyBox(ctx, d.key, d.id) : h("p", { class: "muted", role: "status" }, tr.done));
+      await done(d);
+    }),
   }, h("label", {}, tr.kind, kind), h("label", {}, tr.id, id), h("label", {}, tr.name, name), h("label", {}, tr.unit, unit),
-  kindFields, h("div", {}, submit), msg);
+  kindFields, h("div", {}, parts.submit), parts.msg);
   return h("details", { class: "device-add" }, h("summary", {}, tr.register), form, shown);
 }
 
@@ -131,37 +119,23 @@ export function changeForm(ctx, device, units, persons, done) {
     placeholder: device.has_password ? tr.password_set : "" });
   const enabled = h("input", { type: "checkbox", name: "enabled" });
   enabled.checked = device.enabled;
-  const msg = h("p", { class: "form-error", role: "alert", hidden: true });
-  const ok = h("p", { class: "muted", role: "status", hidden: true });
-  const submit = h("button", { class: "btn btn-primary", type: "submit" }, tr.save);
+  const parts = formParts(tr.save);
   const form = h("form", {
     class: ["person-form", "device-change"], dataset: { id: device.id },
-    onsubmit: async (ev) => {
-      ev.preventDefault();
-      msg.hidden = true;
-      ok.hidden = true;
-      submit.disabled = true;
-      try {
-        const body = { name: name.value.trim() || null, unit_id: unit.value, enabled: enabled.checked, settings: readSettings(form, device.kind) };
-        if (WITH_PERSON.includes(device.kind)) body.person_id = person.value || null;
-        if (device.kind === "camera" && password.value) body.password = password.value;
-        const d = await ctx.api(`/api/devices/${encodeURIComponent(device.id)}`, { method: "PATCH", json: body });
-        password.value = "";
-        ok.textContent = tr.done;
-        ok.hidden = false;
-        await done(d);
-      } catch (e) {
-        if (e?.name === "AbortError") return;
-        msg.textContent = fmt(tr.error, { detail: e.message });
-        msg.hidden = false;
-      } finally {
-        submit.disabled = false;
-      }
-    },
+    onsubmit: submitting(parts, (e) => fmt(tr.error, { detail: e.message }), async () => {
+      const body = { name: name.value.trim() || null, unit_id: unit.value, enabled: enabled.checked, settings: readSettings(form, device.kind) };
+      if (WITH_PERSON.includes(device.kind)) body.person_id = person.value || null;
+      if (device.kind === "camera" && password.value) body.password = password.value;
+      const d = await ctx.api(`/api/devices/${encodeURIComponent(device.id)}`, { method: "PATCH", json: body });
+      password.value = "";
+      parts.ok.textContent = tr.done;
+      parts.ok.hidden = false;
+      await done(d);
+    }),
   }, h("label", {}, tr.name, name), h("label", {}, tr.unit, unit), settingInputs(tr, device.kind, device.settings),
   device.kind === "camera" ? h("label", {}, tr.password, password) : null,
   WITH_PERSON.includes(device.kind) ? h("label", {}, tr.person, person) : null,
-  h("label", { class: "checkbox" }, enabled, " ", tr.enabled), h("div", {}, submit), msg, ok);
+  h("label", { class: "checkbox" }, enabled, " ", tr.enabled), h("div", {}, parts.submit), parts.msg, parts.ok);
   return form;
 }
 
@@ -173,7 +147,9 @@ export function rowActions(ctx, device, shown, done) {
     out.push(h("button", { type: "button", class: "btn btn-quiet btn-newkey", onclick: async () => {
       if (!confirm(fmt(tr.confirm_key, { id: device.id }))) return;
       const d = await ctx.api(`/api/devices/${encodeURIComponent(device.id)}/key`, { method: "POST" });
-      replace(shown, keyBox(ctx, d.key));
+      // the key shown at registration no longer works: it goes, the new one is shown
+      for (const el of document.querySelectorAll(`.key-box[data-device="${CSS.escape(device.id)}"]`)) el.remove();
+      replace(shown, keyBox(ctx, d.key, device.id));
     } }, tr.newkey));
   }
   if (device.enabled) {

@@ -64,3 +64,37 @@ export function select(options, value, props = {}) {
   el.value = value;
   return el;
 }
+
+/** The pieces of a console form: its submit button, the refusal (role=alert) and the done
+ * message (role=status), both hidden until there is something to say. */
+export function formParts(label) {
+  return {
+    submit: h("button", { class: "btn btn-primary", type: "submit" }, label),
+    msg: h("p", { class: "form-error", role: "alert", hidden: true }),
+    ok: h("p", { class: "muted", role: "status", hidden: true }),
+  };
+}
+
+/**
+ * An onsubmit handler: runs `send()` one at a time (the button disabled meanwhile); a string
+ * it returns goes in `ok`; a failure's text, `error(e)`, in `msg` (the server's message; the
+ * client's own checks are a convenience only). An aborted request (page left) says nothing.
+ */
+export function submitting({ submit, msg, ok = null }, error, send) {
+  return async (ev) => {
+    ev.preventDefault();
+    msg.hidden = true;
+    if (ok) ok.hidden = true;
+    submit.disabled = true;
+    try {
+      const text = await send();
+      if (ok && typeof text === "string") { ok.textContent = text; ok.hidden = false; }
+    } catch (e) {
+      if (e?.name === "AbortError") return;
+      msg.textContent = error(e);
+      msg.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  };
+}

@@ -2,7 +2,7 @@
 // person's own page (`person`, params {id}). With persons.write, a form registers a person
 // (category, supervision level, unit, responsible officer, notes) and opens their page.
 
-import { h, replace } from "../dom.js";
+import { formParts, h, replace, submitting } from "../dom.js";
 import { personFields } from "../person_form.js";
 
 export const strings = {
@@ -97,24 +97,12 @@ export async function render(root, ctx) {
 async function addForm(ctx) {
   const { t } = ctx;
   const fields = await personFields(ctx, null);
-  const msg = h("p", { class: "form-error", role: "alert", hidden: true });
-  const submit = h("button", { class: "btn btn-primary", type: "submit" }, t("add.submit"));
+  const parts = formParts(t("add.submit"));
   return h("details", { class: "person-add" }, h("summary", {}, t("add")), h("form", {
     class: ["units-form", "person-form"],
-    onsubmit: async (ev) => {
-      ev.preventDefault();
-      msg.hidden = true;
-      submit.disabled = true;
-      try {
-        const p = await ctx.api("/api/persons", { json: fields.body(true) });
-        ctx.navigate("person", { id: p.id });
-      } catch (e) {
-        if (e?.name === "AbortError") return;
-        msg.textContent = t("error", { detail: e.message });
-        msg.hidden = false;
-      } finally {
-        submit.disabled = false;
-      }
-    },
-  }, fields.elements, h("div", {}, submit), msg));
+    onsubmit: submitting(parts, (e) => t("error", { detail: e.message }), async () => {
+      const p = await ctx.api("/api/persons", { json: fields.body(true) });
+      ctx.navigate("person", { id: p.id });
+    }),
+  }, fields.elements, h("div", {}, parts.submit), parts.msg));
 }

@@ -2,7 +2,7 @@
 // below it), indented by depth. Administrators add a child unit (POST /api/units) and
 // rename or move a unit (PATCH /api/units/{id}); the server refuses what is not theirs.
 
-import { h, replace, select } from "../dom.js";
+import { formParts, h, replace, select, submitting } from "../dom.js";
 
 export const strings = {
   en: {
@@ -90,30 +90,17 @@ export async function render(root, ctx) {
   const options = () => units.map((u) => [u.id, `${"\u00a0\u00a0".repeat(depth(u))}${u.name}`]);
 
   function form(cls, title, fields, submitLabel, send) {
-    const msg = h("p", { class: "form-error", role: "alert", hidden: true });
-    const ok = h("p", { class: "muted", role: "status", hidden: true });
-    const submit = h("button", { class: "btn btn-primary", type: "submit" }, submitLabel);
+    const parts = formParts(submitLabel);
     const el = h("form", {
       class: ["units-form", cls],
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        msg.hidden = true;
-        submit.disabled = true;
-        try {
-          const done = await send();
-          await load();
-          // load() rebuilt the forms: the message goes on the new one
-          const fresh = forms.querySelector(`form.${cls} [role=status]`);
-          if (fresh) { fresh.textContent = done; fresh.hidden = false; }
-        } catch (e) {
-          if (e?.name === "AbortError") return;
-          msg.textContent = t("error", { detail: e.message });
-          msg.hidden = false;
-        } finally {
-          submit.disabled = false;
-        }
-      },
-    }, fields, h("div", {}, submit), msg, ok);
+      onsubmit: submitting(parts, (e) => t("error", { detail: e.message }), async () => {
+        const done = await send();
+        await load();
+        // load() rebuilt the forms: the message goes on the new one
+        const fresh = forms.querySelector(`form.${cls} [role=status]`);
+        if (fresh) { fresh.textContent = done; fresh.hidden = false; }
+      }),
+    }, fields, h("div", {}, parts.submit), parts.msg, parts.ok);
     return h("section", { class: "units-section" }, h("h2", {}, title), el);
   }
 

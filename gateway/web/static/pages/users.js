@@ -3,7 +3,7 @@
 // Every change revokes the user's sessions (server side). The server's refusal is shown
 // next to the form or the row that asked.
 
-import { h, replace, select } from "../dom.js";
+import { formParts, h, replace, select, submitting } from "../dom.js";
 
 export const strings = {
   en: {
@@ -69,34 +69,22 @@ export async function render(root, ctx) {
   }
 
   function addForm() {
-    const msg = h("p", { class: "form-error", role: "alert", hidden: true });
-    const ok = h("p", { class: "muted", role: "status", hidden: true });
+    const parts = formParts(t("add.submit"));
     const username = h("input", { name: "username", required: true, maxlength: 64, autocomplete: "off" });
     const password = h("input", { name: "password", type: "password", required: true, minlength: 8, maxlength: 200, autocomplete: "new-password" });
     const role = select(roleOptions(), "officer", { name: "role" });
     const unit = select(unitOptions(), units[0]?.id || "", { name: "unit_id" });
-    const submit = h("button", { class: "btn btn-primary", type: "submit" }, t("add.submit"));
     return h("section", { class: "units-section" }, h("h2", {}, t("add.title")), h("form", {
       class: ["units-form", "users-add"],
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        msg.hidden = true;
-        submit.disabled = true;
-        try {
-          const u = await ctx.api("/api/users", { json: { username: username.value.trim(), password: password.value, role: role.value, unit_id: unit.value } });
-          await load();
-          const fresh = forms.querySelector("form.users-add [role=status]");
-          if (fresh) { fresh.textContent = t("add.done", { name: u.username }); fresh.hidden = false; }
-        } catch (e) {
-          if (e?.name === "AbortError") return;
-          msg.textContent = t("error", { detail: e.message });
-          msg.hidden = false;
-        } finally {
-          submit.disabled = false;
-        }
-      },
+      onsubmit: submitting(parts, (e) => t("error", { detail: e.message }), async () => {
+        const u = await ctx.api("/api/users", { json: { username: username.value.trim(), password: password.value, role: role.value, unit_id: unit.value } });
+        await load();
+        // load() rebuilt the forms: the message goes on the new one
+        const fresh = forms.querySelector("form.users-add [role=status]");
+        if (fresh) { fresh.textContent = t("add.done", { name: u.username }); fresh.hidden = false; }
+      }),
     }, h("label", {}, t("add.username"), username), h("label", {}, t("add.password"), password),
-    h("label", {}, t("add.role"), role), h("label", {}, t("add.unit"), unit), h("div", {}, submit), msg, ok));
+    h("label", {}, t("add.role"), role), h("label", {}, t("add.unit"), unit), h("div", {}, parts.submit), parts.msg, parts.ok));
   }
 
   async function load() {
