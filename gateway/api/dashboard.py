@@ -5,13 +5,13 @@ the console when a push says something changed."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from gateway.alerts import AlertPublic
 from gateway.alerts.service import alert_in_reach
@@ -100,12 +100,17 @@ async def dashboard(user: CurrentUser, s: SessionDep, core: CoreDep) -> Dashboar
     running = await s.scalar(select(func.count()).select_from(Proceeding).where(Proceeding.state == "recording", scoped)) or 0
     started_today = await s.scalar(select(func.count()).select_from(Proceeding).where(Proceeding.started_at >= midnight, scoped)) or 0
 
-    since = midnight - timedelta(days=DAYS - 1)
-    per_day = {today - timedelta(days=i): DayCounts(day=today - timedelta(days=i)) for i in range(DAYS)}
-    for opened, level in (await s.execute(select(Alert.opened_at, Alert.level).where(Alert.opened_at >= since, visible).limit(200_000))).all():
-        d = per_day.get(opened.astimezone(tz).date())
-        if d is not None and level in LEVELS:
-            setattr(d, level, getattr(d, level) + 1)
+    # Counted by the database: one row per level, one sum per local day. The day boundaries
+    # are the time zone's midnights, computed here (daylight saving included), so the query
+    # is the same on SQLite and PostgreSQL and no alert row travels.
+    days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
+    bounds = [datetime.combine(d, time(0), tzinfo=tz) for d in [*days, today + timedelta(days=1)]]
+    sums = [func.sum(case((and_(Alert.opened_at >= bounds[i], Alert.opened_at < bounds[i + 1]), 1), else_=0)) for i in range(DAYS)]
+    per_day = {d: DayCounts(day=d) for d in days}
+    for level, *counts in (await s.execute(select(Alert.level, *sums).where(Alert.opened_at >= bounds[0], visible).group_by(Alert.level))).all():
+        if level in LEVELS:
+            for d, n in zip(days, counts, strict=True):
+                setattr(per_day[d], level, int(n or 0))
 
     return Dashboard(
         persons=sum(by_cat.values()), persons_by_category={(k or ""): v for k, v in by_cat.items()},
