@@ -88,17 +88,20 @@ def public(d: Device) -> DevicePublic:
 
 def checked_settings(kind: str, device_id: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The settings as the kind's typed model takes them (what was given, normalised);
-    422 naming the first problem."""
+    422 naming the first problem, in FastAPI's own shape ({loc, msg, type}: the console puts
+    it next to the field)."""
     model = DEVICE_MODELS[kind]
     columns = sorted(k for k in settings if k in COLUMNS)
     if columns:
-        raise HTTPException(422, f"settings.{columns[0]}: not a setting (use the device's own field)")
+        raise HTTPException(422, [{"loc": ["body", "settings", columns[0]], "type": "not_a_setting",
+                                   "msg": f"settings.{columns[0]}: not a setting (use the device's own field)"}])
     try:
         cfg = model.model_validate({**settings, "id": device_id, "kind": kind})
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise HTTPException(422, f"settings.{where}: {err['msg']}") from None
+        raise HTTPException(422, [{"loc": ["body", "settings", *err["loc"]], "type": err["type"],
+                                   "msg": f"settings.{where}: {err['msg']}"}]) from None
     return cfg.model_dump(mode="json", include=set(settings) & settings_fields(kind))
 
 

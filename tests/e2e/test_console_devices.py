@@ -73,7 +73,14 @@ def test_an_admin_adds_a_camera_live_and_a_kiosk_with_its_key(make_config, start
     form.locator("[name=id]").fill("cam-bad")
     form.locator("[name=url]").fill("rtsp://viewer:pw@127.0.0.1/cam")  # credentials in a URL are refused
     form.locator("button[type=submit]").click()
-    expect(form.locator(".form-error")).to_be_visible()
+    error = form.locator(".field-error[data-field=url]")  # next to the field it is about
+    expect(error).to_contain_text("username and password")
+    # corrected, the message goes with the next try
+    form.locator("[name=url]").fill("rtsp://127.0.0.1:9/cam")
+    form.locator("[name=id]").fill("cam-ok")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("table.devices tr[data-id='cam-ok']")).to_have_count(1)
+    expect(form.locator(".field-error")).to_have_count(0)
 
     page.once("dialog", lambda d: d.accept())
     page.locator("table.devices tr[data-id='cam-new'] .btn-disable").click()

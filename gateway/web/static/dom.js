@@ -83,18 +83,42 @@ export function formParts(label) {
 export function submitting({ submit, msg, ok = null }, error, send) {
   return async (ev) => {
     ev.preventDefault();
+    const form = ev.currentTarget;
     msg.hidden = true;
     if (ok) ok.hidden = true;
+    for (const el of form.querySelectorAll(".field-error[data-placed]")) el.remove();
     submit.disabled = true;
     try {
       const text = await send();
       if (ok && typeof text === "string") { ok.textContent = text; ok.hidden = false; }
     } catch (e) {
       if (e?.name === "AbortError") return;
-      msg.textContent = error(e);
-      msg.hidden = false;
+      if (!placeFieldErrors(form, e)) {
+        msg.textContent = error(e);
+        msg.hidden = false;
+      }
     } finally {
       submit.disabled = false;
     }
   };
+}
+
+/**
+ * The server's 422 (FastAPI's list of {loc, msg}) next to the fields it names: each message
+ * after the input whose name is the last part of its `loc` that the form has. True when
+ * every message found its field (else the caller shows the whole message).
+ */
+export function placeFieldErrors(form, e) {
+  const detail = e?.body?.detail;
+  if (e?.status !== 422 || !Array.isArray(detail) || !detail.length) return false;
+  let placed = 0;
+  for (const d of detail) {
+    const names = (d.loc || []).filter((p) => typeof p === "string").reverse();
+    const input = names.map((n) => form.querySelector(`[name="${CSS.escape(n)}"]`)).find(Boolean);
+    if (!input) continue;
+    const text = String(d.msg || "").replace(/^Value error, /, "");
+    (input.closest("label") || input).after(h("span", { class: "field-error", role: "alert", dataset: { field: input.name, placed: "1" } }, text));
+    placed += 1;
+  }
+  return placed === detail.length;
 }
