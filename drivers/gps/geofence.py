@@ -75,8 +75,25 @@ class _Placed:
     radius: float
 
 
+def _corners(z: ZoneSpec) -> None:
+    """A polygon's every ring needs 3 distinct corners: said in those words (shapely's own
+    message counts the closing point and speaks of linear rings)."""
+    g = z.geometry
+    polys = [g.get("coordinates")] if g.get("type") == "Polygon" else g.get("coordinates") if g.get("type") == "MultiPolygon" else []
+    for poly in polys if isinstance(polys, list) else []:
+        for ring in poly if isinstance(poly, list) else []:
+            if isinstance(ring, list):
+                try:
+                    distinct = {tuple(float(x) for x in p) for p in ring}
+                except (TypeError, ValueError):
+                    return  # not coordinates at all: shapely's message below says so
+                if len(distinct) < 3:
+                    raise ValueError(f"zone {z.id}: a polygon needs at least 3 distinct corners (this one has {len(distinct)})")
+
+
 def _place(z: ZoneSpec) -> _Placed:
     """The zone in its local frame; ValueError with a clear message when it cannot be."""
+    _corners(z)
     try:
         geom = shape(z.geometry)
     except Exception as e:  # noqa: BLE001 - shapely raises many kinds for bad GeoJSON

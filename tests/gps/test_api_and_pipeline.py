@@ -65,6 +65,8 @@ async def test_zone_crud_with_gcj02(make_config: Any) -> None:
     ({"kind": "inclusion", "geometry": {"type": "Polygon", "coordinates": [[[200, 31], [201, 31], [201, 32], [200, 31]]]}}, "range"),
     ({"kind": "inclusion", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}}, "invalid"),
     ({"kind": "inclusion", "geometry": {"type": "Polygon", "coordinates": "nope"}}, "GeoJSON"),
+    ({"kind": "inclusion", "geometry": {"type": "Polygon", "coordinates": [[[121, 31], [122, 31], [121, 31]]]}}, "at least 3 distinct corners"),
+    ({"kind": "inclusion", "geometry": {"type": "Polygon", "coordinates": [[[121, 31], [122, 31]]]}}, "at least 3 distinct corners"),
     ({"kind": "inclusion", "geometry": square(100), "timezone": "Mars/Base"}, "time zone"),
     ({"kind": "sideways", "geometry": square(100)}, "kind"),
 ])
