@@ -88,7 +88,8 @@ class ClusterSettings(Section):
 class AuthSettings(Section):
     token_ttl_s: int = Field(12 * 3600, ge=60)
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set behind HTTPS).")
-    login_attempts_per_minute: int = Field(10, ge=1, description="Per user name and per client address.")
+    login_attempts_per_minute: int = Field(10, ge=1, description="Per user name and per client address; kiosk pairing attempts count with them.")
+    pairing_code_ttl_s: int = Field(600, ge=30, le=86_400, description="How long a kiosk pairing code (shown in the console, typed on the terminal) stays valid.")
 
 
 class Webhook(Section):

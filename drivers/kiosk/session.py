@@ -36,6 +36,10 @@ from gateway.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
+# kiosk events that someone must answer, and the alert each raises
+EVENT_ALERTS = {"sos": "sos", "call_officer": "assistance_requested"}
+
+
 @dataclass
 class KioskState:
     last_heartbeat: float | None = None  # clock.monotonic()
@@ -167,7 +171,7 @@ class KioskDriver:
         lock = self._locks.setdefault(kiosk_id, asyncio.Lock())
         applied: list[str] = []
         duplicates: list[str] = []
-        published: list[Event] = []
+        published: list[KioskEvent] = []
         async with lock:
             ids = [e.event_id for e in events]
             async with self.db.session() as s:
@@ -188,9 +192,25 @@ class KioskDriver:
                 published.append(KioskEvent(kiosk_id=kiosk_id, event_id=e.event_id, kind=e.kind, payload=e.payload, at=e.occurred_at or self.clock.now()))
             for ev in published:
                 await self.bus.publish(ev)
+                await self._answer(ev)
         self.m_events.labels("applied").inc(len(applied))
         self.m_events.labels("duplicate").inc(len(duplicates))
         return {"applied": applied, "duplicates": duplicates}
+
+    async def _answer(self, ev: KioskEvent) -> None:
+        """An SOS or a call for the duty officer pressed at the terminal is an alert: it reaches
+        the consoles and, through the outbox, the officer on duty (docs/delivery.md). Keyed by
+        the event, so a replayed batch raises nothing twice."""
+        kind = EVENT_ALERTS.get(ev.kind)
+        if kind is None:
+            return
+        person = ev.payload.get("person_id")
+        person_id = person if isinstance(person, str) and 0 < len(person) <= 64 else None
+        where = self.settings.get(ev.kiosk_id)
+        place = getattr(where, "location", None) or ev.kiosk_id
+        await self.alerts.raise_alert(kind, person_id=person_id, device_id=ev.kiosk_id, key=f"{kind}:{ev.kiosk_id}:{ev.event_id}",
+                                      message=f"{ev.kind} at {place}" + (f" by {person_id}" if person_id else ""),
+                                      details={"event_id": ev.event_id}, at=ev.at)
 
     # -- check-in alerts -------------------------------------------------
     async def _on_checkin(self, event: Event) -> None:

@@ -53,6 +53,7 @@ DEFAULT_LEVELS: dict[str, str] = {
     "checkin_failed": "yellow",
     "checkin_missed": "yellow",
     "kiosk_offline": "yellow",
+    "assistance_requested": "yellow",  # "call the duty officer" at a kiosk
     "upload_quarantined": "yellow",
     "low_battery": "blue",
 }

@@ -13,18 +13,19 @@ settings, never returned (`has_password` says whether one is set).
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, SecretStr, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from config.devices import COLUMNS, DEVICE_MODELS, settings_fields
 from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
 from gateway.api.scope import get_owned, owned, unit_for
 from gateway.auth.tokens import hash_device_key, new_device_key
-from gateway.db.models import Device, Person
+from gateway.db.models import Device, PairingCode, Person
 from gateway.events import Change, DeviceChanged
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
@@ -155,6 +156,29 @@ async def rotate_key(device_id: str, admin: Admin, core: CoreDep) -> DeviceCreat
         d.key_hash = hash_device_key(key)
         await core.audit.add(s, admin.username, "device.key_issued", f"device:{device_id}")
     return DeviceCreated(**public(d).model_dump(), key=key)
+
+
+class PairingCodePublic(BaseModel):
+    device_id: str
+    code: str = Field(description="Eight digits, typed on the kiosk terminal (/kiosk); shown once, single use.")
+    expires_at: datetime
+
+
+@router.post("/{device_id}/pairing", response_model=PairingCodePublic, status_code=201,
+             summary="A one-time pairing code for a kiosk terminal (earlier unused codes of the kiosk stop working)")
+async def pairing_code(device_id: str, admin: Admin, core: CoreDep) -> PairingCodePublic:
+    code = f"{secrets.randbelow(10**8):08d}"
+    expires = core.clock.now() + timedelta(seconds=core.config.auth.pairing_code_ttl_s)
+    async with core.audit.tx() as s:
+        d = await get_owned(s, Device, device_id, admin, "device")
+        if d.kind != "kiosk":
+            raise HTTPException(422, f"{d.id} is a {d.kind}: only kiosk terminals pair with a code")
+        if not d.enabled:
+            raise HTTPException(409, f"kiosk {d.id} is disabled")
+        await s.execute(delete(PairingCode).where(PairingCode.device_id == d.id, PairingCode.used_at.is_(None)))
+        s.add(PairingCode(code_hash=hash_device_key(code), device_id=d.id, expires_at=expires, created_by=admin.username))
+        await core.audit.add(s, admin.username, "device.pairing_code", f"device:{device_id}", {"expires_at": expires.isoformat()})
+    return PairingCodePublic(device_id=device_id, code=code, expires_at=expires)
 
 
 @router.patch("/{device_id}", response_model=DevicePublic)

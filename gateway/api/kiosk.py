@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from drivers.kiosk.decoder import EventBatch, Heartbeat
 from gateway.api.deps import CoreDep, CurrentDevice, DevicePrincipal, KiosksDep, RecognitionDep
 from gateway.api.faces import DecisionPublic, read_upload, refused
+from gateway.kiosk import pairing, submissions
 from recognition.service import FaceInputError
 
 router = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
@@ -62,12 +63,44 @@ async def checkin(
     kiosk_id: str | None = Form(None, description="Optional; must be the key's own kiosk."),
     frames: list[UploadFile] = File(default_factory=list, description="A burst of frames (JPEG/PNG), oldest first; at least liveness.min_frames."),
     clip: UploadFile | None = File(None, description="Instead of frames: a short clip (MP4, WebM); frames are taken from it."),
+    client_ref: str | None = Form(None, min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$",
+                                  description="The terminal's own id of this check-in: a replay (answer lost, terminal was offline) "
+                                              "gets the first decision and makes no second check-in."),
 ) -> KioskDecision:
     kid = kiosk_only(dev, kiosk_id)
+    if client_ref is not None:
+        first = await submissions.claim(core, kid, client_ref)
+        if first is not None:
+            return KioskDecision.model_validate(first)
     try:
         data = [await read_upload(f, f"frame {i}") for i, f in enumerate(frames)]
         video = await read_upload(clip, "clip") if clip is not None else None
         d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video)
     except FaceInputError as e:
+        if client_ref is not None:
+            await submissions.release(core, kid, client_ref)
         raise await refused(core, f"kiosk:{kid}", "kiosk.checkin_bad_input", f"person:{person_id}", e) from None
-    return KioskDecision(**d.to_dict(), kiosk_id=kid)
+    except BaseException:
+        if client_ref is not None:
+            await submissions.release(core, kid, client_ref)
+        raise
+    out = KioskDecision(**d.to_dict(), kiosk_id=kid)
+    if client_ref is not None:
+        await submissions.settle(core, kid, client_ref, out.model_dump(mode="json"))
+    return out
+
+
+class PairingIn(BaseModel):
+    code: str = Field(min_length=8, max_length=12, description="The eight digits shown in the console (spaces and dashes ignored).")
+
+
+class Paired(BaseModel):
+    device_id: str
+    name: str | None
+    location: str | None
+    key: str = Field(description="The kiosk's device key (dk_...): kept by the terminal, sent as X-Device-Key. Any earlier key stops working.")
+
+
+@router.post("/pair", response_model=Paired, summary="A kiosk terminal trades a one-time pairing code for its key (no other authentication)")
+async def pair(body: PairingIn, request: Request, core: CoreDep) -> Paired:
+    return Paired.model_validate(await pairing.redeem(core, body.code, request.client.host if request.client else "?"))

@@ -438,3 +438,29 @@ class OutboxDelivery(Base):
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (Index("ix_outbox_deliveries_due", "state", "next_at"),)
+
+
+class PairingCode(Base):
+    """A short one-time code an admin gives a kiosk terminal, typed on it to get the kiosk's
+    key (nobody types a 256-bit key by hand). Stored hashed; single use; minutes long."""
+
+    __tablename__ = "pairing_codes"
+    code_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_pairing_codes_device", "device_id"),)
+
+
+class KioskSubmission(Base):
+    """A kiosk check-in by the terminal's own reference: written before the check is made (the
+    primary key makes a concurrent replay wait), its decision after; a replay (the answer was
+    lost, the terminal was offline) gets the first decision, and no second check-in is made."""
+
+    __tablename__ = "kiosk_submissions"
+    kiosk_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_ref: Mapped[str] = mapped_column(String(100), primary_key=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -150,6 +150,13 @@ async def console_root(request: Request) -> Response:
     return await home(request)
 
 
+@router.get("/kiosk", include_in_schema=False)
+async def kiosk_app(request: Request) -> Response:
+    """The kiosk terminal's app (static/kiosk/): no user session; the terminal pairs with a
+    one-time code from the console and then acts with its own device key."""
+    return _shell(request, "kiosk.html")
+
+
 @router.get("/docs", include_in_schema=False)
 async def api_docs(request: Request) -> Response:
     """The API reference (Swagger UI, served from the package, under the console's CSP)."""

@@ -18,7 +18,10 @@ from starlette.websockets import WebSocketDisconnect
 from gateway.auth.roles import PERMISSIONS, ROLES
 from tests.conftest import running
 
-PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/api/auth/token"), ("POST", "/api/auth/login")}
+# the kiosk app's page holds no data (the terminal acts with its own key), and pairing is the
+# terminal's way to get that key: a one-time code, rate-limited (tests/kiosk)
+PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/api/auth/token"), ("POST", "/api/auth/login"),
+          ("GET", "/kiosk"), ("POST", "/api/kiosk/pair")}
 PUBLIC_PREFIXES = ("/static/",)
 
 

@@ -16,6 +16,7 @@ const L = {
     key: "Device key: shown once. Copy it into the device now.", copy: "Copy", copied: "Copied.", newkey: "New key", disable: "Disable",
     confirm_disable: "Disable {id}? It is refused from its next request and its key stops working.", confirm_key: "Issue a new key for {id}? The old key stops working.",
     done: "Saved.", error: "Not done: {detail}", enabled: "Enabled",
+    pair: "Pairing code", pair_code: "Type this code on the terminal at /kiosk, before {time}. It works once; the terminal's old key stops working.",
   },
   "zh-CN": {
     register: "登记设备", change: "修改设备", kind: "类型", id: "编号", name: "名称", unit: "所属单位", person: "绑定人员",
@@ -26,6 +27,7 @@ const L = {
     key: "设备密钥仅显示一次，请立即复制到设备中。", copy: "复制", copied: "已复制。", newkey: "重新生成密钥", disable: "停用",
     confirm_disable: "停用 {id}？该设备的后续请求将被拒绝，其密钥失效。", confirm_key: "为 {id} 生成新密钥？旧密钥将失效。",
     done: "已保存。", error: "未完成：{detail}", enabled: "启用",
+    pair: "配对码", pair_code: "请在 {time} 前于终端（/kiosk）输入此配对码。仅可使用一次；终端原有密钥随之失效。",
   },
 };
 
@@ -151,6 +153,14 @@ export function rowActions(ctx, device, shown, done) {
       for (const el of document.querySelectorAll(`.key-box[data-device="${CSS.escape(device.id)}"]`)) el.remove();
       replace(shown, keyBox(ctx, d.key, device.id));
     } }, tr.newkey));
+  }
+  if (device.kind === "kiosk" && device.enabled) {
+    out.push(h("button", { type: "button", class: "btn btn-quiet btn-pair", onclick: async () => {
+      const p = await ctx.api(`/api/devices/${encodeURIComponent(device.id)}/pairing`, { method: "POST" });
+      const digits = `${p.code.slice(0, 4)} ${p.code.slice(4)}`;
+      replace(shown, h("div", { class: "key-box pairing-box", role: "alert", dataset: { device: device.id } },
+        h("p", {}, fmt(tr.pair_code, { time: ctx.fmt.time(p.expires_at) })), h("code", { class: "pairing-code" }, digits)));
+    } }, tr.pair));
   }
   if (device.enabled) {
     out.push(h("button", { type: "button", class: "btn btn-quiet btn-disable", onclick: async () => {
