@@ -44,10 +44,10 @@ from gateway.stays import Point, Stay, Trip, summarise
 
 router = APIRouter(prefix="/api/persons", tags=["persons"])
 
-# the order among items of the same time (newest first: alert before checkin, ...)
+# also the order of items of the same time: an alert first, a trip last
 KINDS = ("alert", "checkin", "face", "proceeding", "evidence", "stay", "trip")
-Kind = Literal["alert", "checkin", "face", "proceeding", "evidence", "stay", "trip"]
-RANK = {k: n for n, k in enumerate(KINDS)}
+RANK = {k: len(KINDS) - n for n, k in enumerate(KINDS)}  # items are ordered by (time, rank, id) descending
+KIND_OF = {r: k for k, r in RANK.items()}
 MAX_FIXES = 5000  # positions read per page for stays and trips
 MAX_ROUNDS = 20  # pages read at most for one answer when they hold nothing wanted
 
@@ -146,7 +146,7 @@ class Cursor:
 
     def encode(self) -> str:
         at, rank, rid = self.key
-        raw = {"t": at.isoformat(), "k": KINDS[rank], "i": rid,
+        raw = {"t": at.isoformat(), "k": KIND_OF[rank], "i": rid,
                "b": [self.fixes_before[0].isoformat(), self.fixes_before[1]] if self.fixes_before else None}
         return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
 
