@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from gateway.alerts import AlertPublic
-from gateway.api.deps import CurrentUser, Principal, SessionDep, UtcTime
+from gateway.api.deps import MAX_ROW_ID, CurrentUser, Principal, SessionDep, UtcTime
 from gateway.api.scope import get_owned, owned
 from gateway.auth.roles import allowed
 from gateway.clock import as_utc
@@ -157,6 +157,8 @@ class Cursor:
             key = (as_utc(datetime.fromisoformat(raw["t"])), RANK[raw["k"]], int(raw["i"]))
             b = raw["b"]
             before = (as_utc(datetime.fromisoformat(b[0])), int(b[1])) if b is not None else None
+            if not 0 <= key[2] <= MAX_ROW_ID or (before is not None and not 0 <= before[1] <= MAX_ROW_ID):
+                raise ValueError("id out of range")
         except (ValueError, KeyError, TypeError, IndexError, binascii.Error, json.JSONDecodeError):
             raise HTTPException(422, "before: not a cursor from this timeline's `next`") from None
         return cls(key, before)

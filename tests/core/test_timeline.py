@@ -5,6 +5,8 @@ the kinds and date filters, and the person's unit as the limit of who sees it.""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -161,7 +163,9 @@ async def test_kinds_and_dates(make_config: Any, any_db_url: str) -> None:
         for bad in ("bogus", "checkin,bogus", ",", "stays"):
             res = await c.get(f"/api/persons/p-a/timeline?kinds={bad}", headers=oa)
             assert res.status_code == 422 and "kinds" in res.text, (bad, res.text)
-        assert (await c.get("/api/persons/p-a/timeline?before=not-a-cursor", headers=oa)).status_code == 422
+        huge = base64.urlsafe_b64encode(json.dumps({"t": "2026-11-20T08:00:00+00:00", "k": "stay", "i": 2**70, "b": None}).encode()).decode()
+        for cursor in ("not-a-cursor", huge, "e30"):  # e30: {}
+            assert (await c.get(f"/api/persons/p-a/timeline?before={cursor}", headers=oa)).status_code == 422, cursor
         assert (await c.get("/api/persons/p-a/timeline?limit=201", headers=oa)).status_code == 422
         # a date is its midnight UTC; since and until are inclusive
         day2 = await walk(r, oa, "&since=2026-11-21")
