@@ -9,7 +9,8 @@ trips are summarised from at most `MAX_FIXES` positions per page, read back from
 boundary the cursor carries (the first fix of the oldest segment already shown): when the
 page's fixes are capped the oldest segment may have begun earlier, so it is left for the next
 page (with the items older than the oldest complete segment), unless it is the only one:
-then it is shown with `partial` set, and its earlier part follows on the next page.
+then it is shown with `partial` set, and its earlier part follows on the next page. The
+fixes of all the person's trackers are summarised together, in fix time order.
 """
 
 from __future__ import annotations

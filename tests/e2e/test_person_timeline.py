@@ -98,6 +98,8 @@ def test_timeline_and_track_playback(make_config: Any, start_live_gateway: Any, 
     last = len(track) - 1
     expect(player).to_have_attribute("data-index", str(last))
     assert datetime.fromisoformat(player.get_attribute("data-fix-time") or "") == track[-1][0]
+    lat, lon = float(player.get_attribute("data-lat") or 0), float(player.get_attribute("data-lon") or 0)
+    assert abs(lat - track[-1][1]) < 1e-5 and abs(lon - track[-1][2]) < 1e-5  # NMEA keeps 1e-5 minutes
     marker = page.locator("path.track-marker")
     expect(marker).to_have_count(1)
     end_box = marker.bounding_box()

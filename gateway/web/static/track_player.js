@@ -5,8 +5,8 @@
 // here. Leaflet is only ever given numbers and DOM nodes built with h().
 //
 // For tests: the player's root has data-role="playback", and data-index / data-fix-time
-// (the fix the marker is at, or last passed while playing), data-fixes (how many) and
-// data-playing ("1" while playing).
+// (the fix the marker is at, or last passed while playing), data-lat / data-lon (where the
+// marker is drawn), data-fixes (how many) and data-playing ("1" while playing).
 import * as L from "/static/vendor/leaflet/leaflet-src.esm.js";
 import { h, replace } from "./dom.js";
 
@@ -80,6 +80,7 @@ export function trackPlayer(ctx, personId) {
     slider.value = String(i);
     el.dataset.index = String(i);
     el.dataset.fixTime = f.time;
+    [el.dataset.lat, el.dataset.lon] = pos.map((v) => v.toFixed(6));
     clock.textContent = ctx.fmt.time(f.time);
   }
 
