@@ -260,7 +260,8 @@ async def _segments(s: Any, person_id: str, since: datetime | None, until: datet
     rows.reverse()
     after = None
     if before is not None:
-        nxt = (await s.execute(select(*cols).where(PositionRow.id == before[1]))).first()
+        # the person's own: the cursor comes from the client
+        nxt = (await s.execute(select(*cols).where(PositionRow.id == before[1], PositionRow.person_id == person_id))).first()
         after = Point(nxt.fix_time, nxt.lat, nxt.lon, nxt.speed_mps, nxt.id) if nxt is not None else None
     points = [Point(r.fix_time, r.lat, r.lon, r.speed_mps, r.id) for r in rows]
     times = {p.ref: p.t for p in points}
