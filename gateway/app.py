@@ -93,6 +93,7 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
         proceedings,
         recordings,
         system,
+        timeline,
         tracks,
         uploads,
         users,
@@ -100,7 +101,7 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
     )
     from gateway.web.routes import router as console
 
-    for module in (system, auth, users, persons, devices, alerts, audit, events, zones, tracks, cameras, recordings, proceedings, faces, kiosk, evidence,
+    for module in (system, auth, users, persons, timeline, devices, alerts, audit, events, zones, tracks, cameras, recordings, proceedings, faces, kiosk, evidence,
                    cluster):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(uploads.router, responses=TUS_ERRORS)

@@ -8,10 +8,9 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
-from gateway.alerts import AlertPublic
-from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep, UtcTime
+from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, SessionDep
 from gateway.api.scope import get_owned, owned, unit_for
-from gateway.db.models import Alert, CheckInRow, FaceMatch, Person, PositionRow, Proceeding, User
+from gateway.db.models import Person, User
 from gateway.events import PersonChanged
 
 router = APIRouter(prefix="/api/persons", tags=["persons"])
@@ -127,64 +126,3 @@ async def delete_person(person_id: str, user: Writer, core: CoreDep) -> None:
         p.active = False
         await core.audit.add(s, user.username, "person.deactivated", f"person:{person_id}")
     await core.bus.publish(PersonChanged(person_id=person_id, change="updated"))
-
-
-class TimelineItem(BaseModel):
-    """One thing that happened to a person; which fields are set depends on `type`."""
-
-    type: Literal["position", "alert", "checkin", "face_match", "proceeding"]
-    at: datetime = Field(description="Fix time of a position; when the rest happened or opened.")
-    id: int | None = None
-    device_id: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    accuracy_m: float | None = None
-    alert: AlertPublic | None = None
-    kiosk_id: str | None = None
-    result: str | None = None
-    distance: float | None = None
-    threshold: float | None = None
-    reason: str | None = None
-    camera_id: str | None = None
-    kind: str | None = None
-    case_ref: str | None = None
-    state: str | None = None
-    stopped_at: datetime | None = None
-    camera_ids: list[str] | None = None
-
-
-class Timeline(BaseModel):
-    person_id: str
-    items: list[TimelineItem]
-
-
-@router.get("/{person_id}/timeline", response_model=Timeline, summary="Positions, alerts, check-ins, face matches and proceedings in time order")
-async def timeline(
-    person_id: str, user: CurrentUser, s: SessionDep,
-    since: UtcTime | None = None, until: UtcTime | None = None,
-    limit: int = Query(500, ge=1, le=5000),
-) -> Timeline:
-    await get_owned(s, Person, person_id, user, "person")
-    items: list[TimelineItem] = []
-
-    def window(col: Any) -> list[Any]:
-        conds = []
-        if since:
-            conds.append(col >= since)
-        if until:
-            conds.append(col <= until)
-        return conds
-
-    for pos in (await s.scalars(select(PositionRow).where(PositionRow.person_id == person_id, *window(PositionRow.fix_time)).order_by(PositionRow.fix_time.desc()).limit(limit))).all():
-        items.append(TimelineItem(type="position", at=pos.fix_time, device_id=pos.device_id, lat=pos.lat, lon=pos.lon, accuracy_m=pos.accuracy_m))
-    for a in (await s.scalars(select(Alert).where(Alert.person_id == person_id, *window(Alert.opened_at)).order_by(Alert.opened_at.desc()).limit(limit))).all():
-        items.append(TimelineItem(type="alert", at=a.opened_at, alert=AlertPublic.of(a)))
-    for c in (await s.scalars(select(CheckInRow).where(CheckInRow.person_id == person_id, *window(CheckInRow.at)).order_by(CheckInRow.at.desc()).limit(limit))).all():
-        items.append(TimelineItem(type="checkin", at=c.at, id=c.id, kiosk_id=c.kiosk_id, result=c.result, distance=c.distance, threshold=c.threshold, reason=c.reason))
-    for m in (await s.scalars(select(FaceMatch).where(FaceMatch.person_id == person_id, *window(FaceMatch.at)).order_by(FaceMatch.at.desc()).limit(limit))).all():
-        items.append(TimelineItem(type="face_match", at=m.at, id=m.id, camera_id=m.camera_id, distance=m.distance))
-    for pr in (await s.scalars(select(Proceeding).where(Proceeding.person_id == person_id, *window(Proceeding.started_at)).order_by(Proceeding.started_at.desc()).limit(limit))).all():
-        items.append(TimelineItem(type="proceeding", at=pr.started_at, id=pr.id, kind=pr.kind, case_ref=pr.case_ref, state=pr.state, stopped_at=pr.stopped_at,
-                                  camera_ids=list(pr.camera_ids or [])))
-    items.sort(key=lambda i: i.at)
-    return Timeline(person_id=person_id, items=items[-limit:])

@@ -63,7 +63,7 @@ async def test_enroll_checkin_genuine_impostor_and_spoof(make_config, faces) -> 
         thumb = await r.client.get(log[-1]["thumbnail"], headers=admin)
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
         tl = (await r.client.get("/api/persons/p-obama/timeline", headers=admin)).json()
-        assert sum(1 for i in tl["items"] if i["type"] == "checkin") == 4
+        assert sum(1 for i in tl["items"] if i["kind"] == "checkin") == 4
         # A rejected kiosk check-in opened a yellow checkin_failed alert.
         alerts = (await r.client.get("/api/alerts?kind=checkin_failed", headers=admin)).json()
         assert alerts and alerts[0]["level"] == "yellow" and alerts[0]["person_id"] == "p-obama"

@@ -70,7 +70,7 @@ devices:
             room = (await r.client.get("/api/faces/seen?camera_id=room1", headers=admin)).json()
             assert "p-obama" in {x["person_id"] for x in room["cameras"]["room1"]}
             tl = (await r.client.get("/api/persons/p-obama/timeline", headers=admin)).json()
-            assert any(i["type"] == "face_match" for i in tl["items"])
+            assert any(i["kind"] == "face" and i["camera_id"] == "room1" for i in tl["items"])
             # Sealing recomputes attendance from every sighting during the proceeding.
             stop = await r.client.post(f"/api/proceedings/{pid}/stop", headers=admin)
             assert stop.status_code == 200, stop.text

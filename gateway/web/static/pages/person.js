@@ -1,11 +1,13 @@
 // One supervised person (params {id}): details, enrollment photos with their
-// quality verdicts, enrollment from the browser, and the timeline (positions,
-// alerts, check-ins, face sightings, proceedings) from /api/persons/{id}/timeline.
+// quality verdicts, enrollment from the browser, track playback on a map
+// (../track_player.js) and the merged timeline (../timeline.js).
 
 import { h, replace, notice } from "../dom.js";
 import { personFields } from "../person_form.js";
+import { personTimeline, strings as timelineStrings } from "../timeline.js";
+import { trackPlayer, strings as playerStrings } from "../track_player.js";
 
-export const strings = {
+const own = {
   en: {
     "photos": "Enrollment photos",
     "upload": "Add photo",
@@ -19,17 +21,7 @@ export const strings = {
     "delete": "Remove",
     "confirm_delete": "Remove this enrollment photo?",
     "metrics": "face {face_px} px · sharpness {sharpness} · brightness {brightness}",
-    "timeline": "Timeline",
-    "no_timeline": "Nothing recorded yet.",
-    "t.position": "Position",
-    "t.alert": "Alert",
-    "t.checkin": "Check-in",
-    "t.face_match": "Seen on camera",
-    "t.proceeding": "Proceeding",
-    "distance": "distance {d} (threshold {thr})",
-    "result.accepted": "accepted",
-    "result.rejected": "rejected",
-    "result.retry": "retry",
+    "timeline": "Timeline", "track": "Track playback",
     "edit": "Edit",
     "save": "Save",
     "saved": "Saved.",
@@ -61,17 +53,7 @@ export const strings = {
     "delete": "删除",
     "confirm_delete": "删除这张建档照片？",
     "metrics": "人脸 {face_px} 像素 · 清晰度 {sharpness} · 亮度 {brightness}",
-    "timeline": "时间线",
-    "no_timeline": "暂无记录。",
-    "t.position": "位置",
-    "t.alert": "告警",
-    "t.checkin": "签到",
-    "t.face_match": "摄像头识别",
-    "t.proceeding": "执法活动",
-    "distance": "距离 {d}（阈值 {thr}）",
-    "result.accepted": "通过",
-    "result.rejected": "未通过",
-    "result.retry": "请重试",
+    "timeline": "时间线", "track": "轨迹回放",
     "edit": "编辑",
     "save": "保存",
     "saved": "已保存。",
@@ -92,6 +74,10 @@ export const strings = {
   },
 };
 
+export const strings = Object.fromEntries(["en", "zh-CN"].map((lang) => [lang, { ...timelineStrings[lang], ...playerStrings[lang], ...own[lang] }]));
+
+let shownPlayer = null;
+
 export async function render(root, ctx) {
   const { t } = ctx;
   const id = ctx.params.id;
@@ -100,10 +86,9 @@ export async function render(root, ctx) {
     return;
   }
   const enc = encodeURIComponent(id);
-  const [person, photos, timeline, devices] = await Promise.all([
+  const [person, photos, devices] = await Promise.all([
     ctx.api(`/api/persons/${enc}`),
     ctx.api(`/api/persons/${enc}/photos`),
-    ctx.api(`/api/persons/${enc}/timeline?limit=200`),
     ctx.api("/api/devices"),
   ]);
   const mine = devices.filter((d) => d.person_id === id);
@@ -192,16 +177,11 @@ export async function render(root, ctx) {
   });
   draw(photos);
 
-  const rows = timeline.items.slice().reverse().map((i) => {
-    let what = "";
-    if (i.type === "checkin") what = `${t("result." + i.result)} · ${i.kiosk_id} · ${t("distance", { d: i.distance ?? "–", thr: i.threshold ?? "–" })}${i.reason ? " · " + i.reason : ""}`;
-    else if (i.type === "face_match") what = `${i.camera_id} · ${i.distance ?? ""}`;
-    else if (i.type === "alert") what = `${i.alert.level} · ${i.alert.kind} · ${i.alert.state}`;
-    else if (i.type === "position") what = `${i.lat.toFixed(5)}, ${i.lon.toFixed(5)}`;
-    else if (i.type === "proceeding") what = `${i.kind} ${i.case_ref || ""} · ${i.state}`;
-    return h("tr", { dataset: { type: i.type } },
-      h("td", {}, ctx.fmt.time(i.at)), h("td", {}, t("t." + i.type)),
-      h("td", {}, i.type === "checkin" ? h("img", { src: `/api/checkins/${i.id}/thumbnail.jpg`, alt: "", width: 48, height: 48, loading: "lazy" }) : null, " ", what));
+  if (shownPlayer) shownPlayer.pause();  // rendered again (after an edit): the old one stops
+  const player = shownPlayer = trackPlayer(ctx, id);
+  const timeline = personTimeline(ctx, id, {
+    onPlay: (range) => { player.load(range); player.el.scrollIntoView({ block: "nearest" }); },
+    onRange: (range) => player.load(range),
   });
 
   const facts = [person.category, person.supervision_level ? t(`level.${person.supervision_level}`) : null, person.unit_id,
@@ -225,10 +205,9 @@ export async function render(root, ctx) {
     canEnroll ? h("div", { class: "toolbar" }, h("label", { class: "btn" }, t("upload"), " ", file), " ", cameraBtn, " ", captureBtn, status) : null,
     canEnroll ? preview : null,
     gallery,
-    h("h2", {}, t("timeline")),
-    rows.length
-      ? h("div", { class: "table-wrap" }, h("table", { class: "data timeline" }, h("tbody", {}, rows)))
-      : h("p", { class: "muted" }, t("no_timeline")));
+    h("h2", {}, t("track")), player.el,
+    h("h2", {}, t("timeline")), timeline.el);
+  await Promise.all([timeline.reload(), player.load()]);
   // Proceedings with this person: the list, stop for a running one, and a start form
   // (proceedings.write; the cameras the user may view).
   async function proceedingsSection() {
@@ -297,10 +276,7 @@ export async function render(root, ctx) {
     }, fields.elements, h("div", {}, submit, " ", deactivate), msg, ok));
   }
 
-  ctx.on("checkin", async (msg) => {
-    if (msg.person_id !== id) return;
-    // cheap enough: a person has few events per minute
-    const fresh = await ctx.api(`/api/persons/${enc}/timeline?limit=200`);
-    if (fresh.items.length !== timeline.items.length) render(root, ctx);
+  ctx.on("checkin", (msg) => {
+    if (msg.person_id === id) timeline.reload();  // the first page again: a person has few check-ins a minute
   });
 }
