@@ -20,6 +20,22 @@ function script(src) {
   });
 }
 
+/** Leaflet's attribution control sets innerHTML; this one shows the configured text as text. */
+export function textAttribution(L, text) {
+  const Control = L.Control.extend({
+    options: { position: "bottomright" },
+    onAdd() {
+      const div = document.createElement("div");
+      div.className = "leaflet-control-attribution leaflet-control";
+      const link = Object.assign(document.createElement("a"), { href: "https://leafletjs.com", target: "_blank", rel: "noopener", textContent: "Leaflet" });
+      div.append(link, ...(text ? [" | ", text] : []));
+      L.DomEvent.disableClickPropagation(div);
+      return div;
+    },
+  });
+  return new Control();
+}
+
 /** The global `L` with `L.PM`, loaded on first use (the CSP allows scripts from this origin). */
 export function leaflet() {
   loading ||= (async () => {

@@ -7,8 +7,8 @@
 // For tests: the player's root has data-role="playback", and data-index / data-fix-time
 // (the fix the marker is at, or last passed while playing), data-lat / data-lon (where the
 // marker is drawn), data-fixes (how many) and data-playing ("1" while playing).
-import * as L from "/static/vendor/leaflet/leaflet-src.esm.js";
 import { h, replace } from "./dom.js";
+import { leaflet, STYLESHEETS, textAttribution } from "./leaflet.js";
 
 export const strings = {
   en: {
@@ -26,16 +26,6 @@ export const strings = {
 export const SPEEDS = [1, 10, 60, 600];
 const LIMIT = 5000;
 
-/** Attribution as text (Leaflet's own control would set innerHTML). */
-const Attribution = L.Control.extend({
-  options: { position: "bottomright" },
-  onAdd() {
-    const div = h("div", { class: "leaflet-control-attribution leaflet-control" }, this.options.text || "Leaflet");
-    L.DomEvent.disableClickPropagation(div);
-    return div;
-  },
-});
-
 /**
  * The player: {el, load({since, until})}. `since`/`until`: ISO times or null (then the
  * person's newest positions). Stops and removes its map when ctx.signal aborts.
@@ -51,19 +41,19 @@ export function trackPlayer(ctx, personId) {
   const info = h("p", { class: "muted small", dataset: { role: "player-info" } });
   const mapDiv = h("div", { class: "track-map" });
   const el = h("section", { class: "track-player", dataset: { role: "playback", fixes: "0", index: "", fixTime: "", playing: "0" } },
-    h("link", { rel: "stylesheet", href: "/static/vendor/leaflet/leaflet.css" }),
+    STYLESHEETS.map((href) => h("link", { rel: "stylesheet", href })),
     h("div", { class: "toolbar" }, playBtn, " ", h("label", { class: "player-slider" }, t("player.time"), " ", slider), " ",
       h("label", {}, t("player.speed"), " ", speed), " ", clock),
     info, mapDiv);
 
-  let map = null, line = null, marker = null;
+  let L = null, map = null, line = null, marker = null;
   let fixes = [];  // {t (ms), lat, lon, time (ISO)}
   let vt = 0, raf = 0, lastFrame = 0, index = 0;
 
   function ensureMap(settings) {
     if (map) return;
     map = L.map(mapDiv, { attributionControl: false }).setView([settings.center[0], settings.center[1]], 13);
-    new Attribution({ text: settings.attribution }).addTo(map);
+    textAttribution(L, settings.attribution).addTo(map);
     L.tileLayer(settings.tile_url, { maxZoom: 19 }).addTo(map);
   }
 
@@ -143,6 +133,7 @@ export function trackPlayer(ctx, personId) {
     if (since) params.set("since", since);
     if (until) params.set("until", until);
     const track = await ctx.api(`/api/persons/${encodeURIComponent(personId)}/track?${params}`);
+    L ||= await leaflet();  // Leaflet's classic build, shared with the map page (static/leaflet.js)
     ensureMap(settings);
     if (line) line.remove();
     if (marker) marker.remove();

@@ -7,7 +7,7 @@
 // Leaflet takes strings as HTML (tooltips, popups, attribution): this page only ever
 // gives it DOM nodes built with h(), so zone and person names stay text.
 import { h, replace } from "../dom.js";
-import { leaflet, STYLESHEETS } from "../leaflet.js";
+import { leaflet, STYLESHEETS, textAttribution } from "../leaflet.js";
 import { zoneEditor } from "../zone_editor.js";
 
 export const strings = {
@@ -55,21 +55,6 @@ function textNode(...parts) {
   return h("span", { class: "map-tip" }, ...parts);
 }
 
-/** Leaflet's attribution control sets innerHTML; this one shows the configured text as text. */
-function attribution(L, text) {
-  const Control = L.Control.extend({
-    options: { position: "bottomright" },
-    onAdd() {
-      const div = h("div", { class: "leaflet-control-attribution leaflet-control" },
-        h("a", { href: "https://leafletjs.com", target: "_blank", rel: "noopener" }, "Leaflet"),
-        text ? [" | ", text] : null);
-      L.DomEvent.disableClickPropagation(div);
-      return div;
-    },
-  });
-  return new Control();
-}
-
 function localInput(d) {
   const p = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
@@ -106,7 +91,7 @@ export async function render(root, ctx) {
 
   map = L.map(mapDiv, { preferCanvas: false, attributionControl: false }).setView(settings.center, 13);
   if (ctx.lang === "zh-CN") map.pm.setLang("zh");
-  attribution(L, settings.attribution).addTo(map);
+  textAttribution(L, settings.attribution).addTo(map);
   L.tileLayer(settings.tile_url, { maxZoom: 19 }).addTo(map);
   const trackLayer = L.featureGroup().addTo(map);
   const markers = new Map();
