@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
@@ -123,6 +123,19 @@ FiltersDep = Annotated[Filters, Depends()]
 async def list_alerts(user: CurrentUser, s: SessionDep, f: FiltersDep, limit: int = Query(200, ge=1, le=2000)) -> list[AlertPublic]:
     stmt = await f.apply(s, user, select(Alert).order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(limit))
     return [AlertPublic.of(a) for a in (await s.scalars(stmt)).all()]
+
+
+class AlertCounts(BaseModel):
+    total: int
+    by_level: dict[str, int] = Field(description="red, orange, yellow, blue (each present, 0 when none).")
+
+
+@router.get("/counts", response_model=AlertCounts, summary="How many alerts match the filters, by level (the menu badge: ?state=open)")
+async def count_alerts(user: CurrentUser, s: SessionDep, f: FiltersDep) -> AlertCounts:
+    stmt = await f.apply(s, user, cast("Select[Any]", select(Alert.level, func.count()).group_by(Alert.level)))
+    got = {level: n for level, n in (await s.execute(stmt)).all()}
+    by_level = {lv: got.get(lv, 0) for lv in ("red", "orange", "yellow", "blue")}
+    return AlertCounts(total=sum(got.values()), by_level=by_level)
 
 
 @router.get("/disposals", response_model=list[DisposalPublic])
