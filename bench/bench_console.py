@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -281,6 +282,7 @@ def main(quick: bool = False) -> None:
 
     loads = 3 if quick else 5
     results: dict[str, Any] = {}
+    load_before = os.getloadavg()[0]
     with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -298,6 +300,8 @@ def main(quick: bool = False) -> None:
             browser.close()
 
     (t_empty, api_empty), (t_seeded, api_seeded) = results["empty"], results["seeded"]
+    # other work on the machine moves these figures more than anything measured here
+    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
     print(f"\ntime to interactive (navigation start -> main content rendered), median of {loads} loads, headless Chromium:")
     print(f"{'page':<10} | {'empty ms':>8} | {'seeded ms':>9} | {'ratio':>5} | seeded loads (ms)")
     worst = ("", 0.0)
