@@ -22,7 +22,7 @@ import os
 import secrets
 import shutil
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -427,8 +427,12 @@ class UploadSessions:
             log.info("removed %d partial files of finished uploads", len(gone))
         return len(gone)
 
-    async def in_flight(self) -> list[dict[str, Any]]:
+    async def in_flight(self, limit: int = 1000, devices: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """The uploads still receiving, oldest first: at most `limit`, of `devices` only when given."""
+        stmt = select(UploadRow).where(UploadRow.state == "receiving").order_by(UploadRow.created_at, UploadRow.id).limit(limit)
+        if devices is not None:
+            stmt = stmt.where(UploadRow.device_id.in_(list(devices)))
         async with self.db.session() as s:
-            rows = (await s.scalars(select(UploadRow).where(UploadRow.state == "receiving").order_by(UploadRow.created_at))).all()
+            rows = (await s.scalars(stmt)).all()
         return [{"id": r.id, "device_id": r.device_id, "filename": (r.meta or {}).get("filename"), "offset": r.offset, "length": r.length,
                  "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), "expires_at": r.expires_at.isoformat()} for r in rows]

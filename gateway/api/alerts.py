@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
@@ -129,6 +129,19 @@ async def list_alerts(user: CurrentUser, s: SessionDep, core: CoreDep, f: Filter
             if a.position is not None:
                 a.position.display = wgs84_to_gcj02(a.position.lat, a.position.lon)
     return out
+
+
+class AlertCounts(BaseModel):
+    total: int
+    by_level: dict[str, int] = Field(description="red, orange, yellow, blue (each present, 0 when none).")
+
+
+@router.get("/counts", response_model=AlertCounts, summary="How many alerts match the filters, by level (the menu badge: ?state=open)")
+async def count_alerts(user: CurrentUser, s: SessionDep, f: FiltersDep) -> AlertCounts:
+    stmt = await f.apply(s, user, cast("Select[Any]", select(Alert.level, func.count()).group_by(Alert.level)))
+    got = {level: n for level, n in (await s.execute(stmt)).all()}
+    by_level = {lv: got.get(lv, 0) for lv in ("red", "orange", "yellow", "blue")}
+    return AlertCounts(total=sum(got.values()), by_level=by_level)
 
 
 @router.get("/disposals", response_model=list[DisposalPublic])

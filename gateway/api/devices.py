@@ -17,7 +17,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from sqlalchemy import delete, select
 
@@ -111,8 +111,10 @@ async def _changed(core: CoreDep, d: Device, change: Change) -> None:
 
 
 @router.get("", response_model=list[DevicePublic])
-async def list_devices(user: CurrentUser, s: SessionDep, kind: Kind | None = None) -> list[DevicePublic]:
-    stmt = select(Device).where(owned(Device.unit_id, user)).order_by(Device.kind, Device.id).limit(20_000)
+async def list_devices(user: CurrentUser, s: SessionDep, kind: Kind | None = None,
+                       limit: int = Query(20_000, ge=1, le=20_000, description="By kind and id; the console's pages ask for all (the default).")
+                       ) -> list[DevicePublic]:
+    stmt = select(Device).where(owned(Device.unit_id, user)).order_by(Device.kind, Device.id).limit(limit)
     if kind:
         stmt = stmt.where(Device.kind == kind)
     return [public(d) for d in (await s.scalars(stmt)).all()]

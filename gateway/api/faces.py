@@ -142,9 +142,9 @@ async def add_photo(person_id: str, user: Enroller, core: CoreDep, rec: Recognit
 
 
 @router.get("/api/persons/{person_id}/photos", response_model=list[PhotoPublic], summary="Enrollment photos with their quality verdicts")
-async def list_photos(person_id: str, user: CurrentUser, s: SessionDep) -> list[PhotoPublic]:
+async def list_photos(person_id: str, user: CurrentUser, s: SessionDep, limit: int = Query(200, ge=1, le=1000, description="Oldest first.")) -> list[PhotoPublic]:
     await get_owned(s, Person, person_id, user, "person")
-    rows = (await s.scalars(select(FaceEncoding).where(FaceEncoding.person_id == person_id).order_by(FaceEncoding.id))).all()
+    rows = (await s.scalars(select(FaceEncoding).where(FaceEncoding.person_id == person_id).order_by(FaceEncoding.id).limit(limit))).all()
     return [photo_public(r) for r in rows]
 
 

@@ -73,8 +73,10 @@ async def _check_officer(s: Any, user: Principal, name: str | None) -> None:
 
 
 @router.get("", response_model=list[PersonPublic])
-async def list_persons(user: CurrentUser, s: SessionDep, q: str | None = Query(None, max_length=100)) -> list[PersonPublic]:
-    stmt = select(Person).where(owned(Person.unit_id, user)).order_by(Person.name).limit(10_000)
+async def list_persons(user: CurrentUser, s: SessionDep, q: str | None = Query(None, max_length=100),
+                       limit: int = Query(10_000, ge=1, le=10_000, description="By name; the console's pickers and name lookups ask for all (the default).")
+                       ) -> list[PersonPublic]:
+    stmt = select(Person).where(owned(Person.unit_id, user)).order_by(Person.name, Person.id).limit(limit)
     if q:
         stmt = stmt.where(Person.name.contains(q) | Person.id.contains(q))
     return [_public(p) for p in (await s.scalars(stmt)).all()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -105,8 +105,9 @@ async def stop(proceeding_id: RowId, request: Request, core: CoreDep, s: Session
 
 
 @router.get("", response_model=list[ProceedingPublic])
-async def list_proceedings(s: SessionDep, user: Reader, person_id: str | None = None) -> list[ProceedingPublic]:
-    q = select(Proceeding).where(owned(Proceeding.unit_id, user)).order_by(Proceeding.id.desc()).limit(500)
+async def list_proceedings(s: SessionDep, user: Reader, person_id: str | None = Query(None, max_length=64),
+                           limit: int = Query(500, ge=1, le=2000, description="Newest first.")) -> list[ProceedingPublic]:
+    q = select(Proceeding).where(owned(Proceeding.unit_id, user)).order_by(Proceeding.id.desc()).limit(limit)
     if person_id:
         q = q.where(Proceeding.person_id == person_id)
     return [_public(r) for r in (await s.scalars(q)).all()]

@@ -145,11 +145,13 @@ async def device_positions(
 
 
 @router.get("/api/positions/latest", response_model=FeatureCollection, summary="The latest position of every tracker (for the map)")
-async def latest_positions(user: CurrentUser, s: SessionDep, datum: Datum = "wgs84") -> FeatureCollection:
+async def latest_positions(user: CurrentUser, s: SessionDep, datum: Datum = "wgs84",
+                           limit: int = Query(20_000, ge=1, le=20_000, description="Trackers, by id; the map asks for all (the default).")) -> FeatureCollection:
     last = (select(PositionRow.device_id, func.max(PositionRow.fix_time).label("t"))
             .where(PositionRow.in_order.is_(True), PositionRow.device_id.in_(devices_in_reach(user)) if user.reach != ROOT_PATH else true())
             .group_by(PositionRow.device_id).subquery())
-    stmt = select(PositionRow).join(last, (PositionRow.device_id == last.c.device_id) & (PositionRow.fix_time == last.c.t))
+    stmt = (select(PositionRow).join(last, (PositionRow.device_id == last.c.device_id) & (PositionRow.fix_time == last.c.t))
+            .order_by(PositionRow.device_id, PositionRow.id.desc()).limit(limit))
     seen: set[str] = set()
     features = []
     for p in (await s.scalars(stmt)).all():

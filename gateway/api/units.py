@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -60,8 +60,8 @@ async def _in_reach(s: SessionDep, user: Principal, unit_id: str) -> Unit:
 
 
 @router.get("", response_model=list[UnitPublic], summary="Your unit and every unit below it, in tree order")
-async def list_units(user: CurrentUser, s: SessionDep) -> list[UnitPublic]:
-    rows = (await s.scalars(select(Unit).where(owned(Unit.id, user)).order_by(Unit.path).limit(10_000))).all()
+async def list_units(user: CurrentUser, s: SessionDep, limit: int = Query(10_000, ge=1, le=10_000)) -> list[UnitPublic]:
+    rows = (await s.scalars(select(Unit).where(owned(Unit.id, user)).order_by(Unit.path).limit(limit))).all()
     return [_public(u) for u in rows]
 
 

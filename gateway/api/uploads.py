@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
@@ -183,10 +183,11 @@ class UploadInFlight(BaseModel):
 
 
 @router.get("/", response_model=list[UploadInFlight], summary="Uploads in flight (console progress)")
-async def in_flight(sessions: UploadsDep, core: CoreDep, user: Annotated[Principal, Require("read")]) -> list[UploadInFlight]:
+async def in_flight(sessions: UploadsDep, core: CoreDep, user: Annotated[Principal, Require("read")],
+                    limit: Annotated[int, Query(ge=1, le=1000, description="Oldest first.")] = 200) -> list[UploadInFlight]:
     async with core.db.session() as s:
         visible = await visible_devices(s, user)
-    return [UploadInFlight.model_validate(u) for u in await sessions.in_flight() if visible is None or u["device_id"] in visible]
+    return [UploadInFlight.model_validate(u) for u in await sessions.in_flight(limit, visible)]
 
 
 @router.head("/{upload_id}", summary="tus: current offset")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -43,8 +43,8 @@ def _public(u: User) -> UserPublic:
 
 
 @router.get("", response_model=list[UserPublic])
-async def list_users(admin: Admin, s: SessionDep) -> list[UserPublic]:
-    return [_public(u) for u in (await s.scalars(select(User).where(owned(User.unit_id, admin)).order_by(User.id).limit(10_000))).all()]
+async def list_users(admin: Admin, s: SessionDep, limit: int = Query(10_000, ge=1, le=10_000)) -> list[UserPublic]:
+    return [_public(u) for u in (await s.scalars(select(User).where(owned(User.unit_id, admin)).order_by(User.id).limit(limit))).all()]
 
 
 @router.post("", response_model=UserPublic, status_code=201)

@@ -18,7 +18,7 @@ const state = {
   socket: null,
   current: null,     // {name, mod, ac, cleanups}
   seq: 0,            // guards against a slow page finishing after the user moved on
-  openAlerts: new Map(),  // id -> level, for the menu badge
+  openAlerts: { total: 0, by_level: {} },  // the menu badge: GET /api/alerts/counts?state=open
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -185,18 +185,22 @@ function buildNav() {
 function renderAlertBadge() {
   const badge = $("#alert-badge");
   if (!badge) return;
-  const n = state.openAlerts.size;
+  const { total: n, by_level: levels } = state.openAlerts;
   badge.hidden = n === 0;
   badge.textContent = String(n);
-  const levels = new Set(state.openAlerts.values());
-  badge.dataset.level = LEVEL_ORDER.find((l) => levels.has(l)) || "";
+  badge.dataset.level = LEVEL_ORDER.find((l) => levels[l] > 0) || "";
   badge.title = t("state.open");
 }
 
+// The badge counts the open alerts by level (GET /api/alerts/counts: one small answer
+// however many there are, not the alerts themselves); a push about an alert asks again,
+// at most twice a second.
+let countTimer = null;
 async function refreshOpenAlerts() {
+  clearTimeout(countTimer);
+  countTimer = null;
   try {
-    const alerts = await api("/api/alerts?state=open&limit=2000");
-    state.openAlerts = new Map(alerts.map((a) => [a.id, a.level]));
+    state.openAlerts = await api("/api/alerts/counts?state=open");
     renderAlertBadge();
   } catch (e) {
     console.warn("could not count open alerts", e);
@@ -204,11 +208,8 @@ async function refreshOpenAlerts() {
 }
 
 function trackAlert(msg) {
-  const a = msg.alert;
-  if (!a) return;
-  if (a.state === "open") state.openAlerts.set(a.id, a.level);
-  else state.openAlerts.delete(a.id);
-  renderAlertBadge();
+  if (!msg.alert || countTimer) return;
+  countTimer = setTimeout(refreshOpenAlerts, 500);
 }
 
 function applyShellText() {

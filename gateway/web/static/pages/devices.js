@@ -167,11 +167,13 @@ export async function render(root, ctx) {
     draw();
   }).catch(() => { /* names are a nicety; ids still show */ });
 
+  const unitsLoaded = admin ? ctx.api("/api/units") : null;  // beside the list, not after it
+  unitsLoaded?.catch(() => {});  // awaited in drawAdmin; this only keeps a failure meanwhile from being "unhandled"
   await load();
   if (admin) await drawAdmin();
 
   async function drawAdmin() {
-    const [units] = await Promise.all([ctx.api("/api/units"), personsLoaded]);
+    const [units] = await Promise.all([unitsLoaded, personsLoaded]);
     unitOptions = [...units].sort((a, b) => a.path.localeCompare(b.path))
       .map((u) => [u.id, `${"\u00a0\u00a0".repeat(Math.max(0, u.path.split("/").filter(Boolean).length - 1))}${u.name}`]);
     personOptions = [...persons.entries()].map(([id, name]) => [id, `${name} (${id})`]);

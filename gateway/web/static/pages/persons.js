@@ -90,8 +90,11 @@ export async function render(root, ctx) {
     }, 250);
   });
 
+  // the form's lists (units, officers) load beside the persons, not after them
+  const form = ctx.can("persons.write") ? addForm(ctx) : null;
+  form?.catch(() => {});  // awaited below; this only keeps a failure while the list loads from being "unhandled"
   await load();
-  if (ctx.can("persons.write")) root.append(await addForm(ctx));
+  if (form) root.append(await form);
 }
 
 async function addForm(ctx) {
