@@ -61,11 +61,20 @@ function localInput(d) {
 }
 
 export async function render(root, ctx) {
-  const [L, settings] = await Promise.all([leaflet(), ctx.api("/api/map/settings")]);
+  // Pushes that arrive while the page loads wait here, and are applied after what the
+  // requests below return (they are newer). The requests go out together: the page is
+  // ready after two round trips, whatever the size of the database (docs/console.md).
+  const early = [];
+  let apply = null;
+  ctx.on("alert", (msg) => { if (msg.alert) (apply ? apply.alert(msg.alert) : early.push(["alert", msg.alert])); });
+  ctx.on("position", (p) => { if (p.in_order !== false) (apply ? apply.position(p) : early.push(["position", p])); });
+  const [L, settings, persons, units, openAlerts] = await Promise.all([
+    leaflet(), ctx.api("/api/map/settings"), ctx.api("/api/persons"),
+    ctx.can("zones.write") ? ctx.api("/api/units") : [], ctx.api("/api/alerts?state=ongoing&limit=500"),
+  ]);
   const datum = settings.tile_datum;
   const q = `datum=${datum}`;
 
-  const persons = await ctx.api("/api/persons");
   const personName = new Map(persons.map((p) => [p.id, p.name]));
   const who = (id) => (personName.get(id) ? `${personName.get(id)} (${id})` : id);
   const personSel = h("select", { name: "person", dataset: { role: "person" } },
@@ -96,12 +105,11 @@ export async function render(root, ctx) {
   const trackLayer = L.featureGroup().addTo(map);
   const markers = new Map();
 
-  const units = ctx.can("zones.write") ? await ctx.api("/api/units") : [];
   const zoneEd = zoneEditor(L, map, ctx, {
     side: zoneSide, datum, persons: persons.map((p) => [p.id, `${p.name} (${p.id})`]),
     units: units.map((u) => [u.id, u.name || u.id]),
   });
-  const zones = await zoneEd.reload();
+  const [zones, latest] = await Promise.all([zoneEd.reload(), ctx.api(`/api/positions/latest?${q}`)]);
   const zoneLayer = zoneEd.group;
 
   // A person's state colour: the level of their most severe ongoing alert, else blue.
@@ -148,7 +156,6 @@ export async function render(root, ctx) {
     mapDiv.dataset.positions = String(markers.size);
   }
 
-  const latest = await ctx.api(`/api/positions/latest?${q}`);
   for (const f of latest.features) {
     const [lon, lat] = f.geometry.coordinates;
     placeMarker({ ...f.properties, display: [lat, lon] });
@@ -173,7 +180,6 @@ export async function render(root, ctx) {
   await loadTrack();
   if (!personSel.value && zones.length) map.fitBounds(zoneLayer.getBounds(), { maxZoom: 16 });
 
-  ctx.on("position", (p) => { if (p.in_order !== false) placeMarker(p); });
   const alertMarkers = new Map();  // alert id -> its ring on the map
   function showAlert(a) {
     if (a.state === "resolved") ongoing.delete(a.id); else ongoing.set(a.id, a);
@@ -194,11 +200,12 @@ export async function render(root, ctx) {
     }
     mapDiv.dataset.alerts = String(alertMarkers.size);
   }
-  // the pushes, and the alerts open when the page loads (oldest first, so the newest ends on
-  // top; one pushed meanwhile is newer than what the list says of it)
-  const pushed = new Set();
-  ctx.on("alert", (msg) => { if (msg.alert) { pushed.add(msg.alert.id); showAlert(msg.alert); } });
-  for (const a of [...await ctx.api("/api/alerts?state=ongoing&limit=500")].reverse()) if (!pushed.has(a.id)) showAlert(a);
+  // the alerts open when the page loaded (oldest first, so the newest ends on top), then
+  // what was pushed meanwhile (newer than what the list says of it), then pushes as they come
+  const pushed = new Set(early.filter(([kind]) => kind === "alert").map(([, a]) => a.id));
+  for (const a of [...openAlerts].reverse()) if (!pushed.has(a.id)) showAlert(a);
+  for (const [kind, value] of early) (kind === "alert" ? showAlert : placeMarker)(value);
+  apply = { alert: showAlert, position: placeMarker };
 }
 
 export function dispose() {
