@@ -182,7 +182,9 @@ class KioskDriver:
                     continue
                 try:
                     async with self.db.session() as s:
-                        s.add(KioskEventRow(kiosk_id=kiosk_id, event_id=e.event_id, kind=e.kind, occurred_at=e.occurred_at, received_at=self.clock.now(), payload=e.payload))
+                        person = e.payload.get("person_id")
+                        s.add(KioskEventRow(kiosk_id=kiosk_id, event_id=e.event_id, kind=e.kind, occurred_at=e.occurred_at, received_at=self.clock.now(),
+                                            payload=e.payload, person_id=person if isinstance(person, str) and 0 < len(person) <= 64 else None))
                         await s.commit()
                 except IntegrityError:
                     duplicates.append(e.event_id)

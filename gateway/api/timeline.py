@@ -37,6 +37,7 @@ from gateway.db.models import (
     CheckInRow,
     Evidence,
     FaceMatch,
+    KioskEventRow,
     Person,
     PositionRow,
     Proceeding,
@@ -46,7 +47,7 @@ from gateway.stays import Point, Stay, Trip, summarise
 router = APIRouter(prefix="/api/persons", tags=["persons"])
 
 # also the order of items of the same time: an alert first, a trip last
-KINDS = ("alert", "checkin", "face", "proceeding", "evidence", "stay", "trip")
+KINDS = ("alert", "checkin", "face", "proceeding", "evidence", "kiosk", "stay", "trip")
 RANK = {k: len(KINDS) - n for n, k in enumerate(KINDS)}  # items are ordered by (time, rank, id) descending
 KIND_OF = {r: k for k, r in RANK.items()}
 MAX_FIXES = 5000  # positions read per page for stays and trips
@@ -103,6 +104,16 @@ class EvidenceItem(_Item):
     received_at: datetime
 
 
+class KioskItem(_Item):
+    """What the person did at a kiosk terminal: a written report, a leave request, a call for
+    the duty officer, an SOS (`event`), with what they entered (`payload`, shown as text)."""
+
+    kind: Literal["kiosk"] = "kiosk"
+    event: str = Field(description="report, leave_request, call_officer, sos, ...")
+    kiosk_id: str
+    payload: dict[str, Any]
+
+
 class StayItem(_Item):
     """Fixes within about 100 m for 5 minutes or more."""
 
@@ -126,7 +137,7 @@ class TripItem(_Item):
     partial: bool = False
 
 
-TimelineItem = Annotated[AlertItem | CheckinItem | FaceItem | ProceedingItem | EvidenceItem | StayItem | TripItem, Field(discriminator="kind")]
+TimelineItem = Annotated[AlertItem | CheckinItem | FaceItem | ProceedingItem | EvidenceItem | KioskItem | StayItem | TripItem, Field(discriminator="kind")]
 
 
 class Timeline(BaseModel):
@@ -201,6 +212,8 @@ SOURCES = (
     Source("evidence", Evidence, func.coalesce(Evidence.recorded_at, Evidence.received_at), lambda p: and_(Evidence.person_id == p, Evidence.kind == "upload"),
            lambda e: EvidenceItem(at=_evidence_at(e), id=e.id, device_id=e.device_id, filename=e.filename, officer=e.officer, case_ref=e.case_ref,
                                   size=e.size, state=e.state, recorded_at=e.recorded_at, received_at=e.received_at)),
+    Source("kiosk", KioskEventRow, KioskEventRow.received_at, lambda p: KioskEventRow.person_id == p,
+           lambda k: KioskItem(at=k.received_at, id=k.id, event=k.kind, kiosk_id=k.kiosk_id, payload=k.payload or {})),
 )
 
 

@@ -308,7 +308,10 @@ class KioskEventRow(Base):
     occurred_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    __table_args__ = (UniqueConstraint("kiosk_id", "event_id", name="uq_kiosk_event"),)
+    # the person it is about (a report, a leave request, an SOS), from payload.person_id: the
+    # person's timeline reads it by index
+    person_id: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (UniqueConstraint("kiosk_id", "event_id", name="uq_kiosk_event"), Index("ix_kiosk_events_person", "person_id", "received_at"))
 
 
 class AuditEntry(Base):

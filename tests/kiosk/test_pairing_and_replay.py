@@ -3,7 +3,7 @@
 malformed is refused, each refusal audited; guessing is rate-limited), check-ins sent again
 with the same client_ref answered with the first decision and never made twice (the real
 photos of ../shared/data/faces), and SOS / call-the-officer events raising their alert once
-even when the batch is replayed."""
+even when the batch is replayed, and on the person's timeline once."""
 
 from __future__ import annotations
 
@@ -98,3 +98,7 @@ async def test_sos_and_call_for_the_officer_raise_their_alert_once(make_config) 
         assert [(a.kind, a.level, a.person_id, a.device_id) for a in rows] == [
             ("sos", "red", "p-obama", "kiosk-1"), ("assistance_requested", "yellow", None, "kiosk-1")]
         assert "一楼大厅" in (rows[0].message or "")
+        # and what the person did at the terminal is on their timeline, once
+        tl = (await r.client.get("/api/persons/p-obama/timeline", params={"kinds": "kiosk"}, headers=admin)).json()
+        assert [(i["event"], i["kiosk_id"], i["payload"].get("text")) for i in tl["items"]] == [
+            ("report", "kiosk-1", "本周思想汇报"), ("sos", "kiosk-1", None)]

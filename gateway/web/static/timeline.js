@@ -6,13 +6,14 @@
 // and data-at; the button data-role="more" is hidden on the last page.
 import { h, replace } from "./dom.js";
 
-export const KINDS = ["alert", "checkin", "face", "proceeding", "evidence", "stay", "trip"];
+export const KINDS = ["alert", "checkin", "face", "proceeding", "evidence", "kiosk", "stay", "trip"];
 
 export const strings = {
   en: {
     "tl.kinds": "Show", "tl.since": "From", "tl.until": "To", "tl.apply": "Apply", "tl.more": "Load more", "tl.loading": "Loading…",
     "tl.none": "Nothing recorded in this period.", "tl.on_map": "Play on the map",
-    "k.alert": "Alert", "k.checkin": "Check-in", "k.face": "Seen on camera", "k.proceeding": "Proceeding", "k.evidence": "Body-cam",
+    "k.alert": "Alert", "k.checkin": "Check-in", "k.face": "Seen on camera", "k.proceeding": "Proceeding", "k.evidence": "Body-cam", "k.kiosk": "At a kiosk",
+    "ev.report": "written report", "ev.leave_request": "leave request {from} – {to}", "ev.call_officer": "called the duty officer", "ev.sos": "SOS",
     "k.stay": "Stay", "k.trip": "Trip",
     "stay": "stayed {d} near {lat}, {lon} · until {end} · {n} positions within {r} m",
     "trip": "{km} km in {d} · top speed {v} km/h · {n} positions · until {end}",
@@ -29,7 +30,8 @@ export const strings = {
   "zh-CN": {
     "tl.kinds": "显示", "tl.since": "开始日期", "tl.until": "结束日期", "tl.apply": "筛选", "tl.more": "加载更多", "tl.loading": "加载中…",
     "tl.none": "该时段暂无记录。", "tl.on_map": "在地图上回放",
-    "k.alert": "告警", "k.checkin": "签到", "k.face": "摄像头识别", "k.proceeding": "执法活动", "k.evidence": "执法记录仪",
+    "k.alert": "告警", "k.checkin": "签到", "k.face": "摄像头识别", "k.proceeding": "执法活动", "k.evidence": "执法记录仪", "k.kiosk": "自助终端",
+    "ev.report": "思想汇报", "ev.leave_request": "请假申请 {from} 至 {to}", "ev.call_officer": "呼叫值班民警", "ev.sos": "紧急求助",
     "k.stay": "停留", "k.trip": "行程",
     "stay": "在 {lat}, {lon} 附近停留 {d} · 至 {end} · {n} 个定位点，范围 {r} 米",
     "trip": "{km} 公里，用时 {d} · 最高时速 {v} 公里 · {n} 个定位点 · 至 {end}",
@@ -81,6 +83,12 @@ function describe(ctx, i) {
     case "evidence":
       return `${i.filename || `#${i.id}`} · ${i.device_id || ""}${i.officer ? ` · ${i.officer}` : ""}${i.case_ref ? ` · ${i.case_ref}` : ""} · ` +
         `${(i.size / 1e6).toFixed(1)} MB${i.state === "quarantined" ? ` · ${t("ev.quarantined")}` : ""}`;
+    case "kiosk": {
+      const p = i.payload || {};
+      const what = t(`ev.${i.event}`, { from: p.from ?? "", to: p.to ?? "" });
+      const text = typeof p.text === "string" ? p.text : typeof p.reason === "string" ? p.reason : "";
+      return [`${what === `ev.${i.event}` ? i.event : what} · ${i.kiosk_id}`, text ? h("span", { class: "kiosk-text" }, ` · ${text}`) : null];
+    }
     case "stay":
       return t("stay", { d: duration(t, span(i.at, i.end)), lat: i.lat.toFixed(5), lon: i.lon.toFixed(5), end: ctx.fmt.time(i.end), n: i.fixes, r: Math.round(i.radius_m) });
     case "trip": {

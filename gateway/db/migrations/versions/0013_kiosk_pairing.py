@@ -1,5 +1,5 @@
-"""kiosk terminals: one-time pairing codes, and check-ins by the terminal's own reference
-(a replay answers the first decision)
+"""kiosk terminals: one-time pairing codes, check-ins by the terminal's own reference
+(a replay answers the first decision), and the person a kiosk event is about
 
 Revision ID: 0013
 Revises: 0012
@@ -26,6 +26,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_pairing_codes_device", "pairing_codes", ["device_id"])
+    with op.batch_alter_table("kiosk_events") as b:
+        b.add_column(sa.Column("person_id", sa.String(64), nullable=True))
+    op.create_index("ix_kiosk_events_person", "kiosk_events", ["person_id", "received_at"])
     op.create_table(
         "kiosk_submissions",
         sa.Column("kiosk_id", sa.String(64), primary_key=True),
@@ -37,5 +40,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("kiosk_submissions")
+    op.drop_index("ix_kiosk_events_person", table_name="kiosk_events")
+    with op.batch_alter_table("kiosk_events") as b:
+        b.drop_column("person_id")
     op.drop_index("ix_pairing_codes_device", table_name="pairing_codes")
     op.drop_table("pairing_codes")
