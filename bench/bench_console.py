@@ -22,22 +22,20 @@ collection's features) and the server time (median of 3).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from gateway.threaded import ThreadedGateway, serve_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -59,17 +57,6 @@ PAGES: dict[str, str] = {
 READY = "document.querySelector('#page[data-ready=\"1\"]')"
 
 
-@dataclass
-class Live:
-    url: str
-    core: Any
-    loop: asyncio.AbstractEventLoop
-    stop: Callable[[], None]
-
-    def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 300) -> Any:
-        return asyncio.run_coroutine_threadsafe(fn(*args), self.loop).result(timeout)
-
-
 def _port() -> int:
     import socket
 
@@ -78,53 +65,15 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_gateway(data_dir: Path) -> Live:
+def start_gateway(data_dir: Path) -> ThreadedGateway:
     """A real server (uvicorn) on a free port in a thread, as `gateway run` builds it."""
-    import uvicorn
-
     from config.loader import load_config_text
-    from gateway.app import create_app
-    from gateway.assembly import build_gateway
 
-    port = _port()
-    cfg = load_config_text(json.dumps({"gateway": {"data_dir": str(data_dir), "port": port}}), "<bench>", env={})
-    holder: dict[str, Any] = {}
-    ready = threading.Event()
-
-    def serve() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        gw = build_gateway(cfg)
-        server = uvicorn.Server(uvicorn.Config(create_app(cfg, gw), host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"))
-        holder.update(loop=loop, gw=gw, server=server)
-
-        async def main() -> None:
-            task = asyncio.create_task(server.serve())
-            deadline = time.monotonic() + 60
-            while not server.started and not task.done() and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-            ready.set()
-            await task
-
-        try:
-            loop.run_until_complete(main())
-        finally:
-            ready.set()
-            loop.close()
-
-    thread = threading.Thread(target=serve, name="bench-gateway", daemon=True)
-    thread.start()
-    if not ready.wait(90) or not holder["server"].started:
-        raise RuntimeError("the gateway did not start")
-
-    def stop() -> None:
-        holder["server"].should_exit = True
-        thread.join(30)
-
-    live = Live(f"http://127.0.0.1:{port}", holder["gw"].core, holder["loop"], stop)
+    cfg = load_config_text(json.dumps({"gateway": {"data_dir": str(data_dir), "port": _port()}}), "<bench>", env={})
+    live = serve_in_thread(cfg, name="bench-gateway")
     from gateway.users import add_user
 
-    live.call(lambda: add_user(cfg, USER, "admin", PASSWORD, "bench"))
+    live.call(add_user, cfg, USER, "admin", PASSWORD, "bench")
     return live
 
 
@@ -215,7 +164,7 @@ def _rows(body: Any) -> int | None:
     return None
 
 
-def measure(live: Live, browser: Any, loads: int) -> tuple[dict[str, list[float]], dict[str, dict[str, tuple[int, int | None, float]]]]:
+def measure(live: ThreadedGateway, browser: Any, loads: int) -> tuple[dict[str, list[float]], dict[str, dict[str, tuple[int, int | None, float]]]]:
     """Per page: time to interactive of each load (ms); and the API GETs it made:
     path -> (bytes, rows, server ms)."""
     context = browser.new_context(base_url=live.url, viewport={"width": 1440, "height": 900}, locale="en-US")
@@ -291,7 +240,7 @@ def main(quick: bool = False) -> None:
                 try:
                     if label == "seeded":
                         t0 = time.monotonic()
-                        counts = live.call(seed, live.core)
+                        counts = live.call(seed, live.core, timeout=300)
                         print(f"seeded in {time.monotonic() - t0:.1f} s: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()), flush=True)
                     results[label] = measure(live, browser, loads)
                 finally:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -29,7 +28,6 @@ import pytest
 import yaml
 
 from config import GatewayConfig, load_config_text
-from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -180,46 +178,15 @@ def start_live_gateway() -> Iterator[Callable[[GatewayConfig], LiveGateway]]:
     stops: list[Callable[[], None]] = []
 
     def start(config: GatewayConfig) -> LiveGateway:
-        import uvicorn
-
-        from gateway.app import create_app
-        from gateway.assembly import build_gateway
+        from gateway.threaded import serve_in_thread
 
         config.gateway.port = free_port()
-        holder: dict[str, Any] = {}
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            gw = build_gateway(config)
-            app = create_app(config, gw)
-            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=config.gateway.port, log_config=None, access_log=False, lifespan="on"))
-            holder.update(loop=loop, gateway=gw, server=server)
-
-            async def main() -> None:
-                task = asyncio.create_task(server.serve())
-                await wait_for(lambda: server.started or task.done(), 60, "uvicorn to start", interval=0.02)
-                ready.set()
-                await task
-
-            try:
-                loop.run_until_complete(main())
-            finally:
-                ready.set()
-                loop.close()
-
-        thread = threading.Thread(target=serve, name="live-gateway", daemon=True)
-        thread.start()
-        assert ready.wait(90), "gateway did not start"  # the thread gives up first, at 60 s
-        assert holder["server"].started, "gateway failed to start (see log)"
-
-        def stop() -> None:
-            holder["server"].should_exit = True
-            thread.join(30)
-
-        stops.append(stop)
-        return LiveGateway(f"http://127.0.0.1:{config.gateway.port}", holder["gateway"].core, holder["gateway"].areas, holder["loop"])
+        try:
+            gw = serve_in_thread(config, name="live-gateway")
+        except RuntimeError as e:
+            raise AssertionError(str(e)) from None
+        stops.append(gw.stop)
+        return LiveGateway(gw.url, gw.core, gw.areas, gw.loop)
 
     yield start
     for stop in reversed(stops):

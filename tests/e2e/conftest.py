@@ -193,3 +193,21 @@ class SocketGate:
         else:
             ws.connect_to_server()
             self.sockets.append(ws)
+
+
+@pytest.fixture
+def camera_browser(browser: Any) -> Iterator[Callable[[Path], Any]]:
+    """Factory: `camera_browser(video)` -> a Chromium whose camera plays `video` (a y4m file,
+    looped: --use-file-for-fake-video-capture) with the permission prompt answered; closed
+    after the test."""
+    launched: list[Any] = []
+
+    def launch(video: Path) -> Any:
+        b = browser.browser_type.launch(executable_path=str(CHROMIUM), headless=True, args=[
+            *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
+        launched.append(b)
+        return b
+
+    yield launch
+    for b in launched:
+        b.close()

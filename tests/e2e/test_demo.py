@@ -4,21 +4,15 @@ every device of the demo site come online as the simulators report."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 
-from tests.conftest import free_port
 from tests.e2e.conftest import sign_in
+from tests.e2e.demo import running_demo
 from tests.waiting import wait_for_blocking
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path, shared_data: Path) -> None:
@@ -27,31 +21,9 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path, sha
     faces.mkdir(parents=True)
     for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama-480p.jpg"):
         (faces / name).symlink_to(shared_data / "faces" / name)
-    port = free_port()
-    env = {**os.environ, "GATEWAY_DEMO_MQTT_PORT": str(free_port()), "GATEWAY_DEMO_RTSP_PORT": str(free_port())}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo"),
-         "--faces", str(faces.parent)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
-    )
-    try:
-        output: list[str] = []
-
-        def read() -> None:  # all along: a demo whose pipe is full blocks
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                output.append(line)
-
-        threading.Thread(target=read, daemon=True).start()
-
-        def printed_passwords() -> dict[str, str] | None:
-            found = {m.group(1): m.group(2) for line in list(output) if (m := re.match(r"\s+(admin|officer|monitor):\s+(\S+)$", line))}
-            assert proc.poll() is None, "demo exited early:\n" + "".join(output[-40:])
-            return found if len(found) == 3 else None
-
-        passwords = wait_for_blocking(printed_passwords, 90, "the demo to print its passwords", interval=0.2)
+    with running_demo(tmp_path / "demo", "--faces", str(faces.parent)) as demo:
+        passwords, url = demo.passwords, demo.url
         assert len(set(passwords.values())) == 3  # one each: a monitor does not know the admin's
-        url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
 
         page = anonymous_page(SimpleNamespace(url=url), "zh-CN")
@@ -87,9 +59,3 @@ def test_demo_serves_console_and_login_works(anonymous_page, tmp_path: Path, sha
 
         wait_for_blocking(both_checkins, 120, lambda: f"an accepted and a refused check-in; so far: {checkins}", interval=1)
         assert any(c["result"] == "rejected" and "liveness" in c["reason"] for c in checkins), checkins
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()

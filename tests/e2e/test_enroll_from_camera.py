@@ -9,55 +9,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, sign_in
+from tests.e2e.conftest import PASSWORD, sign_in
+from tests.kiosk.media import letterboxed, write_y4m
 
 
-def y4m_from_photo(photo: Path, out: Path, width: int = 640, height: int = 480, frames: int = 10) -> Path:
-    """A few identical I420 frames of the photo, letterboxed to width x height."""
-    img = Image.open(photo).convert("RGB")
-    img.thumbnail((width, height))
-    canvas = Image.new("RGB", (width, height), (128, 128, 128))
-    canvas.paste(img, ((width - img.width) // 2, (height - img.height) // 2))
-    y, cb, cr = canvas.convert("YCbCr").split()
-    half = (width // 2, height // 2)
-    frame = y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes()
-    with open(out, "wb") as f:
-        f.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            f.write(b"FRAME\n" + frame)
-    return out
-
-
-def test_an_officer_enrolls_a_photo_from_the_camera(live_gateway: Any, api_as: Any, browser: Any, shared_data: Path, tmp_path: Path) -> None:
+def test_an_officer_enrolls_a_photo_from_the_camera(live_gateway: Any, api_as: Any, camera_browser: Any, shared_data: Path, tmp_path: Path) -> None:
     live = live_gateway
     admin = api_as(live, "chief")
     assert admin.post("/api/persons", json={"id": "p-cam", "name": "奥巴马"}).status_code == 201
     live.add_user("wang", "officer", PASSWORD)
-    video = y4m_from_photo(shared_data / "faces" / "obama.jpg", tmp_path / "face.y4m")
-    camera_browser = browser.browser_type.launch(executable_path=str(CHROMIUM), headless=True, args=[
-        *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
-    try:
-        context = camera_browser.new_context(base_url=live.url, locale="en-US", viewport={"width": 1280, "height": 900})
-        context.grant_permissions(["camera"], origin=live.url)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto("/login")
-        sign_in(page, "wang", PASSWORD)
-        page.wait_for_selector("#page[data-ready]")  # signed in: the console's first page
-        page.goto("/console/person?id=p-cam")
-        page.wait_for_selector("#page[data-ready]")
-        page.locator(".btn-camera").click()
-        page.wait_for_function("() => { const v = document.querySelector('video.enroll-preview'); return v && v.videoWidth > 0 && v.currentTime > 0.2; }")
-        page.locator(".btn-capture").click()
-        expect(page.locator("[role=status][data-verdict]")).to_have_attribute("data-verdict", "accepted")
-        expect(page.locator("figure.photo")).to_have_count(1)
-        photos = admin.get("/api/persons/p-cam/photos").json()
-        assert len(photos) == 1 and photos[0]["quality"]["face_px"] >= 80
-        assert page.evaluate("() => document.querySelector('video.enroll-preview').hidden")  # the camera is released
-        assert errors == [], errors
-    finally:
-        camera_browser.close()
+    video = write_y4m([letterboxed(shared_data / "faces" / "obama.jpg")] * 10, tmp_path / "face.y4m")
+    context = camera_browser(video).new_context(base_url=live.url, locale="en-US", viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["camera"], origin=live.url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/login")
+    sign_in(page, "wang", PASSWORD)
+    page.wait_for_selector("#page[data-ready]")  # signed in: the console's first page
+    page.goto("/console/person?id=p-cam")
+    page.wait_for_selector("#page[data-ready]")
+    page.locator(".btn-camera").click()
+    page.wait_for_function("() => { const v = document.querySelector('video.enroll-preview'); return v && v.videoWidth > 0 && v.currentTime > 0.2; }")
+    page.locator(".btn-capture").click()
+    expect(page.locator("[role=status][data-verdict]")).to_have_attribute("data-verdict", "accepted")
+    expect(page.locator("figure.photo")).to_have_count(1)
+    photos = admin.get("/api/persons/p-cam/photos").json()
+    assert len(photos) == 1 and photos[0]["quality"]["face_px"] >= 80
+    assert page.evaluate("() => document.querySelector('video.enroll-preview').hidden")  # the camera is released
+    assert errors == [], errors

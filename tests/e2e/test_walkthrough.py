@@ -16,10 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import os
 import re
-import subprocess
-import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -34,14 +31,13 @@ from playwright.sync_api import expect
 
 from simulators.tracker import run_tracker
 from tests.cameras.conftest import gst_server  # noqa: F401  (the GStreamer RTSP server fixture)
-from tests.conftest import SHARED_DATA, free_port, require_peer
+from tests.conftest import SHARED_DATA, require_peer
 from tests.e2e.conftest import SHOTS, sign_in
+from tests.e2e.demo import running_demo
 from tests.e2e.test_console_fonts import DRAW
 from tests.faces.conftest import small_jpeg
 from tests.gps.helpers import offset
 from tests.waiting import wait_for_blocking
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -50,39 +46,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     Shorter recording segments (an environment override, as any setting can have) so that a
     proceeding has sealed segments within seconds."""
     require_peer(SHARED_DATA.is_dir(), f"real test data at {SHARED_DATA}")
-    port, mqtt_port = free_port(), free_port()
-    env = {**os.environ, "GATEWAY_DEMO_MQTT_PORT": str(mqtt_port), "GATEWAY_DEMO_RTSP_PORT": str(free_port()),
-           "GATEWAY_RECORDING__SEGMENT_S": "2"}
-    data = tmp_path_factory.mktemp("walk-demo")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--data-dir", str(data)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env)
-    output: list[str] = []
-
-    def read() -> None:  # all along: a demo whose pipe is full blocks
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        def printed_passwords() -> dict[str, str] | None:
-            found = {m.group(1): m.group(2) for line in list(output) if (m := re.match(r"\s+(admin|officer|monitor):\s+(\S+)$", line))}
-            assert proc.poll() is None, "demo exited early:\n" + "".join(output[-40:])
-            return found if len(found) == 3 else None
-
-        passwords = wait_for_blocking(printed_passwords, 90, "the demo to print its passwords", interval=0.2)
-        url = f"http://127.0.0.1:{port}"
-        tokens = {name: httpx.post(f"{url}/api/auth/token", data={"username": name, "password": pw}).json()["access_token"]
-                  for name, pw in passwords.items()}
-        yield SimpleNamespace(url=url, passwords=passwords, mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
-                              api={name: httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tok}"}, timeout=60)
-                                   for name, tok in tokens.items()}, output=output, cookies={})
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_demo(tmp_path_factory.mktemp("walk-demo"), env={"GATEWAY_RECORDING__SEGMENT_S": "2"}) as demo:
+        tokens = {name: httpx.post(f"{demo.url}/api/auth/token", data={"username": name, "password": pw}).json()["access_token"]
+                  for name, pw in demo.passwords.items()}
+        demo.api = {name: httpx.Client(base_url=demo.url, headers={"Authorization": f"Bearer {tok}"}, timeout=60) for name, tok in tokens.items()}
+        demo.cookies = {}
+        yield demo
 
 
 def signed_in(anonymous_page: Any, demo: SimpleNamespace, user: str, lang: str) -> Any:
