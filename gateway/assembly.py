@@ -22,6 +22,7 @@ from drivers.bodycam.pipeline import Pipeline
 from drivers.bodycam.service import UploadSessions
 from drivers.camera import CameraArea
 from drivers.gps.driver import TrackerDriver
+from drivers.gps.geo import wgs84_to_gcj02
 from drivers.kiosk.session import KioskDriver
 from gateway.clock import Clock
 from gateway.config_sync import sync_config
@@ -78,6 +79,8 @@ class Gateway:
 
 def build_gateway(config: GatewayConfig, clock: Clock | None = None) -> Gateway:
     core = Core.create(config, clock)
+    # the console's tiles in GCJ-02: pushes carry display coordinates, by the trackers' formula
+    core.push.display = wgs84_to_gcj02 if config.console.tile_datum == "gcj02" else None
     return Gateway(core, build_areas(core))
 
 

@@ -108,7 +108,7 @@ class Core:
             watched["database"] = Path(db.sqlite_path).parent
         svc = cls(
             config=config, clock=clock, metrics=metrics, bus=bus, db=db, audit=audit, alerts=alerts,
-            push=PushHub(metrics, units=UnitIndex(db), tile_datum=config.console.tile_datum), signer=TokenSigner(secret, config.auth.token_ttl_s),
+            push=PushHub(metrics, units=UnitIndex(db)), signer=TokenSigner(secret, config.auth.token_ttl_s),
             login_limiter=RateLimiter(config.auth.login_attempts_per_minute, clock),
             disk=DiskMonitor(watched, alerts, clock, metrics, full_below_bytes=st.disk_full_below_bytes, check_s=st.disk_check_s,
                              clear_after_s=st.disk_clear_after_s),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
-from drivers.gps.geo import wgs84_to_gcj02
 from gateway.events import Event
 from gateway.metrics import Metrics
 from gateway.unit_index import UnitIndex
@@ -32,12 +32,13 @@ class PushClient:
 
 
 class PushHub:
-    def __init__(self, metrics: Metrics, per_client: int = 500, units: UnitIndex | None = None, tile_datum: str = "wgs84") -> None:
+    def __init__(self, metrics: Metrics, per_client: int = 500, units: UnitIndex | None = None) -> None:
         self.clients: set[PushClient] = set()
         self.units = units
-        # the console's map tiles: positions and alert places carry where to draw them
-        # (`display`), converted here, so the browser holds no datum code
-        self.tile_datum = tile_datum
+        # where the console draws a WGS-84 point on its map tiles, when they are not WGS-84
+        # (GCJ-02): positions and alert places carry it as `display`, so the browser holds no
+        # datum code. Set by the composition root from the trackers area's formula.
+        self.display: Callable[[float, float], tuple[float, float]] | None = None
         self.per_client = per_client
         self._dropped = metrics.counter("gateway_push_dropped_total", "Console messages dropped for slow clients")
         self._gauge = metrics.gauge("gateway_push_clients", "Connected console WebSockets")
@@ -76,14 +77,15 @@ class PushHub:
         """Add `display` ([lat, lon] on the console's tiles) to a position and to an alert's
         position, when the tiles are not WGS-84; the message itself is left as it was (MQTT
         and webhooks carry the same dict)."""
-        if self.tile_datum != "gcj02":
+        to = self.display
+        if to is None:
             return message
         if isinstance(message.get("lat"), float | int) and isinstance(message.get("lon"), float | int):
-            return {**message, "display": list(wgs84_to_gcj02(message["lat"], message["lon"]))}
+            return {**message, "display": list(to(message["lat"], message["lon"]))}
         alert = message.get("alert")
         if isinstance(alert, dict) and isinstance(alert.get("position"), dict):
             pos = alert["position"]
-            return {**message, "alert": {**alert, "position": {**pos, "display": list(wgs84_to_gcj02(pos["lat"], pos["lon"]))}}}
+            return {**message, "alert": {**alert, "position": {**pos, "display": list(to(pos["lat"], pos["lon"]))}}}
         return message
 
     def _in_reach(self, wanting: list[PushClient], message: dict[str, Any]) -> list[PushClient]:
