@@ -22,6 +22,11 @@ Box = tuple[int, int, int, int]  # top, right, bottom, left (face_recognition's 
 ErrorKind = Literal["too_large", "bad_input"]
 
 
+# face_recognition's landmark parts in the order `Face.points` holds them (17+5+5+4+5+6+6+12+12 = 72 points;
+# the first 48 are dlib's 68-point indices, the lips repeat two corner points each).
+POINT_PARTS = ("chin", "left_eyebrow", "right_eyebrow", "nose_bridge", "nose_tip", "left_eye", "right_eye", "top_lip", "bottom_lip")
+
+
 @dataclass(frozen=True)
 class Params:
     max_pixels: int = 25_000_000
@@ -45,6 +50,7 @@ class Face:
     eye_opening: float | None = None
     pose: tuple[float, float] | None = None  # nose offset from the eye midpoint, in eye distances
     patch: np.ndarray | None = None  # 64x64 grey face, for frame-to-frame change
+    points: np.ndarray | None = None  # the 68-point landmarks as (72, 2) float32 in POINT_PARTS order (active liveness)
 
 
 @dataclass
@@ -91,6 +97,7 @@ def analyse(rgb: np.ndarray, p: Params) -> Analysis:
             face.encoding = np.asarray(encodings[i], dtype=np.float64)
         if marks:
             face.eye_opening, face.pose = eye_opening(marks[i]), head_pose(marks[i])
+            face.points = np.asarray([pt for part in POINT_PARTS for pt in marks[i][part]], dtype=np.float32)
             face.patch = cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) if crop.size else None
         out.faces.append(face)
     if p.thumbnail:
