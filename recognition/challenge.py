@@ -40,7 +40,9 @@ PROMPTS: dict[Kind, dict[str, str]] = {
     "turn_left": {"zh-CN": "请慢慢把头转向左边", "en": "Slowly turn your head to your left"},
     "turn_right": {"zh-CN": "请慢慢把头转向右边", "en": "Slowly turn your head to your right"},
     "blink": {"zh-CN": "请眨眼", "en": "Blink your eyes"},
-    "closer": {"zh-CN": "请慢慢靠近摄像头", "en": "Slowly move closer to the camera"},
+    # Moving closer is a change of scale, which a photo can imitate: the passive check that runs
+    # first wants a blink or a head movement, so the prompt asks for a blink as well.
+    "closer": {"zh-CN": "请慢慢靠近摄像头，并眨一下眼", "en": "Slowly move closer to the camera and blink"},
 }
 
 # Indices into Face.points (recognition.faces.POINT_PARTS order).

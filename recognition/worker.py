@@ -34,6 +34,13 @@ def _analyse_many(items: list[bytes], p: Params) -> list[Analysis]:
     return [analyse_bytes(b, p) for b in items]
 
 
+def _analyse_sequence(items: list[bytes], p: Params, encode: frozenset[int]) -> list[Analysis]:
+    """A challenge's frames: landmarks on every frame, the (costly) encoding only on `encode`."""
+    from dataclasses import replace
+
+    return [analyse_bytes(b, replace(p, encode=i in encode)) for i, b in enumerate(items)]
+
+
 class WorkersStopped(RuntimeError):
     """A request came after the gateway began stopping."""
 
@@ -67,6 +74,9 @@ class FaceWorkers:
 
     async def analyse_many(self, items: list[bytes], p: Params) -> list[Analysis]:
         return await self._run(_analyse_many, items, p)  # type: ignore[no-any-return]
+
+    async def analyse_sequence(self, items: list[bytes], p: Params, encode: frozenset[int]) -> list[Analysis]:
+        return await self._run(_analyse_sequence, items, p, encode)  # type: ignore[no-any-return]
 
     async def analyse_clip(self, data: bytes, n: int, p: Params) -> list[Analysis]:
         return await self._run(analyse_clip, data, n, p)  # type: ignore[no-any-return]

@@ -95,21 +95,23 @@ def _squash_eye(rgb: np.ndarray, eye: list[tuple[int, int]], keep: float) -> Non
     rgb[y0:y1, x0:x1] = out
 
 
-def sequence(rgb: np.ndarray, kind: Kind, n: int = 8, amount: float | None = None, seed: int = 0) -> list[np.ndarray]:
-    """`n` frames of the face in `rgb` performing `kind`, starting frontal and still."""
+def sequence(rgb: np.ndarray, kind: Kind, n: int = 8, amount: float | None = None, seed: int = 0, also_turn: float = 0.0) -> list[np.ndarray]:
+    """`n` frames of the face in `rgb` performing `kind`, starting frontal and still;
+    `also_turn`: turn the head slightly as well (this fraction of the face width), as people
+    do when they step closer (the passive check wants a blink or a head movement)."""
     (t, r, b, lf), marks = _face(rgb)
     frames: list[np.ndarray] = []
     width = r - lf
     for i in range(n):
         f = rgb.copy()
         ramp = min(1.0, i / max(1, n - 3))  # the movement takes all but the last two frames, then holds
-        if kind in ("turn_left", "turn_right"):
+        if kind in ("turn_left", "turn_right") or also_turn:
             nose = np.mean(marks["nose_tip"], axis=0)
             chin = np.asarray(marks["chin"])
             left, right = float(chin[:, 0].min()), float(chin[:, 0].max())
             sign = 1.0 if kind == "turn_left" else -1.0  # the person's left is the image's right (camera not mirrored)
-            f = _hwarp(f, left - 0.1 * width, float(nose[0]), right + 0.1 * width, sign * ramp * (amount or 0.22) * width)
-        elif kind == "blink":
+            f = _hwarp(f, left - 0.1 * width, float(nose[0]), right + 0.1 * width, sign * ramp * (also_turn or amount or 0.22) * width)
+        if kind == "blink":
             mid = n // 2
             if i in (mid, mid + 1):
                 for eye in ("left_eye", "right_eye"):
@@ -117,7 +119,7 @@ def sequence(rgb: np.ndarray, kind: Kind, n: int = 8, amount: float | None = Non
                         _close_eye(f, marks[eye])
                     else:
                         _squash_eye(f, marks[eye], 0.4)
-        elif kind == "closer":
+        if kind == "closer":
             s = 1.0 + ramp * (amount or 0.3)
             cx, cy = (lf + r) / 2, (t + b) / 2
             m = np.array([[s, 0, cx - s * cx], [0, s, cy - s * cy]], dtype=np.float32)
