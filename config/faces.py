@@ -36,7 +36,7 @@ class ActiveLivenessSettings(Section):
     ttl_s: float = Field(20.0, gt=0, le=300, description="A challenge expires this long after it was issued (time to read the prompt and move).")
     frames_wanted: int = Field(8, ge=3, le=30, description="Frames the kiosk is asked to send, `interval_ms` apart.")
     interval_ms: int = Field(150, ge=20, le=2000, description="Time between the frames the kiosk sends.")
-    identity_frames: int = Field(3, ge=2, le=30, description="Frames whose face encoding is computed (first, last, evenly between); the others get landmarks only.")
+    identity_frames: int = Field(2, ge=2, le=30, description="Frames whose face is detected and encoded (first, last, evenly between); in the others it is tracked and gets landmarks only.")
     max_missing: int = Field(1, ge=0, le=10, description="Frames that may lack exactly one face (a head turned past the detector).")
     same_person: float = Field(0.5, gt=0, lt=2, description="Largest encoding distance between two frames of one sequence.")
     frontal_max: float = Field(0.3, gt=0, lt=1, description="Turns: |yaw| of the first frame must be at most this (yaw: nose position between the jaw edges, -1..1).")

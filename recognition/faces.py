@@ -79,11 +79,13 @@ def analyse_bytes(data: bytes, p: Params) -> Analysis:
     return analyse(rgb, p)
 
 
-def analyse(rgb: np.ndarray, p: Params) -> Analysis:
+def analyse(rgb: np.ndarray, p: Params, boxes: list[Box] | None = None) -> Analysis:
+    """Faces in one picture; `boxes` given: the faces are there (tracked), no detection."""
     import face_recognition  # dlib and its models load in the worker processes only
 
     h, w = rgb.shape[:2]
-    boxes = detect(rgb, p.detect_max_side, p.upsample)
+    if boxes is None:
+        boxes = detect(rgb, p.detect_max_side, p.upsample)
     out = Analysis(w, h)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     boxes = sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[1] - b[3]))[: p.max_faces]
@@ -107,6 +109,61 @@ def analyse(rgb: np.ndarray, p: Params) -> Analysis:
             out.thumbnail = to_jpeg(rgb[max(0, t - m): min(h, bt + m), max(0, lf - m): min(w, r + m)], 200)
         else:
             out.thumbnail = to_jpeg(rgb, 320)
+    return out
+
+
+def _box_offsets(f: Face) -> tuple[float, float, float, float]:
+    """Where the detector's box lies around the landmarks, in landmark-box sizes."""
+    assert f.points is not None
+    x0, y0 = f.points.min(axis=0)
+    x1, y1 = f.points.max(axis=0)
+    bw, bh = max(float(x1 - x0), 1.0), max(float(y1 - y0), 1.0)
+    t, r, b, lf = f.box
+    return (t - y0) / bh, (r - x1) / bw, (b - y1) / bh, (lf - x0) / bw
+
+
+def _tracked_box(points: np.ndarray, offsets: tuple[float, float, float, float], w: int, h: int) -> Box:
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    bw, bh = float(x1 - x0), float(y1 - y0)
+    ot, orr, ob, ol = offsets
+    return (max(0, int(y0 + ot * bh)), min(w, int(x1 + orr * bw)), min(h, int(y1 + ob * bh)), max(0, int(x0 + ol * bw)))
+
+
+def analyse_sequence(items: list[bytes], p: Params, encode: frozenset[int]) -> list[Analysis]:
+    """A challenge's frames, oldest first: landmarks on every frame; detection and the (costly)
+    encoding only on the frames in `encode` (and after a frame that lost the face). In the other
+    frames the face is tracked: its box is placed on the previous frame's landmarks as the
+    detector placed it on the last detected frame's. A face that jumps or changes between frames
+    still shows: its landmarks then jump or lose their shape, which the continuity checks of
+    recognition/challenge.py refuse."""
+    from dataclasses import replace
+
+    from recognition.images import BadImage, TooLarge
+
+    out: list[Analysis] = []
+    offsets: tuple[float, float, float, float] | None = None
+    prev: np.ndarray | None = None
+    for i, data in enumerate(items):
+        q = replace(p, encode=p.encode and i in encode, thumbnail=p.thumbnail and not out)
+        if i in encode or prev is None or offsets is None:
+            a = analyse_bytes(data, q)
+            detected = True
+        else:
+            try:
+                rgb = decode(data, p.max_pixels)
+            except TooLarge as e:
+                a = refused("too_large", str(e))
+            except BadImage as e:
+                a = refused("bad_input", str(e))
+            else:
+                a = analyse(rgb, q, [_tracked_box(prev, offsets, rgb.shape[1], rgb.shape[0])])
+            detected = False
+        one = a.faces[0] if len(a.faces) == 1 and a.faces[0].points is not None else None
+        if one is not None and detected:
+            offsets = _box_offsets(one)
+        prev = one.points if one is not None else None
+        out.append(a)
     return out
 
 

@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from recognition.faces import Analysis, Params, analyse, analyse_bytes, analyse_clip
+from recognition.faces import (
+    Analysis,
+    Params,
+    analyse,
+    analyse_bytes,
+    analyse_clip,
+    analyse_sequence,
+)
 
 
 def _warm() -> None:
@@ -32,13 +39,6 @@ def _warm() -> None:
 
 def _analyse_many(items: list[bytes], p: Params) -> list[Analysis]:
     return [analyse_bytes(b, p) for b in items]
-
-
-def _analyse_sequence(items: list[bytes], p: Params, encode: frozenset[int]) -> list[Analysis]:
-    """A challenge's frames: landmarks on every frame, the (costly) encoding only on `encode`."""
-    from dataclasses import replace
-
-    return [analyse_bytes(b, replace(p, encode=i in encode)) for i, b in enumerate(items)]
 
 
 class WorkersStopped(RuntimeError):
@@ -76,7 +76,7 @@ class FaceWorkers:
         return await self._run(_analyse_many, items, p)  # type: ignore[no-any-return]
 
     async def analyse_sequence(self, items: list[bytes], p: Params, encode: frozenset[int]) -> list[Analysis]:
-        return await self._run(_analyse_sequence, items, p, encode)  # type: ignore[no-any-return]
+        return await self._run(analyse_sequence, items, p, encode)  # type: ignore[no-any-return]
 
     async def analyse_clip(self, data: bytes, n: int, p: Params) -> list[Analysis]:
         return await self._run(analyse_clip, data, n, p)  # type: ignore[no-any-return]

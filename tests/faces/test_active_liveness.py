@@ -100,3 +100,25 @@ def test_too_few_faces_or_an_unknown_kind_is_refused(clips: dict[str, list[Analy
     empty = [Analysis(640, 480) for _ in range(8)]
     assert not judge_challenge("blink", empty, S).passed
     assert "unknown challenge" in judge_challenge("smile", clips["blink"], S).reason
+
+
+def test_tracked_frames_between_two_encoded_ones_pass_a_turn_and_refuse_a_swap() -> None:
+    """What the service runs: detection and encoding on `identity_frames` frames (first and
+    last by default), the face tracked in between (landmarks only)."""
+    from recognition.faces import analyse_sequence
+    from recognition.service import spread
+    from simulators.challenge_frames import jpeg
+
+    require_peer(FACES.is_dir(), f"real face photos at {FACES}")
+    obama, biden = load(str(FACES / "obama.jpg")), load(str(FACES / "biden.jpg"))
+    turn = sequence(obama, "turn_left")
+    keep = spread(len(turn), S.identity_frames)
+    assert keep == {0, len(turn) - 1}
+    ok = analyse_sequence([jpeg(f) for f in turn], P, keep)
+    assert [a.faces[0].encoding is not None for a in ok] == [i in keep for i in range(len(turn))]
+    r = judge_challenge("turn_left", ok, S)
+    assert r.passed, (r.reason, r.details)
+    # Biden's photo in frames 3 and 4: the tracked landmarks jump, or lose the face.
+    swapped = turn[:3] + [_camera(biden, 3, 1), _camera(biden, 4, 1)] + turn[5:]
+    r = judge_challenge("turn_left", analyse_sequence([jpeg(f) for f in swapped], P, keep), S)
+    assert not r.passed, r.details
