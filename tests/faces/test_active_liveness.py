@@ -122,3 +122,11 @@ def test_tracked_frames_between_two_encoded_ones_pass_a_turn_and_refuse_a_swap()
     swapped = turn[:3] + [_camera(biden, 3, 1), _camera(biden, 4, 1)] + turn[5:]
     r = judge_challenge("turn_left", analyse_sequence([jpeg(f) for f in swapped], P, keep), S)
     assert not r.passed, r.details
+
+
+def test_a_recording_that_turns_both_ways_is_refused_for_either_turn(clips: dict[str, list[Analysis]]) -> None:
+    # Left, back to the front, then right: one recording to answer both turn challenges.
+    both = clips["turn_left"] + clips["turn_left"][::-1][1:] + clips["turn_right"][1:]
+    for kind in ("turn_left", "turn_right"):
+        r = judge_challenge(kind, both, S)
+        assert not r.passed and "not" in r.reason and "as asked" in r.reason, (kind, r.reason, r.details.get("steps"))
