@@ -145,7 +145,7 @@ def analyse_sequence(items: list[bytes], p: Params, encode: frozenset[int]) -> l
     offsets: tuple[float, float, float, float] | None = None
     prev: np.ndarray | None = None
     for i, data in enumerate(items):
-        q = replace(p, encode=p.encode and i in encode, thumbnail=p.thumbnail and not out)
+        q = replace(p, encode=p.encode and i in encode, thumbnail=p.thumbnail and i in encode)
         if i in encode or prev is None or offsets is None:
             a = analyse_bytes(data, q)
             detected = True

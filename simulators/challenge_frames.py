@@ -141,6 +141,12 @@ def rigid(rgb: np.ndarray, n: int = 8, shift: tuple[float, float] = (30, 10), sc
     return out
 
 
+def answer(path: str, kind: Kind, n: int = 8, seed: int = 0) -> list[bytes]:
+    """JPEG frames answering a challenge from one photo, as a kiosk would send them; for
+    `closer`, with a slight head turn (the passive check wants a blink or a head movement)."""
+    return [jpeg(f) for f in sequence(load(path), kind, n=n, seed=seed, also_turn=0.15 if kind == "closer" else 0.0)]
+
+
 def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
