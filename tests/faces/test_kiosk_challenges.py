@@ -128,3 +128,31 @@ async def test_an_expired_challenge_is_refused(make_config, faces, obama) -> Non
         late = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "challenge_id": ch["challenge_id"]}, files=answer(obama, ch["kind"]), headers=kh)
         assert late.status_code == 410 and "expired" in late.json()["detail"], late.text
         assert bad_inputs((await r.client.get("/metrics", headers=admin)).text).get("challenge_expired") == 1
+
+
+async def test_a_clip_answers_a_challenge(make_config, faces, obama, tmp_path) -> None:
+    """The same answer as an H.264 clip (frames_wanted frames are sampled from it)."""
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path / "turn.mp4"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=7)
+        v.width, v.height, v.pix_fmt = obama.shape[1] // 2 * 2, obama.shape[0] // 2 * 2, "yuv420p"
+        v.options = {"preset": "superfast", "bf": "0"}
+        for i, f in enumerate(sequence(obama, "turn_left")):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: v.height, : v.width]), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 7)
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    async with running(make_config(FACE_CONFIG, thresholds={"faces": {"active_liveness": {"kinds": ["turn_left", "turn_right"]}}})) as r:
+        _, kh, _ = await setup(r, faces)
+        for want in ("accepted", "rejected"):  # until one of each: a turn_left challenge passes, a turn_right one fails
+            while True:
+                ch = (await r.client.post("/api/kiosk/challenges", json={"person_id": "p-obama"}, headers=kh)).json()
+                if (ch["kind"] == "turn_left") == (want == "accepted"):
+                    break
+            d = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "challenge_id": ch["challenge_id"]},
+                                    files={"clip": ("c.mp4", path.read_bytes(), "video/mp4")}, headers=kh)
+            assert d.status_code == 200 and d.json()["result"] == want, d.text
