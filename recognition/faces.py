@@ -22,6 +22,11 @@ Box = tuple[int, int, int, int]  # top, right, bottom, left (face_recognition's 
 ErrorKind = Literal["too_large", "bad_input"]
 
 
+# face_recognition's landmark parts in the order `Face.points` holds them (17+5+5+4+5+6+6+12+12 = 72 points;
+# the first 48 are dlib's 68-point indices, the lips repeat two corner points each).
+POINT_PARTS = ("chin", "left_eyebrow", "right_eyebrow", "nose_bridge", "nose_tip", "left_eye", "right_eye", "top_lip", "bottom_lip")
+
+
 @dataclass(frozen=True)
 class Params:
     max_pixels: int = 25_000_000
@@ -45,6 +50,7 @@ class Face:
     eye_opening: float | None = None
     pose: tuple[float, float] | None = None  # nose offset from the eye midpoint, in eye distances
     patch: np.ndarray | None = None  # 64x64 grey face, for frame-to-frame change
+    points: np.ndarray | None = None  # the 68-point landmarks as (72, 2) float32 in POINT_PARTS order (active liveness)
 
 
 @dataclass
@@ -73,11 +79,13 @@ def analyse_bytes(data: bytes, p: Params) -> Analysis:
     return analyse(rgb, p)
 
 
-def analyse(rgb: np.ndarray, p: Params) -> Analysis:
+def analyse(rgb: np.ndarray, p: Params, boxes: list[Box] | None = None) -> Analysis:
+    """Faces in one picture; `boxes` given: the faces are there (tracked), no detection."""
     import face_recognition  # dlib and its models load in the worker processes only
 
     h, w = rgb.shape[:2]
-    boxes = detect(rgb, p.detect_max_side, p.upsample)
+    if boxes is None:
+        boxes = detect(rgb, p.detect_max_side, p.upsample)
     out = Analysis(w, h)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     boxes = sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[1] - b[3]))[: p.max_faces]
@@ -91,6 +99,7 @@ def analyse(rgb: np.ndarray, p: Params) -> Analysis:
             face.encoding = np.asarray(encodings[i], dtype=np.float64)
         if marks:
             face.eye_opening, face.pose = eye_opening(marks[i]), head_pose(marks[i])
+            face.points = np.asarray([pt for part in POINT_PARTS for pt in marks[i][part]], dtype=np.float32)
             face.patch = cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) if crop.size else None
         out.faces.append(face)
     if p.thumbnail:
@@ -100,6 +109,61 @@ def analyse(rgb: np.ndarray, p: Params) -> Analysis:
             out.thumbnail = to_jpeg(rgb[max(0, t - m): min(h, bt + m), max(0, lf - m): min(w, r + m)], 200)
         else:
             out.thumbnail = to_jpeg(rgb, 320)
+    return out
+
+
+def _box_offsets(f: Face) -> tuple[float, float, float, float]:
+    """Where the detector's box lies around the landmarks, in landmark-box sizes."""
+    assert f.points is not None
+    x0, y0 = f.points.min(axis=0)
+    x1, y1 = f.points.max(axis=0)
+    bw, bh = max(float(x1 - x0), 1.0), max(float(y1 - y0), 1.0)
+    t, r, b, lf = f.box
+    return (t - y0) / bh, (r - x1) / bw, (b - y1) / bh, (lf - x0) / bw
+
+
+def _tracked_box(points: np.ndarray, offsets: tuple[float, float, float, float], w: int, h: int) -> Box:
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    bw, bh = float(x1 - x0), float(y1 - y0)
+    ot, orr, ob, ol = offsets
+    return (max(0, int(y0 + ot * bh)), min(w, int(x1 + orr * bw)), min(h, int(y1 + ob * bh)), max(0, int(x0 + ol * bw)))
+
+
+def analyse_sequence(items: list[bytes], p: Params, encode: frozenset[int]) -> list[Analysis]:
+    """A challenge's frames, oldest first: landmarks on every frame; detection and the (costly)
+    encoding only on the frames in `encode` (and after a frame that lost the face). In the other
+    frames the face is tracked: its box is placed on the previous frame's landmarks as the
+    detector placed it on the last detected frame's. A face that jumps or changes between frames
+    still shows: its landmarks then jump or lose their shape, which the continuity checks of
+    recognition/challenge.py refuse."""
+    from dataclasses import replace
+
+    from recognition.images import BadImage, TooLarge
+
+    out: list[Analysis] = []
+    offsets: tuple[float, float, float, float] | None = None
+    prev: np.ndarray | None = None
+    for i, data in enumerate(items):
+        q = replace(p, encode=p.encode and i in encode, thumbnail=p.thumbnail and i in encode)
+        if i in encode or prev is None or offsets is None:
+            a = analyse_bytes(data, q)
+            detected = True
+        else:
+            try:
+                rgb = decode(data, p.max_pixels)
+            except TooLarge as e:
+                a = refused("too_large", str(e))
+            except BadImage as e:
+                a = refused("bad_input", str(e))
+            else:
+                a = analyse(rgb, q, [_tracked_box(prev, offsets, rgb.shape[1], rgb.shape[0])])
+            detected = False
+        one = a.faces[0] if len(a.faces) == 1 and a.faces[0].points is not None else None
+        if one is not None and detected:
+            offsets = _box_offsets(one)
+        prev = one.points if one is not None else None
+        out.append(a)
     return out
 
 

@@ -10,23 +10,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from config.faces import FaceSettings
 from gateway.audit import Audit
 from gateway.bus import EventBus
 from gateway.clock import Clock
 from gateway.db.engine import Database
-from gateway.db.models import CheckInRow, FaceEncoding, Person
+from gateway.db.models import CheckInRow, FaceEncoding, LivenessChallenge, Person
 from gateway.events import CheckIn
 from gateway.evidence import confined
 from gateway.metrics import Metrics
+from recognition.challenge import PROMPTS, judge_challenge
 from recognition.faces import Analysis, Params
 from recognition.index import FaceIndex
 from recognition.liveness import LivenessResult, judge
@@ -75,6 +78,25 @@ class Decision:
         return {"result": self.result, "match": self.match, "distance": self.distance, "threshold": self.threshold, "reason": self.reason, "checkin_id": self.checkin_id, "liveness": self.liveness}
 
 
+@dataclass
+class Challenge:
+    """What a kiosk is asked to do, and how to send it."""
+
+    challenge_id: str
+    kind: str
+    prompt: dict[str, str]
+    frames_wanted: int
+    interval_ms: int
+    expires_at: datetime
+
+
+def spread(n: int, k: int) -> frozenset[int]:
+    """`k` indices spread over `n` frames, first and last included."""
+    if n <= k:
+        return frozenset(range(n))
+    return frozenset(round(i * (n - 1) / (k - 1)) for i in range(k))
+
+
 def sniff_ext(data: bytes) -> str:
     if data[:3] == b"\xff\xd8\xff":
         return "jpg"
@@ -97,6 +119,7 @@ class Recognition:
         self.m_decisions = m.counter("gateway_face_decisions_total", "1:1 face decisions", ("source", "result"))
         self.m_bad = m.counter("gateway_face_bad_input_total", "Face requests refused as bad input", ("reason",))
         self.m_enroll = m.counter("gateway_face_enrollments_total", "Enrollment photos by verdict", ("verdict",))
+        self.m_challenges = m.counter("gateway_face_challenges_total", "Active-liveness challenges judged, by kind and verdict", ("kind", "verdict"))
         self.m_latency = m.histogram("gateway_face_verify_seconds", "1:1 verification time", buckets=(0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5))
 
     # -- lifecycle -------------------------------------------------------
@@ -220,10 +243,50 @@ class Recognition:
             confined(self.media_dir, rel).unlink(missing_ok=True)
         return True
 
+    # -- active liveness ---------------------------------------------------
+    async def issue_challenge(self, kiosk_id: str, person_id: str) -> Challenge:
+        """A random challenge for this kiosk and person, stored so that any node can check the answer."""
+        await self._person(person_id)
+        if len(self.index.of_person(person_id)) == 0:
+            raise self.bad(409, "not_enrolled", f"person {person_id} has no enrolled face photos")
+        a = self.settings.active_liveness
+        kind = secrets.choice(a.kinds)
+        now = self.clock.now()
+        row = LivenessChallenge(id=secrets.token_urlsafe(24), device_id=kiosk_id, person_id=person_id, kind=kind, issued_at=now, expires_at=now + timedelta(seconds=a.ttl_s))
+        async with self.audit.tx() as sess:
+            sess.add(row)
+            await self.audit.add(sess, f"kiosk:{kiosk_id}", "kiosk.challenge_issued", f"person:{person_id}", {"kind": kind, "expires_at": row.expires_at.isoformat()})
+        return Challenge(row.id, kind, PROMPTS[kind], a.frames_wanted, a.interval_ms, row.expires_at)
+
+    async def take_challenge(self, challenge_id: str, kiosk_id: str, person_id: str) -> str:
+        """Uses the challenge up (once, on any node) and returns its kind; FaceInputError when it
+        is unknown, another kiosk's or person's, expired or used already."""
+        now = self.clock.now()
+        async with self.db.session() as s:
+            row = await s.get(LivenessChallenge, challenge_id)
+            if row is None:
+                raise self.bad(404, "challenge_unknown", "unknown challenge_id: ask POST /api/kiosk/challenges for one")
+            if row.device_id != kiosk_id:
+                raise self.bad(403, "challenge_other_kiosk", "this challenge was issued to another kiosk")
+            if row.person_id != person_id:
+                raise self.bad(403, "challenge_other_person", f"this challenge was issued for another person, not {person_id}")
+            if row.used_at is not None:
+                raise self.bad(409, "challenge_used", "this challenge was used already; ask for a new one")
+            if now > row.expires_at:
+                raise self.bad(410, "challenge_expired", f"this challenge expired at {row.expires_at.isoformat()}; ask for a new one")
+            done = await s.execute(update(LivenessChallenge).where(LivenessChallenge.id == challenge_id, LivenessChallenge.used_at.is_(None)).values(used_at=now))
+            await s.commit()
+        if getattr(done, "rowcount", 1) != 1:  # another request (maybe on another node) took it first
+            raise self.bad(409, "challenge_used", "this challenge was used already; ask for a new one")
+        return row.kind
+
     # -- 1:1 ---------------------------------------------------------------
-    async def verify(self, person_id: str, photos: list[bytes], *, source: str, actor: str, liveness: bool, clip: bytes | None = None) -> Decision:
+    async def verify(self, person_id: str, photos: list[bytes], *, source: str, actor: str, liveness: bool, clip: bytes | None = None,
+                     challenge_id: str | None = None) -> Decision:
         """One decision, stored with its distance, threshold and a thumbnail, published as a CheckIn.
-        `photos` is a burst of frames, or `clip` a short video from which frames are taken."""
+        `photos` is a burst of frames, or `clip` a short video from which frames are taken.
+        Kiosks (`liveness`): passive liveness first, then the challenge `challenge_id` asked for
+        (required when `active_liveness.required`)."""
         t0 = self.clock.monotonic()
         s = self.settings
         if clip is not None and photos:
@@ -238,8 +301,17 @@ class Recognition:
             raise self.bad(409, "not_enrolled", f"person {person_id} has no enrolled face photos")
         if clip is None and liveness and len(photos) < s.liveness.min_frames:
             raise self.bad(422, "short_burst", f"a kiosk check-in needs a burst of at least {s.liveness.min_frames} frames for the liveness check, got {len(photos)}")
+        act = s.active_liveness
+        kind: str | None = None
+        if liveness and challenge_id is None and act.required:
+            raise self.bad(422, "challenge_required", "a kiosk check-in must answer a challenge: POST /api/kiosk/challenges, then send its challenge_id with the frames")
+        if liveness and challenge_id is not None:
+            kind = await self.take_challenge(challenge_id, source, person_id)
         if clip is not None:
-            frames = await self.workers.analyse_clip(clip, max(s.liveness.min_frames, 5), self.params(landmarks=liveness))
+            frames = await self.workers.analyse_clip(clip, max(s.liveness.min_frames, act.frames_wanted if kind else 5), self.params(landmarks=liveness))
+        elif kind is not None:
+            burst = photos[: s.liveness.max_frames]
+            frames = await self.workers.analyse_sequence(burst, self.params(landmarks=True), spread(len(burst), act.identity_frames))
         else:
             frames = await self.workers.analyse_many(photos[: s.liveness.max_frames], self.params(landmarks=liveness))
         for i, a in enumerate(frames):
@@ -261,11 +333,19 @@ class Recognition:
                 result, reason = "rejected", f"the face changed during the burst (frame distances {min(dists):.3f}..{max(dists):.3f})"
         if live is not None and not live.live and result != "rejected":
             result, reason = "rejected", f"liveness: {live.reason}"
+        active = judge_challenge(kind, frames, act) if kind is not None else None
+        if active is not None:
+            assert kind is not None
+            self.m_challenges.labels(kind, "passed" if active.passed else "failed").inc()
+            if not active.passed and result != "rejected":
+                result, reason = "rejected", f"liveness: challenge {kind} not met: {active.reason}"
         thumb_src = next((a for a in frames if len(a.faces) == 1), frames[0])
         thumb = None
         if thumb_src.thumbnail:
             thumb = await asyncio.to_thread(self._store, f"checkins/{self.clock.now():%Y-%m-%d}", f"{uuid.uuid4().hex}.jpg", thumb_src.thumbnail)
         details = live.details | {"live": live.live, "reason": live.reason} if live else {}
+        if active is not None:
+            details["challenge"] = {"kind": kind, "passed": active.passed, "reason": active.reason, "details": active.details}
         decision = Decision(result, reason, distance, s.match_threshold, liveness=details)
         kiosk_id = source
         async with self.audit.tx() as sess:

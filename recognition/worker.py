@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from recognition.faces import Analysis, Params, analyse, analyse_bytes, analyse_clip
+from recognition.faces import (
+    Analysis,
+    Params,
+    analyse,
+    analyse_bytes,
+    analyse_clip,
+    analyse_sequence,
+)
 
 
 def _warm() -> None:
@@ -67,6 +74,9 @@ class FaceWorkers:
 
     async def analyse_many(self, items: list[bytes], p: Params) -> list[Analysis]:
         return await self._run(_analyse_many, items, p)  # type: ignore[no-any-return]
+
+    async def analyse_sequence(self, items: list[bytes], p: Params, encode: frozenset[int]) -> list[Analysis]:
+        return await self._run(analyse_sequence, items, p, encode)  # type: ignore[no-any-return]
 
     async def analyse_clip(self, data: bytes, n: int, p: Params) -> list[Analysis]:
         return await self._run(analyse_clip, data, n, p)  # type: ignore[no-any-return]

@@ -4,7 +4,7 @@ It sends heartbeats (state, printer, paper, software version), kiosk events
 with client `event_id`s (buffered while "offline" and replayed, whole buffer,
 when it comes back, as a real kiosk does after an outage) and check-ins: a
 burst of frames from image files or sampled from a clip, or a spoof (one still
-frame repeated).
+frame repeated), or an answer to a liveness challenge made from one photo.
 
     gateway-sim kiosk --url http://127.0.0.1:8080 --key dk_... --person p-1 \\
         --frames a.jpg b.jpg c.jpg --spoof a.jpg --offline 20:40 --duration 60
@@ -21,7 +21,9 @@ Python API (for the scenario runner and tests)::
     software_version: "sim-1.0", paper: "ok"
     checkins: [{"at_s": 5, "person_id": "p-1", "frames": [path, ...]}       # live burst
                {"at_s": 9, "person_id": "p-1", "clip": path, "n": 5}        # frames sampled from a clip
-               {"at_s": 12, "person_id": "p-1", "spoof": path, "n": 4}]     # the same still frame n times
+               {"at_s": 12, "person_id": "p-1", "spoof": path, "n": 4}      # the same still frame n times
+               {"at_s": 15, "person_id": "p-1", "challenge": path}]         # asks for a liveness challenge and answers it
+                                                                            # with frames made from the photo (simulators/challenge_frames.py)
 `report` lists every HTTP answer: heartbeats, event batches (applied/duplicates), check-in results.
 Scenario time runs `speed` times faster than wall time.
 """
@@ -107,9 +109,22 @@ class Kiosk:
             self.was_offline = False
 
     async def checkin(self, spec: dict[str, Any]) -> dict[str, Any]:
-        frames = await asyncio.to_thread(checkin_frames, spec)
+        data = {"person_id": spec["person_id"]}
+        if "challenge" in spec:
+            from simulators.challenge_frames import answer
+
+            c = await self.client.post("/api/kiosk/challenges", json={"person_id": spec["person_id"]}, headers=self.headers)
+            if c.status_code != 200:
+                out = {"status": c.status_code, **c.json(), "spec": {k: v for k, v in spec.items() if k in ("person_id", "at_s")} | {"spoof": False}}
+                self.report["checkins"].append(out)
+                return out
+            ch = c.json()
+            data["challenge_id"] = ch["challenge_id"]
+            frames = await asyncio.to_thread(answer, spec["challenge"], ch["kind"], ch["frames_wanted"])
+        else:
+            frames = await asyncio.to_thread(checkin_frames, spec)
         files = [("frames", (f"f{i}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)]
-        r = await self.client.post("/api/kiosk/checkins", data={"person_id": spec["person_id"]}, files=files, headers=self.headers, timeout=60)
+        r = await self.client.post("/api/kiosk/checkins", data=data, files=files, headers=self.headers, timeout=60)
         out = {"status": r.status_code, **(r.json() if r.headers.get("content-type", "").startswith("application/json") else {})}
         out["spec"] = {k: v for k, v in spec.items() if k in ("person_id", "at_s")} | {"spoof": "spoof" in spec}
         self.report["checkins"].append(out)
@@ -162,6 +177,7 @@ def register(sub: Any) -> None:
     p.add_argument("--frames", nargs="*", default=[], help="image files sent as one live burst")
     p.add_argument("--clip", help="a video file; frames are sampled from it for one check-in")
     p.add_argument("--spoof", help="an image sent as a burst of the same still frame (must be rejected)")
+    p.add_argument("--challenge", help="a frontal photo: ask for a liveness challenge and answer it with frames made from the photo")
     p.add_argument("--offline", action="append", default=[], metavar="START:END", help="scenario seconds without network (repeatable)")
     p.add_argument("--duration", type=float, default=60)
     p.add_argument("--heartbeat", type=float, default=30)
@@ -181,6 +197,9 @@ def main(args: argparse.Namespace) -> int:
             at += 3
         if args.spoof:
             checkins.append({"at_s": at, "person_id": args.person, "spoof": args.spoof})
+            at += 3
+        if args.challenge:
+            checkins.append({"at_s": at, "person_id": args.person, "challenge": args.challenge})
     params = {"duration_s": args.duration, "heartbeat_interval_s": args.heartbeat, "checkins": checkins,
               "offline": [[float(x) for x in o.split(":", 1)] for o in args.offline]}
     report = asyncio.run(run_kiosk(args.url, args.key, params, args.speed))

@@ -1,4 +1,4 @@
-"""Kiosk protocol: heartbeats, idempotent event batches and synchronous check-ins.
+"""Kiosk protocol: heartbeats, idempotent event batches, liveness challenges and synchronous check-ins.
 
 Authenticated by the kiosk's own key (`X-Device-Key` or `Authorization: Bearer dk_...`);
 a key identifies exactly one kiosk and the kiosk id is taken from the key, so one
@@ -8,6 +8,7 @@ kiosk's key can never act for another.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from pydantic import BaseModel, Field
@@ -40,6 +41,19 @@ class EventsApplied(BaseModel):
     duplicates: list[str] = Field(description="event_ids stored before (a replay): not applied again")
 
 
+class ChallengeRequest(BaseModel):
+    person_id: str = Field(min_length=1, max_length=64, description="Who is about to check in.")
+
+
+class ChallengePublic(BaseModel):
+    challenge_id: str = Field(description="Send it back as the check-in's challenge_id form field; single use.")
+    kind: Literal["turn_left", "turn_right", "blink", "closer"]
+    prompt: dict[str, str] = Field(description="What to show the person, by language (zh-CN, en).")
+    frames_wanted: int = Field(description="Frames to send, oldest first ...")
+    interval_ms: int = Field(description="... this far apart, starting when the prompt is shown.")
+    expires_at: datetime = Field(description="The check-in must reach the gateway before this.")
+
+
 class KioskDecision(DecisionPublic):
     kiosk_id: str
 
@@ -56,6 +70,16 @@ async def events(body: EventBatch, dev: CurrentDevice, kiosks: KiosksDep) -> Eve
     return EventsApplied.model_validate(await kiosks.apply_events(kiosk_id, body.events))
 
 
+@router.post("/challenges", response_model=ChallengePublic, summary="Active liveness: a random challenge (turn left/right, blink, move closer) for the next check-in")
+async def challenge(body: ChallengeRequest, dev: CurrentDevice, core: CoreDep, rec: RecognitionDep) -> ChallengePublic:
+    kid = kiosk_only(dev)
+    try:
+        c = await rec.issue_challenge(kid, body.person_id)
+    except FaceInputError as e:
+        raise await refused(core, f"kiosk:{kid}", "kiosk.challenge_bad_input", f"person:{body.person_id}", e) from None
+    return ChallengePublic.model_validate(c, from_attributes=True)
+
+
 @router.post("/checkins", response_model=KioskDecision, summary="Check-in: person_id + a burst of frames → accepted / rejected / retry")
 async def checkin(
     dev: CurrentDevice, core: CoreDep, rec: RecognitionDep,
@@ -66,6 +90,7 @@ async def checkin(
     client_ref: str | None = Form(None, min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$",
                                   description="The terminal's own id of this check-in: a replay (answer lost, terminal was offline) "
                                               "gets the first decision and makes no second check-in."),
+    challenge_id: str | None = Form(None, max_length=64, description="The challenge this check-in answers (POST /api/kiosk/challenges); required when active_liveness.required."),
 ) -> KioskDecision:
     kid = kiosk_only(dev, kiosk_id)
     if client_ref is not None:
@@ -75,7 +100,7 @@ async def checkin(
     try:
         data = [await read_upload(f, f"frame {i}") for i, f in enumerate(frames)]
         video = await read_upload(clip, "clip") if clip is not None else None
-        d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video)
+        d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video, challenge_id=challenge_id)
     except FaceInputError as e:
         if client_ref is not None:
             await submissions.release(core, kid, client_ref)

@@ -299,6 +299,20 @@ class FaceMatch(Base):
     snapshot: Mapped[str | None] = mapped_column(String(500))
 
 
+class LivenessChallenge(Base):
+    """An active-liveness challenge issued to one kiosk for one person; single use, short-lived.
+    Stored so that any gateway node can verify the check-in that answers it."""
+
+    __tablename__ = "liveness_challenges"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # secrets.token_urlsafe: unguessable
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
 class KioskEventRow(Base):
     __tablename__ = "kiosk_events"
     id: Mapped[int] = mapped_column(primary_key=True)

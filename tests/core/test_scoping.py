@@ -41,7 +41,7 @@ NOT_PER_UNIT = {
     "/api/auth/token", "/api/auth/login", "/api/auth/logout", "/api/auth/me",  # the caller's own session
     "/api/map/settings", "/api/evidence/signing-key", "/api/alerts/disposals",  # configuration every unit shares
     "/api/cluster",  # nodes and leases, not units' data
-    "/api/kiosk/heartbeat", "/api/kiosk/events", "/api/kiosk/checkins",  # a kiosk's key acts for that kiosk only
+    "/api/kiosk/heartbeat", "/api/kiosk/events", "/api/kiosk/checkins", "/api/kiosk/challenges",  # a kiosk's key acts for that kiosk only
     "/api/uploads/",  # tus creation: checked below (a body-cam of B named in the metadata)
     "/login", "/", "/console", "/docs", "/console/{page:path}", "/static/roles.js",  # pages: their data comes from the API
 }

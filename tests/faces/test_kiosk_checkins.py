@@ -10,9 +10,12 @@ from gateway.db.models import CheckInRow, FaceEncoding
 from tests.conftest import running
 from tests.faces.conftest import FACE_CONFIG, FACES, add_kiosk, burst, enroll, small_jpeg
 
+# These tests are about passive liveness, 1:1 and bad input: no challenge (see test_kiosk_challenges.py).
+PASSIVE = {"faces": {"active_liveness": {"required": False}}}
+
 
 async def test_enroll_checkin_genuine_impostor_and_spoof(make_config, faces) -> None:
-    async with running(make_config(FACE_CONFIG)) as r:
+    async with running(make_config(FACE_CONFIG, thresholds=PASSIVE)) as r:
         admin = await r.login()
         # Enrollment: a good photo is stored with its encoding and verdict.
         e = await enroll(r, admin, "p-obama", faces["obama"])
@@ -72,7 +75,7 @@ async def test_enroll_checkin_genuine_impostor_and_spoof(make_config, faces) -> 
 async def test_console_verify_threshold_is_config_with_retry_band(make_config, faces, any_db_url) -> None:
     # obama.jpg vs obama3.jpg measures 0.33 here: with the threshold at 0.35 and a
     # margin of 0.05 the genuine pair falls inside the band and must answer retry.
-    cfg = make_config(FACE_CONFIG, thresholds={"faces": {"match_threshold": 0.35, "retry_margin": 0.05}}, storage={"database_url": any_db_url})
+    cfg = make_config(FACE_CONFIG, thresholds={"faces": {"match_threshold": 0.35, "retry_margin": 0.05, "active_liveness": {"required": False}}}, storage={"database_url": any_db_url})
     async with running(cfg) as r:
         admin = await r.login()
         assert (await enroll(r, admin, "p-obama", faces["obama"])).status_code == 201
@@ -102,7 +105,7 @@ async def test_bad_input_is_refused_and_only_audited(make_config, faces, tmp_pat
 
     from PIL import Image
 
-    async with running(make_config(FACE_CONFIG)) as r:
+    async with running(make_config(FACE_CONFIG, thresholds=PASSIVE)) as r:
         admin = await r.login()
         assert (await enroll(r, admin, "p-obama", faces["obama"])).status_code == 201
         key = await add_kiosk(r, admin, "kiosk-1")
@@ -165,7 +168,7 @@ async def test_kiosk_checkin_with_a_clip(make_config, faces, tmp_path) -> None:
 
     live = walking_clip(tmp_path / "live.mp4", [["obama2.jpg", "obama-480p.jpg", "obama.jpg"]], seconds_each=3, fps=5)
     frozen = walking_clip(tmp_path / "frozen.mp4", [["obama2.jpg"]], seconds_each=0.6, fps=5, still=True)
-    async with running(make_config(FACE_CONFIG)) as r:
+    async with running(make_config(FACE_CONFIG, thresholds=PASSIVE)) as r:
         admin = await r.login()
         assert (await enroll(r, admin, "p-obama", faces["obama"])).status_code == 201
         kh = {"X-Device-Key": await add_kiosk(r, admin, "kiosk-1")}
