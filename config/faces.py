@@ -31,6 +31,8 @@ class ActiveLivenessSettings(Section):
     sequences made from the project's real photos (tests/faces/test_active_liveness.py)."""
 
     required: bool = Field(True, description="Kiosk check-ins must carry a challenge issued by POST /api/kiosk/challenges; false: passive liveness only.")
+    allow_offline: bool = Field(True, description="A check-in the terminal made while the gateway was out of reach may answer a challenge the terminal chose "
+                                                  "(`offline_challenge`); it is judged the same way and marked as terminal-chosen. False: refused.")
     kinds: list[ChallengeKind] = Field(
         default_factory=lambda: list(get_args(ChallengeKind)), min_length=1, description="Challenges the server picks from, at random.")
     ttl_s: float = Field(20.0, gt=0, le=300, description="A challenge expires this long after it was issued (time to read the prompt and move).")

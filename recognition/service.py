@@ -282,7 +282,7 @@ class Recognition:
 
     # -- 1:1 ---------------------------------------------------------------
     async def verify(self, person_id: str, photos: list[bytes], *, source: str, actor: str, liveness: bool, clip: bytes | None = None,
-                     challenge_id: str | None = None) -> Decision:
+                     challenge_id: str | None = None, offline_challenge: str | None = None) -> Decision:
         """One decision, stored with its distance, threshold and a thumbnail, published as a CheckIn.
         `photos` is a burst of frames, or `clip` a short video from which frames are taken.
         Kiosks (`liveness`): passive liveness first, then the challenge `challenge_id` asked for
@@ -303,10 +303,15 @@ class Recognition:
             raise self.bad(422, "short_burst", f"a kiosk check-in needs a burst of at least {s.liveness.min_frames} frames for the liveness check, got {len(photos)}")
         act = s.active_liveness
         kind: str | None = None
-        if liveness and challenge_id is None and act.required:
+        chosen_by_terminal = liveness and challenge_id is None and offline_challenge is not None
+        if chosen_by_terminal and not act.allow_offline:
+            raise self.bad(422, "offline_challenge_refused", "check-ins made offline are not accepted here (active_liveness.allow_offline is false)")
+        if liveness and challenge_id is None and offline_challenge is None and act.required:
             raise self.bad(422, "challenge_required", "a kiosk check-in must answer a challenge: POST /api/kiosk/challenges, then send its challenge_id with the frames")
         if liveness and challenge_id is not None:
             kind = await self.take_challenge(challenge_id, source, person_id)
+        elif chosen_by_terminal:
+            kind = offline_challenge
         if clip is not None:
             frames = await self.workers.analyse_clip(clip, max(s.liveness.min_frames, act.frames_wanted if kind else 5), self.params(landmarks=liveness))
         elif kind is not None:
@@ -345,7 +350,8 @@ class Recognition:
             thumb = await asyncio.to_thread(self._store, f"checkins/{self.clock.now():%Y-%m-%d}", f"{uuid.uuid4().hex}.jpg", thumb_src.thumbnail)
         details = live.details | {"live": live.live, "reason": live.reason} if live else {}
         if active is not None:
-            details["challenge"] = {"kind": kind, "passed": active.passed, "reason": active.reason, "details": active.details}
+            details["challenge"] = {"kind": kind, "passed": active.passed, "reason": active.reason, "details": active.details,
+                                    "issued_by": "terminal" if chosen_by_terminal else "gateway"}
         decision = Decision(result, reason, distance, s.match_threshold, liveness=details)
         kiosk_id = source
         async with self.audit.tx() as sess:

@@ -13,6 +13,7 @@ from typing import Literal
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from pydantic import BaseModel, Field
 
+from config.faces import ChallengeKind
 from drivers.kiosk.decoder import EventBatch, Heartbeat
 from gateway.api.deps import CoreDep, CurrentDevice, DevicePrincipal, KiosksDep, RecognitionDep
 from gateway.api.faces import DecisionPublic, read_upload, refused
@@ -31,6 +32,7 @@ def kiosk_only(dev: DevicePrincipal, claimed: str | None = None) -> str:
 
 
 class HeartbeatAck(BaseModel):
+    challenge_required: bool = Field(False, description="Check-ins must answer a challenge (POST /api/kiosk/challenges; offline: `offline_challenge`).")
     state: str = Field(description="online, as the gateway now sees the kiosk")
     status: str | None = Field(description="What the kiosk reported as wrong (printer, paper...), if anything.")
     server_time: datetime = Field(description="The gateway's clock, for kiosks to correct theirs.")
@@ -59,9 +61,10 @@ class KioskDecision(DecisionPublic):
 
 
 @router.post("/heartbeat", response_model=HeartbeatAck, summary="Kiosk state, printer and paper, software version")
-async def heartbeat(body: Heartbeat, dev: CurrentDevice, kiosks: KiosksDep) -> HeartbeatAck:
+async def heartbeat(body: Heartbeat, dev: CurrentDevice, kiosks: KiosksDep, core: CoreDep) -> HeartbeatAck:
     kiosk_id = kiosk_only(dev)
-    return HeartbeatAck.model_validate(await kiosks.heartbeat(kiosk_id, body))
+    return HeartbeatAck.model_validate({**await kiosks.heartbeat(kiosk_id, body),
+                                        "challenge_required": core.config.thresholds.faces.active_liveness.required})
 
 
 @router.post("/events", response_model=EventsApplied, summary="A batch of kiosk events; replays (same event_id) are applied once, in order")
@@ -91,6 +94,8 @@ async def checkin(
                                   description="The terminal's own id of this check-in: a replay (answer lost, terminal was offline) "
                                               "gets the first decision and makes no second check-in."),
     challenge_id: str | None = Form(None, max_length=64, description="The challenge this check-in answers (POST /api/kiosk/challenges); required when active_liveness.required."),
+    offline_challenge: ChallengeKind | None = Form(None, description="Made while the gateway was out of reach: the challenge the terminal chose and "
+                                                                      "showed (judged the same way, marked terminal-chosen; active_liveness.allow_offline)."),
 ) -> KioskDecision:
     kid = kiosk_only(dev, kiosk_id)
     if client_ref is not None:
@@ -100,7 +105,8 @@ async def checkin(
     try:
         data = [await read_upload(f, f"frame {i}") for i, f in enumerate(frames)]
         video = await read_upload(clip, "clip") if clip is not None else None
-        d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video, challenge_id=challenge_id)
+        d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video, challenge_id=challenge_id,
+                             offline_challenge=offline_challenge)
     except FaceInputError as e:
         if client_ref is not None:
             await submissions.release(core, kid, client_ref)

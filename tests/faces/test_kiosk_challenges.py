@@ -156,3 +156,24 @@ async def test_a_clip_answers_a_challenge(make_config, faces, obama, tmp_path) -
             d = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "challenge_id": ch["challenge_id"]},
                                     files={"clip": ("c.mp4", path.read_bytes(), "video/mp4")}, headers=kh)
             assert d.status_code == 200 and d.json()["result"] == want, d.text
+
+
+async def test_a_check_in_made_offline_answers_the_challenge_the_terminal_chose(make_config, faces, obama) -> None:
+    """The terminal could not ask the gateway (out of reach): it picked turn_left itself and
+    sends `offline_challenge`. Judged the same way (the wrong movement is refused) and marked
+    terminal-chosen; refused outright with active_liveness.allow_offline false."""
+    async with running(make_config(FACE_CONFIG)) as r:
+        _, kh, _ = await setup(r, faces)
+        ok = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "offline_challenge": "turn_left"}, files=answer(obama, "turn_left"), headers=kh)
+        assert ok.status_code == 200 and ok.json()["result"] == "accepted", ok.text
+        assert ok.json()["liveness"]["challenge"]["issued_by"] == "terminal"
+        wrong = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "offline_challenge": "turn_left"}, files=answer(obama, "turn_right"), headers=kh)
+        assert wrong.status_code == 200 and wrong.json()["result"] == "rejected" and "challenge turn_left not met" in wrong.json()["reason"]
+        assert (await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "offline_challenge": "dance"},
+                                    files=answer(obama, "turn_left"), headers=kh)).status_code == 422
+    async with running(make_config(FACE_CONFIG, thresholds={"faces": {"active_liveness": {"allow_offline": False}}})) as r:
+        admin = await r.login()
+        key = await r.client.post("/api/devices", json={"id": "kiosk-9", "kind": "kiosk"}, headers=admin)
+        kh = {"X-Device-Key": key.json()["key"]}
+        refused = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "offline_challenge": "turn_left"}, files=answer(obama, "turn_left"), headers=kh)
+        assert refused.status_code == 422 and "allow_offline" in refused.text

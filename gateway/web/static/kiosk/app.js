@@ -33,7 +33,16 @@ const STRINGS = {
     error: "Not done: {detail}", home: "Home", challenge: "Please {action}",
   },
 };
+// shown when the terminal picks the challenge itself (the gateway out of reach); the gateway's
+// own prompts come with its challenges
+const PROMPTS = {
+  turn_left: { "zh-CN": "请慢慢把头转向左边", en: "Slowly turn your head to your left" },
+  turn_right: { "zh-CN": "请慢慢把头转向右边", en: "Slowly turn your head to your right" },
+  blink: { "zh-CN": "请眨眼", en: "Blink your eyes" },
+  closer: { "zh-CN": "请慢慢靠近摄像头，并眨一下眼", en: "Slowly move closer to the camera and blink" },
+};
 const LANG_KEY = "gateway.kiosk.lang";
+const REQUIRED_KEY = "gateway.kiosk.challenge_required";
 const KEY = "gateway.kiosk.device";
 const FRAMES = 5;
 const FRAME_MS = 180;
@@ -100,6 +109,14 @@ function flush() {
           if (item.type === "event") await call("/api/kiosk/events", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ events: [item.event] }) });
           else if (item.type === "checkin") item.result = await sendCheckin(item);
         } catch (e) {
+          if (item.type === "checkin" && item.challenge_id && [404, 409, 410].includes(e.status) && /challenge/.test(e.message)) {
+            // its challenge lapsed while it waited: the frames still answer that kind, as one
+            // the terminal chose (judged the same way, marked so)
+            item.offline_challenge = item.challenge_kind;
+            delete item.challenge_id;
+            await queue.put(item);
+            continue;
+          }
           if (e instanceof Offline || e.status === 409 || e.status === 429 || e.status >= 500) return;  // later, in order
           item.error = e.message;  // refused for good (bad input): kept in the log, not sent again
         }
@@ -118,6 +135,8 @@ function sendCheckin(item) {
   const form = new FormData();
   form.append("person_id", item.person_id);
   form.append("client_ref", item.client_ref);
+  if (item.challenge_id) form.append("challenge_id", item.challenge_id);
+  else if (item.offline_challenge) form.append("offline_challenge", item.offline_challenge);
   item.frames.forEach((blob, i) => form.append("frames", blob, `frame-${i}.jpg`));
   return call("/api/kiosk/checkins", { method: "POST", body: form });
 }
@@ -240,22 +259,39 @@ async function camera(personId) {
   }
   video.srcObject = stream;
   await new Promise((r) => { if (video.readyState >= 2) r(); else video.onloadeddata = r; });
-  say.textContent = t("capturing");
+  // active liveness: the gateway's challenge; out of reach, one the terminal picks
+  let challenge = null;
+  let chosen = null;
+  if (localStorage.getItem(REQUIRED_KEY) !== "false") {
+    try {
+      challenge = await call("/api/kiosk/challenges", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ person_id: personId }) });
+    } catch (e) {
+      if (!(e instanceof Offline)) { done(t("error", { detail: e.message }), "error"); return; }
+      const kinds = Object.keys(PROMPTS);
+      chosen = kinds[crypto.getRandomValues(new Uint32Array(1))[0] % kinds.length];
+    }
+  }
+  const kind = challenge?.kind || chosen;
+  say.textContent = challenge ? (challenge.prompt[lang] || challenge.prompt.en) : kind ? PROMPTS[kind][lang] : t("capturing");
+  say.dataset.challenge = kind || "";
+  const wanted = challenge?.frames_wanted ?? (kind ? 8 : FRAMES);
+  const every = challenge?.interval_ms ?? (kind ? 150 : FRAME_MS);
   const canvas = document.createElement("canvas");
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
   const frames = [];
-  for (let i = 0; i < FRAMES; i++) {
+  for (let i = 0; i < wanted; i++) {
     canvas.getContext("2d").drawImage(video, 0, 0);
     frames.push(await new Promise((r) => canvas.toBlob(r, "image/jpeg", 0.9)));
-    await new Promise((r) => setTimeout(r, FRAME_MS));
+    await new Promise((r) => setTimeout(r, every));
   }
   stopCamera();
   const clientRef = `ci-${crypto.randomUUID()}`;
   let answer = null;
   const seen = (ev) => { if (ev.detail.client_ref === clientRef) answer = ev.detail; };
   document.addEventListener("kiosk-sent", seen);
-  const r = await submit({ type: "checkin", person_id: personId, client_ref: clientRef, frames });
+  const r = await submit({ type: "checkin", person_id: personId, client_ref: clientRef, frames, challenge_id: challenge?.challenge_id,
+    challenge_kind: kind, offline_challenge: challenge ? undefined : chosen || undefined });
   document.removeEventListener("kiosk-sent", seen);
   if (r.queued || !answer) { done(t("queued"), "queued"); return; }
   if (answer.error) { done(t("error", { detail: answer.error }), "error"); return; }
@@ -265,7 +301,11 @@ async function camera(personId) {
 
 async function beat() {
   if (!device) return;
-  try { await call("/api/kiosk/heartbeat", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ state: "ok" }) }); } catch { /* the banner says it */ }
+  try {
+    const ack = await call("/api/kiosk/heartbeat", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ state: "ok" }) });
+    localStorage.setItem(REQUIRED_KEY, String(ack.challenge_required !== false));
+    document.body.dataset.challenges = String(ack.challenge_required !== false);
+  } catch { /* the banner says it */ }
   await flush();
 }
 

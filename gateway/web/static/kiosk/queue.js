@@ -36,5 +36,8 @@ export function push(item) { return run("readwrite", (s) => s.add({ ...item, que
 /** Every queued item, oldest first. */
 export function all() { return run("readonly", (s) => s.getAll()); }
 
+/** Store a changed item again (same seq: its place in the queue). */
+export function put(item) { return run("readwrite", (s) => s.put(item)); }
+
 /** Remove an item once the gateway has it. */
 export function drop(seq) { return run("readwrite", (s) => s.delete(seq)); }
