@@ -17,8 +17,6 @@ State = Literal["open", "acknowledged", "resolved"]
 class AlertPosition(BaseModel):
     lat: float
     lon: float
-    display: tuple[float, float] | None = Field(
-        None, description="[lat, lon] where the console draws it on GCJ-02 tiles (console.tile_datum); absent with WGS-84 tiles.")
 
 
 class AlertNotePublic(BaseModel):

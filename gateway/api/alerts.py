@@ -20,6 +20,7 @@ from sqlalchemy import Select, func, select
 
 from drivers.gps.geo import wgs84_to_gcj02
 from gateway.alerts import AlertError, AlertPublic
+from gateway.alerts.public import AlertPosition
 from gateway.alerts.service import alert_in_reach
 from gateway.api.deps import CoreDep, CurrentUser, Principal, Require, RowId, SessionDep, UtcTime
 from gateway.clock import as_utc
@@ -120,14 +121,27 @@ class Filters:
 FiltersDep = Annotated[Filters, Depends()]
 
 
-@router.get("", response_model=list[AlertPublic])
-async def list_alerts(user: CurrentUser, s: SessionDep, core: CoreDep, f: FiltersDep, limit: int = Query(200, ge=1, le=2000)) -> list[AlertPublic]:
+class ShownPosition(AlertPosition):
+    display: tuple[float, float] | None = Field(
+        None, description="[lat, lon] where the console draws it on GCJ-02 tiles (console.tile_datum); null with WGS-84 tiles.")
+
+
+class AlertListed(AlertPublic):
+    """An alert as the list gives it: its place also in the console's tile datum."""
+
+    position: ShownPosition | None  # type: ignore[assignment]
+
+
+@router.get("", response_model=list[AlertListed])
+async def list_alerts(user: CurrentUser, s: SessionDep, core: CoreDep, f: FiltersDep, limit: int = Query(200, ge=1, le=2000)) -> list[AlertListed]:
     stmt = await f.apply(s, user, select(Alert).order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(limit))
-    out = [AlertPublic.of(a) for a in (await s.scalars(stmt)).all()]
-    if core.config.console.tile_datum == "gcj02":
-        for a in out:
-            if a.position is not None:
-                a.position.display = wgs84_to_gcj02(a.position.lat, a.position.lon)
+    gcj = core.config.console.tile_datum == "gcj02"
+    out = []
+    for a in (await s.scalars(stmt)).all():
+        pub = AlertPublic.of(a)
+        pos = pub.position
+        shown = ShownPosition(lat=pos.lat, lon=pos.lon, display=wgs84_to_gcj02(pos.lat, pos.lon) if gcj else None) if pos else None
+        out.append(AlertListed.model_construct(**{**dict(pub), "position": shown}))
     return out
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -150,7 +150,7 @@ async def console_root(request: Request) -> Response:
     return await home(request)
 
 
-@router.get("/kiosk", include_in_schema=False)
+@router.get("/kiosk", include_in_schema=False, response_class=HTMLResponse)
 async def kiosk_app(request: Request) -> Response:
     """The kiosk terminal's app (static/kiosk/): no user session; the terminal pairs with a
     one-time code from the console and then acts with its own device key."""

@@ -43,4 +43,4 @@ async def test_every_json_route_has_a_response_model(make_config: Any) -> None:
                if (m, path) not in NOT_JSON and _answers_json(r) and not _is_model(r.response_model)]
     assert missing == [], "JSON routes without a response model: " + ", ".join(missing)
     schema = app.openapi()
-    assert schema["paths"]["/api/alerts"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["items"]["$ref"].endswith("/AlertPublic")
+    assert schema["paths"]["/api/alerts"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["items"]["$ref"].endswith("/AlertListed")  # AlertPublic with the place in the tiles' datum too
