@@ -7,6 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from gateway.events import DeviceState, DeviceStatus
+from tests.waiting import wait_for_blocking
 
 
 def publish(live, event) -> None:
@@ -38,8 +39,9 @@ def test_devices_show_state_changes_pushed_live(live_gateway, console_page, api_
 
     publish(live, DeviceState(device_id="trk-1", kind="tracker", state="offline", reason="last will"))
     expect(tracker.locator(".dstate")).to_have_text("Offline")
-    # The page shows what the server now holds.
-    assert admin.get("/api/devices/trk-1").json()["state"] == "offline"
+    # The page shows what the server holds (its store is another subscriber of the same
+    # event: it may commit a moment after the push reached the page).
+    wait_for_blocking(lambda: admin.get("/api/devices/trk-1").json()["state"] == "offline", 15, "the server to hold trk-1 offline")
 
     page.select_option("select[name=state]", "offline")
     expect(rows).to_have_count(1)
