@@ -22,6 +22,8 @@ from tests.conftest import running
 from tests.faces.conftest import FACE_CONFIG, add_kiosk, burst, enroll, walking_clip
 
 MB = 1024 * 1024
+# the limits are the same whatever liveness asks: passive only (challenges: test_kiosk_challenges.py)
+PASSIVE = {"faces": {"active_liveness": {"required": False}}}
 
 
 def flat_clip(fmt: str, size: tuple[int, int], frames: int, fps: int = 30) -> bytes:
@@ -96,7 +98,7 @@ def test_budget_is_also_enforced_while_decoding(monkeypatch: pytest.MonkeyPatch)
 async def test_huge_clip_is_refused_and_the_worker_stays_small(make_config: Any, faces: dict[str, bytes], tmp_path: Path,
                                                                huge_clips: dict[str, bytes], huge_frames_clip: bytes) -> None:
     normal = walking_clip(tmp_path / "live.mp4", [["obama2.jpg", "obama-480p.jpg", "obama.jpg"]], seconds_each=3, fps=5)
-    async with running(make_config(FACE_CONFIG)) as r:
+    async with running(make_config(FACE_CONFIG, thresholds=PASSIVE)) as r:
         admin = await r.login()
         assert (await enroll(r, admin, "p-obama", faces["obama"])).status_code == 201
         kh = {"X-Device-Key": await add_kiosk(r, admin, "kiosk-1")}
@@ -134,7 +136,7 @@ def _jpeg(size: tuple[int, int]) -> bytes:
 async def test_not_an_image_is_422_and_too_many_pixels_413(make_config: Any, faces: dict[str, bytes]) -> None:
     not_image = b"%PDF-1.4 definitely not a photo"  # the message names BMP, which contains "MP"
     big = _jpeg((8660, 5774))  # 50 MP
-    async with running(make_config(FACE_CONFIG)) as r:
+    async with running(make_config(FACE_CONFIG, thresholds=PASSIVE)) as r:
         admin = await r.login()
         assert (await enroll(r, admin, "p-obama", faces["obama"])).status_code == 201
         kh = {"X-Device-Key": await add_kiosk(r, admin, "kiosk-1")}
