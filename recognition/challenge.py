@@ -31,7 +31,7 @@ from typing import Any, get_args
 import numpy as np
 
 from config.faces import ActiveLivenessSettings, ChallengeKind
-from recognition.faces import Analysis
+from recognition.faces import Analysis, eye_aspect_ratio
 
 Kind = ChallengeKind
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -73,13 +73,8 @@ def yaw(p: np.ndarray) -> float:
     return 2 * (nose - jl) / ((jr - jl) or 1.0) - 1
 
 
-def _ear(e: np.ndarray) -> float:
-    w = float(np.linalg.norm(e[0] - e[3]))
-    return float((np.linalg.norm(e[1] - e[5]) + np.linalg.norm(e[2] - e[4])) / (2 * w)) if w else 0.0
-
-
 def ear(p: np.ndarray) -> float:
-    return (_ear(p[LEFT_EYE]) + _ear(p[RIGHT_EYE])) / 2
+    return (eye_aspect_ratio(p[LEFT_EYE]) + eye_aspect_ratio(p[RIGHT_EYE])) / 2
 
 
 def similarity_residual(src: np.ndarray, dst: np.ndarray, fit: np.ndarray | None = None, measure: np.ndarray | None = None) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -188,7 +188,8 @@ def sharpness(grey_crop: np.ndarray) -> float:
     return float(cv2.Laplacian(norm, cv2.CV_64F).var())
 
 
-def _ear(eye: list[tuple[int, int]]) -> float:
+def eye_aspect_ratio(eye: Any) -> float:
+    """One eye's six landmarks (points or an array): its height over its width."""
     p = np.asarray(eye, dtype=np.float64)
     width = np.linalg.norm(p[0] - p[3])
     return float((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * width)) if width else 0.0
@@ -196,7 +197,7 @@ def _ear(eye: list[tuple[int, int]]) -> float:
 
 def eye_opening(marks: dict[str, list[tuple[int, int]]]) -> float:
     """Mean eye aspect ratio (Soukupová & Čech 2016): drops sharply during a blink."""
-    return (_ear(marks["left_eye"]) + _ear(marks["right_eye"])) / 2
+    return (eye_aspect_ratio(marks["left_eye"]) + eye_aspect_ratio(marks["right_eye"])) / 2
 
 
 def head_pose(marks: dict[str, list[tuple[int, int]]]) -> tuple[float, float]:

@@ -21,12 +21,10 @@ byte-identical).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import cv2
 import numpy as np
 
-Kind = Literal["turn_left", "turn_right", "blink", "closer"]
+from config.faces import ChallengeKind as Kind
 
 
 def _face(rgb: np.ndarray) -> tuple[tuple[int, int, int, int], dict[str, list[tuple[int, int]]]]:

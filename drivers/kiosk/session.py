@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 EVENT_ALERTS = {"sos": "sos", "call_officer": "assistance_requested"}
 
 
+def person_of(payload: dict[str, Any]) -> str | None:
+    """The person a kiosk event is about (`payload.person_id`), when it is a usable id."""
+    person = payload.get("person_id")
+    return person if isinstance(person, str) and 0 < len(person) <= 64 else None
+
+
 @dataclass
 class KioskState:
     last_heartbeat: float | None = None  # clock.monotonic()
@@ -182,9 +188,8 @@ class KioskDriver:
                     continue
                 try:
                     async with self.db.session() as s:
-                        person = e.payload.get("person_id")
                         s.add(KioskEventRow(kiosk_id=kiosk_id, event_id=e.event_id, kind=e.kind, occurred_at=e.occurred_at, received_at=self.clock.now(),
-                                            payload=e.payload, person_id=person if isinstance(person, str) and 0 < len(person) <= 64 else None))
+                                            payload=e.payload, person_id=person_of(e.payload)))
                         await s.commit()
                 except IntegrityError:
                     duplicates.append(e.event_id)
@@ -206,8 +211,7 @@ class KioskDriver:
         kind = EVENT_ALERTS.get(ev.kind)
         if kind is None:
             return
-        person = ev.payload.get("person_id")
-        person_id = person if isinstance(person, str) and 0 < len(person) <= 64 else None
+        person_id = person_of(ev.payload)
         where = self.settings.get(ev.kiosk_id)
         place = getattr(where, "location", None) or ev.kiosk_id
         await self.alerts.raise_alert(kind, person_id=person_id, device_id=ev.kiosk_id, key=f"{kind}:{ev.kiosk_id}:{ev.event_id}",

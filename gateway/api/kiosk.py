@@ -8,7 +8,6 @@ kiosk's key can never act for another.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from pydantic import BaseModel, Field
@@ -49,7 +48,7 @@ class ChallengeRequest(BaseModel):
 
 class ChallengePublic(BaseModel):
     challenge_id: str = Field(description="Send it back as the check-in's challenge_id form field; single use.")
-    kind: Literal["turn_left", "turn_right", "blink", "closer"]
+    kind: ChallengeKind
     prompt: dict[str, str] = Field(description="What to show the person, by language (zh-CN, en).")
     frames_wanted: int = Field(description="Frames to send, oldest first ...")
     interval_ms: int = Field(description="... this far apart, starting when the prompt is shown.")
@@ -103,16 +102,15 @@ async def checkin(
         if first is not None:
             return KioskDecision.model_validate(first)
     try:
-        data = [await read_upload(f, f"frame {i}") for i, f in enumerate(frames)]
-        video = await read_upload(clip, "clip") if clip is not None else None
-        d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video, challenge_id=challenge_id,
-                             offline_challenge=offline_challenge)
-    except FaceInputError as e:
-        if client_ref is not None:
-            await submissions.release(core, kid, client_ref)
-        raise await refused(core, f"kiosk:{kid}", "kiosk.checkin_bad_input", f"person:{person_id}", e) from None
+        try:
+            data = [await read_upload(f, f"frame {i}") for i, f in enumerate(frames)]
+            video = await read_upload(clip, "clip") if clip is not None else None
+            d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video, challenge_id=challenge_id,
+                                 offline_challenge=offline_challenge)
+        except FaceInputError as e:
+            raise await refused(core, f"kiosk:{kid}", "kiosk.checkin_bad_input", f"person:{person_id}", e) from None
     except BaseException:
-        if client_ref is not None:
+        if client_ref is not None:  # no decision was made: the reference may be sent again
             await submissions.release(core, kid, client_ref)
         raise
     out = KioskDecision(**d.to_dict(), kiosk_id=kid)

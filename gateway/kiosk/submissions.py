@@ -38,11 +38,10 @@ async def claim(core: Core, kiosk_id: str, ref: str) -> dict[str, Any] | None:
                 continue  # released meanwhile (the first try failed): this one makes it
             if row.response is not None:
                 return row.response
-            if now - row.created_at > timedelta(seconds=STALE_S):
-                await s.delete(row)
-                await s.commit()
-                continue
-        raise HTTPException(409, "this check-in is being decided now; send it again in a moment", headers={"Retry-After": "2"})
+            if now - row.created_at <= timedelta(seconds=STALE_S):
+                break  # another request is deciding it now
+            await s.delete(row)
+            await s.commit()
     raise HTTPException(409, "this check-in is being decided now; send it again in a moment", headers={"Retry-After": "2"})
 
 

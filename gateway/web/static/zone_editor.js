@@ -5,10 +5,9 @@
 // The server checks everything (self-crossing polygons, fewer than 3 points, a taken id,
 // schedules); its message is shown next to the field it concerns.
 
-import { h, replace, select } from "./dom.js";
+import { h, placeFieldErrors, replace, select } from "./dom.js";
 
 const DAYS = [1, 2, 3, 4, 5, 6, 7];
-const FIELDS = ["id", "name", "kind", "level", "buffer_m", "dwell_s", "person_ids", "schedule", "timezone", "unit_id"];
 
 function layerFor(L, z, t) {
   const colour = z.kind === "exclusion" ? "#c62828" : "#2e7d32";
@@ -56,18 +55,10 @@ function scheduleEditor(t, windows) {
   return { el, read };
 }
 
-/** Where a server error belongs: the field named in a 422's `loc`, else the geometry. */
-function placeError(err, errors, fallback) {
-  const detail = err?.body?.detail;
-  if (Array.isArray(detail)) {
-    for (const d of detail) {
-      const field = (d.loc || []).find((p) => FIELDS.includes(p));
-      const slot = errors[field] || fallback;
-      slot.textContent = [slot.textContent, d.msg].filter(Boolean).join(" · ");
-      slot.hidden = false;
-    }
-    return;
-  }
+/** Where a server error belongs: a 422's list next to the fields it names (as every form,
+ * dom.js); a message by what it is about (a taken id, the schedule, persons), else the shape. */
+function placeError(form, err, errors, fallback) {
+  if (placeFieldErrors(form, err)) return;
   const text = err?.message || String(err);
   const slot = err?.status === 409 ? errors.id : /schedule|time zone|timezone/i.test(text) ? errors.schedule : /person/i.test(text) ? errors.person_ids : fallback;
   slot.textContent = text;
@@ -118,6 +109,7 @@ export function zoneEditor(L, map, ctx, { side, datum, persons, units }) {
       onsubmit: async (ev) => {
         ev.preventDefault();
         for (const e of Object.values(errors)) { e.hidden = true; e.textContent = ""; }
+        for (const e of f.querySelectorAll(".field-error[data-placed]")) e.remove();
         ok.hidden = true;
         submit.disabled = true;
         const body = {
@@ -142,7 +134,7 @@ export function zoneEditor(L, map, ctx, { side, datum, persons, units }) {
           await reload();
         } catch (e) {
           if (e?.name === "AbortError") return;
-          placeError(e, errors, errors.geometry);
+          placeError(f, e, errors, errors.geometry);
         } finally {
           submit.disabled = false;
         }
@@ -165,7 +157,7 @@ export function zoneEditor(L, map, ctx, { side, datum, persons, units }) {
           stopEditing();
           status.textContent = t("z.deleted");
           await reload();
-        } catch (e) { if (e?.name !== "AbortError") placeError(e, errors, errors.geometry); }
+        } catch (e) { if (e?.name !== "AbortError") placeError(f, e, errors, errors.geometry); }
       } }, t("z.delete"))),
     ok);
     replace(formSlot, f);
