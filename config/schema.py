@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from config.base import Section, TimeZone
+from config.calls import CallSettings
 from config.cameras import RecordingSettings
 from config.delivery import DeliverySettings
 from config.devices import DeviceConfig
@@ -193,6 +194,7 @@ class GatewayConfig(Section):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
+    calls: CallSettings = Field(default_factory=CallSettings)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     units: list[UnitConfig] = Field(default_factory=list, description="The organisation tree below the root unit; units can also be managed through the API.")
     persons: list[PersonConfig] = Field(default_factory=list)

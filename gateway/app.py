@@ -115,6 +115,10 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
     app.include_router(units.router, responses=ERRORS)
     app.include_router(dashboard.router, responses=ERRORS)
     app.include_router(outbox.router, responses=ERRORS)
+    from gateway.api import calls  # remote video sessions (issue 20)
+    app.include_router(calls.router, responses=ERRORS)
+    app.include_router(calls.links, responses=ERRORS)
+    app.include_router(calls.kiosk_calls, responses=ERRORS)
     app.include_router(console)
 
     app.add_middleware(BodyLimit, limit=config.gateway.max_body_bytes)

@@ -28,6 +28,7 @@ from gateway.clock import Clock
 from gateway.config_sync import sync_config
 from gateway.core import Component, Core
 from recognition.service import Recognition
+from streams.calls import Calls
 from streams.sampler import FaceSampler
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Areas:
     recognition: Recognition | None = None
     kiosks: KioskDriver | None = None
     uploads: UploadSessions | None = None
+    calls: Calls | None = None
     components: list[Component] = field(default_factory=list)  # in start order
 
 
@@ -103,5 +105,7 @@ def build_areas(core: Core) -> Areas:
     pipeline = Pipeline(audit=core.audit, bus=core.bus, alerts=core.alerts, clock=core.clock, metrics=core.metrics, media_dir=core.media_dir)
     uploads = UploadSessions(settings=cfg.uploads, db=core.db, audit=core.audit, bus=core.bus, clock=core.clock, metrics=core.metrics,
                              media_dir=core.media_dir, on_complete=pipeline, disk=core.disk)
-    components: list[Component] = [trackers, cameras, recognition, kiosks, sampler, ExpirySweeper(uploads, core.singletons)]
-    return Areas(trackers=trackers, cameras=cameras, recognition=recognition, kiosks=kiosks, uploads=uploads, components=components)
+    calls = Calls(settings=cfg.calls, db=core.db, audit=core.audit, bus=core.bus, alerts=core.alerts, clock=core.clock, metrics=core.metrics,
+                  media_dir=core.media_dir, recognition=recognition, proceedings=cameras.proceedings, node_id=core.cluster.node_id)
+    components: list[Component] = [trackers, cameras, recognition, kiosks, sampler, ExpirySweeper(uploads, core.singletons), calls]
+    return Areas(trackers=trackers, cameras=cameras, recognition=recognition, kiosks=kiosks, uploads=uploads, calls=calls, components=components)

@@ -155,6 +155,22 @@ class ProceedingChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallChanged(Event):
+    """A remote video session rang, started, changed parties, or ended (calls area)."""
+
+    topic: ClassVar[str] = "call"
+    session_id: str
+    state: Literal["ringing", "active", "ended"]
+    kind: str
+    person_id: str | None = None
+    device_id: str | None = None  # the kiosk taking part, if any (and for scoping pushes)
+    proceeding_id: int | None = None
+    unit_id: str | None = None  # the session's unit: pushes reach the consoles that see it
+    parties: list[dict[str, Any]] = field(default_factory=list)  # [{id, role, label, state}]
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UploadProgress(Event):
     """A tus upload moved forward (uploads area); throttled per upload, for the console."""
 

@@ -16,7 +16,7 @@ from gateway.metrics import Metrics
 from gateway.unit_index import UnitIndex
 from gateway.units import ROOT_PATH
 
-PUSHED_TOPICS = ("alert", "device.state", "position", "checkin", "face.seen", "camera.health", "upload.completed", "device.status", "kiosk.event", "recording.gap", "proceeding", "upload.progress")
+PUSHED_TOPICS = ("alert", "device.state", "position", "checkin", "face.seen", "camera.health", "upload.completed", "device.status", "kiosk.event", "recording.gap", "proceeding", "upload.progress", "call")
 
 
 class PushClient:

@@ -366,6 +366,23 @@ class Recognition:
         await self.bus.publish(CheckIn(checkin_id=row.id, kiosk_id=kiosk_id, person_id=person_id, result=result, distance=distance, reason=reason, at=row.at))
         return decision
 
+    async def presence(self, person_id: str, picture: bytes) -> tuple[str, float | None, str]:
+        """Is the enrolled person in this picture (a frame of a remote session)? `present`,
+        `impostor` (a face, not theirs), `absent` (no face) or `uncertain` (near the threshold,
+        or the person has no enrolled face), with the best distance and why."""
+        known = self.index.of_person(person_id)
+        if len(known) == 0:
+            return "uncertain", None, f"person {person_id} has no enrolled face photos"
+        a = await self.workers.analyse_bytes(picture, self.params(thumbnail=False))
+        if a.error:
+            return "uncertain", None, a.error
+        encodings = [f.encoding for f in a.faces if f.encoding is not None]
+        if not encodings:
+            return "absent", None, "no face in the picture"
+        best = min(float(np.min(np.linalg.norm(known - e, axis=1))) for e in encodings)
+        result, reason = self.classify(best)
+        return {"accepted": "present", "retry": "uncertain", "rejected": "impostor"}[result], round(best, 4), reason
+
     # -- 1:N ---------------------------------------------------------------
     async def identify(self, data: bytes, k: int = 5) -> dict[str, Any]:
         a = await self._analyse_checked(data, self.params(thumbnail=False))

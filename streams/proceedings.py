@@ -110,23 +110,54 @@ class Proceedings:
                 r.hold = True
                 items.append({"recording_id": r.id, "camera_id": r.camera_id, "path": r.path, "sha256": r.sha256, "size": r.size,
                               "started_at": iso(r.started_at), "ended_at": iso(r.ended_at)})
-            prev_rows = (await s.scalars(select(Proceeding).where(Proceeding.manifest.is_not(None)))).all()
-            last = max(prev_rows, key=lambda p: ((p.manifest or {}).get("seq", 0), p.id), default=None)
-            manifest = {
-                "proceeding_id": row.id, "seq": ((last.manifest or {}).get("seq", 0) + 1) if last else 1,
-                "kind": row.kind, "person_id": row.person_id, "case_ref": row.case_ref, "camera_ids": row.camera_ids,
-                "started_at": iso(row.started_at), "stopped_at": iso(stopped), "pre_roll_s": row.pre_roll_s,
-                "started_by": row.started_by, "stopped_by": user, "segments": items, "gaps": gaps,
-                "prev_manifest_sha256": last.manifest_sha256 if last else None,
-            }
-            row.manifest = manifest
-            row.manifest_sha256 = manifest_hash(manifest)
-            row.prev_manifest_sha256 = manifest["prev_manifest_sha256"]
-            row.stopped_at, row.stopped_by, row.state = stopped, user, "sealed"
-            await s.flush()
-            await self.audit.add(s, user, "proceeding.sealed", f"proceeding:{row.id}",
-                                          {"manifest_sha256": row.manifest_sha256, "segments": len(items)})
+            await self._seal(s, row, stopped, user, items, gaps)
         await self.bus.publish(ProceedingChanged(proceeding_id=row.id, state="sealed", person_id=row.person_id, kind=row.kind, camera_ids=list(row.camera_ids)))
+        return row
+
+    async def _seal(self, s: Any, row: Proceeding, stopped: datetime, user: str, items: list[dict[str, Any]], gaps: list[dict[str, Any]],
+                    extra: dict[str, Any] | None = None) -> None:
+        """The manifest, chained to the last one sealed (in the caller's transaction, under the seal lock)."""
+        prev_rows = (await s.scalars(select(Proceeding).where(Proceeding.manifest.is_not(None)))).all()
+        last = max(prev_rows, key=lambda p: ((p.manifest or {}).get("seq", 0), p.id), default=None)
+        manifest = {
+            "proceeding_id": row.id, "seq": ((last.manifest or {}).get("seq", 0) + 1) if last else 1,
+            "kind": row.kind, "person_id": row.person_id, "case_ref": row.case_ref, "camera_ids": row.camera_ids,
+            "started_at": iso(row.started_at), "stopped_at": iso(stopped), "pre_roll_s": row.pre_roll_s,
+            "started_by": row.started_by, "stopped_by": user, "segments": items, "gaps": gaps,
+            "prev_manifest_sha256": last.manifest_sha256 if last else None, **(extra or {}),
+        }
+        row.manifest = manifest
+        row.manifest_sha256 = manifest_hash(manifest)
+        row.prev_manifest_sha256 = manifest["prev_manifest_sha256"]
+        row.stopped_at, row.stopped_by, row.state = stopped, user, "sealed"
+        await s.flush()
+        await self.audit.add(s, user, "proceeding.sealed", f"proceeding:{row.id}", {"manifest_sha256": row.manifest_sha256, "segments": len(items)})
+
+    async def start_remote(self, kind: str, person_id: str | None, case_ref: str | None, user: str, unit_id: str, session_id: str) -> Proceeding:
+        """A remote video session's proceeding: no camera; its recording is the session's file."""
+        if kind not in KINDS:
+            raise ProceedingError(422, f"kind must be one of {', '.join(KINDS)}")
+        row = Proceeding(kind=kind, person_id=person_id, case_ref=case_ref, camera_ids=[], state="recording",
+                         started_at=naive(self.clock.now()), started_by=user, pre_roll_s=0, unit_id=unit_id)
+        async with self.audit.tx() as s:
+            s.add(row)
+            await s.flush()
+            await self.audit.add(s, user, "proceeding.started", f"proceeding:{row.id}", {"kind": kind, "person_id": person_id, "case_ref": case_ref,
+                                                                                    "call_session": session_id})
+        await self.bus.publish(ProceedingChanged(proceeding_id=row.id, state="recording", person_id=person_id, kind=kind))
+        return row
+
+    async def seal_remote(self, proceeding_id: int, user: str, items: list[dict[str, Any]], gaps: list[dict[str, Any]], extra: dict[str, Any],
+                          attendance: list[dict[str, Any]]) -> Proceeding:
+        """Seal a remote session's proceeding over its recording (`items`, hashed by the caller)."""
+        stopped = naive(self.clock.now())
+        async with self._seal_lock, self.audit.tx() as s:
+            row = await s.get(Proceeding, proceeding_id)
+            if row is None or row.state != "recording":
+                raise ProceedingError(409, "the proceeding is already sealed")
+            row.attendance = attendance
+            await self._seal(s, row, stopped, user, items, gaps, extra)
+        await self.bus.publish(ProceedingChanged(proceeding_id=row.id, state="sealed", person_id=row.person_id, kind=row.kind))
         return row
 
 
@@ -182,7 +213,8 @@ def _build_zip(media_dir: Path, folder: Path, proceeding_id: int, manifest: dict
         z.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
         z.writestr("manifest.canonical.json", canonical_json(manifest))
         z.writestr("manifest.sha256", f"{manifest_sha256}  manifest.canonical.json\n")
-        for cam in manifest.get("camera_ids", []):
+        # a remote session's recording is a segment of its own, named call-<session id>
+        for cam in dict.fromkeys([*manifest.get("camera_ids", []), *(seg["camera_id"] for seg in manifest.get("segments", []))]):
             paths = [seg["path"] for seg in manifest.get("segments", []) if seg["camera_id"] == cam]
             if not paths:
                 continue

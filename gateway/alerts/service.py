@@ -43,9 +43,11 @@ DEFAULT_LEVELS: dict[str, str] = {
     "exclusion_breach": "red",
     "tamper": "red",
     "sos": "red",
+    "call_impostor": "red",  # someone else in front of the camera in a remote session
     "disk_full": "red",
     "recording_failed": "red",
     "inclusion_exit": "orange",
+    "call_absent": "orange",  # nobody in front of the camera in a remote session
     "curfew": "orange",
     "camera_offline": "orange",
     "lost_contact": "yellow",

@@ -30,6 +30,7 @@ from gateway.core import Core
 from gateway.db.models import Device, User
 from gateway.units import ROOT, ROOT_PATH, reach_of
 from recognition.service import Recognition
+from streams.calls import Calls
 
 # A database id in a path: bounded, so a value beyond 64 bits is a 422, not the database
 # driver's OverflowError (a 500)
@@ -93,6 +94,10 @@ def get_kiosks(request: Request) -> KioskDriver:
     return _running(get_areas(request).kiosks, "the kiosk driver")
 
 
+def get_calls(request: Request) -> Calls:
+    return _running(get_areas(request).calls, "remote video sessions")
+
+
 def get_uploads(request: Request) -> UploadSessions:
     return _running(get_areas(request).uploads, "the uploads area")
 
@@ -105,6 +110,7 @@ CamerasDep = Annotated[CameraArea, Depends(get_cameras)]
 RecognitionDep = Annotated[Recognition, Depends(get_recognition)]
 KiosksDep = Annotated[KioskDriver, Depends(get_kiosks)]
 UploadsDep = Annotated[UploadSessions, Depends(get_uploads)]
+CallsDep = Annotated[Calls, Depends(get_calls)]
 
 
 async def get_session(core: CoreDep) -> AsyncIterator[AsyncSession]:

@@ -39,6 +39,10 @@ class Attendance(BaseModel):
     last_seen: datetime
     camera_ids: list[str]
     best_distance: float | None
+    verified_minutes: float | None = Field(None, description="Remote sessions: minutes the person was verified present by face checks.")
+    checks: int | None = Field(None, description="Remote sessions: identity checks of the person ...")
+    impostor_checks: int | None = Field(None, description="... that saw someone else ...")
+    absent_checks: int | None = Field(None, description="... and that saw nobody.")
 
 
 class ProceedingPublic(BaseModel):

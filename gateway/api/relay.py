@@ -49,6 +49,25 @@ async def to_owner(request: Request, core: Core, kind: str, target: str, path: s
     return Response(r.content, status_code=r.status_code, headers={k: v for k, v in r.headers.items() if k in PASSED_BACK})
 
 
+async def to_node(request: Request, core: Core, node: str, path: str, body: bytes | None = None, timeout_s: float = 30.0) -> Response:
+    """Pass the request on to one named node (one that runs a remote session), as it came."""
+    if request.headers.get(HOP):
+        raise HTTPException(502, f"gateway node {node} runs this, and the request was passed on once already")
+    url = dict(await core.cluster.peers()).get(node)
+    if not url or core.http is None:
+        raise HTTPException(502, f"gateway node {node}, which runs this session, is not reachable; the session ends when that node is back or taken over")
+    headers = forwarded_headers(request, core)
+    for extra in ("x-call-token", "x-device-key"):
+        if extra in request.headers:
+            headers[extra] = request.headers[extra]
+    try:
+        r = await core.http.request(request.method, url + path, headers=headers, content=body, timeout=timeout_s)
+    except httpx.HTTPError as e:
+        log.warning("relay of %s %s to node %s failed: %s", request.method, path, node, type(e).__name__)
+        raise HTTPException(502, f"gateway node {node}, which runs this session, did not answer") from None
+    return Response(r.content, status_code=r.status_code, headers={k: v for k, v in r.headers.items() if k in PASSED_BACK})
+
+
 def forwarded_headers(request: Request, core: Core) -> dict[str, str]:
     """What a request passed on to another node carries: the user's credentials, the body's
     type, and the mark that it was passed on once."""

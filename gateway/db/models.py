@@ -481,3 +481,59 @@ class KioskSubmission(Base):
     client_ref: Mapped[str] = mapped_column(String(100), primary_key=True)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallSession(Base):
+    """A remote video session (streams/calls.py): recorded by the node it runs on as one
+    file, sealed as its proceeding when it ends."""
+
+    __tablename__ = "call_sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    proceeding_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    person_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_ref: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16), default="active")  # ringing | active | ended
+    checks: Mapped[bool] = mapped_column(Boolean, default=False)  # identity checks at random moments
+    node_id: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str | None] = mapped_column(String(500))  # the recording, relative to media_dir
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+    end_reason: Mapped[str | None] = mapped_column(String(200))
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
+
+
+class CallParty(Base):
+    """One party of a session: the officer (a user), a kiosk (its key) or a join link (a
+    token, stored hashed, valid until expires_at)."""
+
+    __tablename__ = "call_parties"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("call_sessions.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # officer | kiosk | link
+    label: Mapped[str] = mapped_column(String(100))
+    person_id: Mapped[str | None] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    username: Mapped[str | None] = mapped_column(String(64))
+    token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(16), default="invited")  # invited | connected | dropped | left
+    joined_at: Mapped[datetime | None]
+    gaps: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{started_at, ended_at}] while dropped
+
+
+class CallCheck(Base):
+    """An identity check of a party during a session: the face in its picture against the
+    enrolled person's."""
+
+    __tablename__ = "call_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("call_sessions.id", ondelete="CASCADE"), index=True)
+    party_id: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))  # present | impostor | absent | uncertain
+    distance: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(16))  # start | random | officer
