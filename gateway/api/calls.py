@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import Path as FPath
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
@@ -179,6 +180,14 @@ async def on_its_node(request: Request, core: Any, calls: Calls, session_id: str
     return await to_node(request, core, row.node_id, request.url.path, body)
 
 
+async def owned_call(call_id: Annotated[str, FPath(max_length=32)], s: SessionDep, user: Reader) -> CallSession:
+    """The session, when it is in the user's reach (else 404, before the body is read)."""
+    return await get_owned(s, CallSession, call_id, user, "session")
+
+
+OwnedCall = Annotated[CallSession, Depends(owned_call)]
+
+
 @router.post("", status_code=201, response_model=CallCreated, summary="Set up a session: the officer calls a kiosk and/or sends join links")
 async def create(body: CallStart, request: Request, s: SessionDep, calls: CallsDep, user: Writer) -> CallCreated:
     if body.person_id is not None:
@@ -218,58 +227,58 @@ async def list_calls(s: SessionDep, calls: CallsDep, user: Reader, state: Litera
     return sorted(out, key=lambda c: c.state == "ended")
 
 
-@router.get("/{session_id}", response_model=CallPublic)
-async def get_one(session_id: str, s: SessionDep, calls: CallsDep, user: Reader) -> CallPublic:
-    return await public_row(s, await get_owned(s, CallSession, session_id, user, "session"), calls)
+@router.get("/{call_id}", response_model=CallPublic)
+async def get_one(row: OwnedCall, s: SessionDep, calls: CallsDep) -> CallPublic:
+    return await public_row(s, row, calls)
 
 
-@router.post("/{session_id}/answer", response_model=CallPublic, summary="Take a call a kiosk made (it rang on the consoles)")
-async def answer(session_id: str, request: Request, core: CoreDep, s: SessionDep, calls: CallsDep, user: Writer) -> Any:
-    await get_owned(s, CallSession, session_id, user, "session")
-    if (elsewhere := await on_its_node(request, core, calls, session_id)) is not None:
+@router.post("/{call_id}/answer", response_model=CallPublic, summary="Take a call a kiosk made (it rang on the consoles)")
+async def answer(user: Writer, row: OwnedCall, request: Request, core: CoreDep, calls: CallsDep) -> Any:
+    call_id = row.id
+    if (elsewhere := await on_its_node(request, core, calls, call_id)) is not None:
         return elsewhere
     try:
-        await calls.answer(session_id, user.username, user.username)
+        await calls.answer(call_id, user.username, user.username)
     except CallError as e:
         raise failed(e) from None
-    return public_live(calls.get(session_id)).model_copy(update={"node_id": calls.node_id})
+    return public_live(calls.get(call_id)).model_copy(update={"node_id": calls.node_id})
 
 
-@router.post("/{session_id}/join", response_model=Answer, summary="The officer's browser joins: SDP offer in, answer out")
-async def join(session_id: str, body: Offer, request: Request, core: CoreDep, s: SessionDep, calls: CallsDep, user: Writer) -> Any:
-    await get_owned(s, CallSession, session_id, user, "session")
-    if (elsewhere := await on_its_node(request, core, calls, session_id, await request.body())) is not None:
+@router.post("/{call_id}/join", response_model=Answer, summary="The officer's browser joins: SDP offer in, answer out")
+async def join(user: Writer, row: OwnedCall, body: Offer, request: Request, core: CoreDep, calls: CallsDep) -> Any:
+    call_id = row.id
+    if (elsewhere := await on_its_node(request, core, calls, call_id, await request.body())) is not None:
         return elsewhere
     try:
-        party = calls.add_officer(session_id, user.username, user.username)
-        if calls.get(session_id).state == "ringing":
-            await calls.answer(session_id, user.username, user.username)
-        sdp = await calls.join(session_id, party.id, body.sdp)
+        party = calls.add_officer(call_id, user.username, user.username)
+        if calls.get(call_id).state == "ringing":
+            await calls.answer(call_id, user.username, user.username)
+        sdp = await calls.join(call_id, party.id, body.sdp)
     except CallError as e:
         raise failed(e) from None
     except ValueError as e:
         raise HTTPException(409, str(e)) from None
-    return Answer(session_id=session_id, party_id=party.id, sdp=sdp)
+    return Answer(session_id=call_id, party_id=party.id, sdp=sdp)
 
 
-@router.post("/{session_id}/verify", response_model=list[CheckResult], summary="Start verification: check every supervised party's face now")
-async def verify(session_id: str, request: Request, core: CoreDep, s: SessionDep, calls: CallsDep, user: Writer) -> Any:
-    await get_owned(s, CallSession, session_id, user, "session")
-    if (elsewhere := await on_its_node(request, core, calls, session_id)) is not None:
+@router.post("/{call_id}/verify", response_model=list[CheckResult], summary="Start verification: check every supervised party's face now")
+async def verify(user: Writer, row: OwnedCall, request: Request, core: CoreDep, calls: CallsDep) -> Any:
+    call_id = row.id
+    if (elsewhere := await on_its_node(request, core, calls, call_id)) is not None:
         return elsewhere
     try:
-        return [CheckResult.model_validate(r) for r in await calls.check(session_id, "officer")]
+        return [CheckResult.model_validate(r) for r in await calls.check(call_id, "officer")]
     except CallError as e:
         raise failed(e) from None
 
 
-@router.post("/{session_id}/hangup", response_model=Ended, summary="End the session: its recording is sealed as the session's proceeding")
-async def hangup(session_id: str, request: Request, core: CoreDep, s: SessionDep, calls: CallsDep, user: Writer) -> Any:
-    await get_owned(s, CallSession, session_id, user, "session")
-    if (elsewhere := await on_its_node(request, core, calls, session_id)) is not None:
+@router.post("/{call_id}/hangup", response_model=Ended, summary="End the session: its recording is sealed as the session's proceeding")
+async def hangup(user: Writer, row: OwnedCall, request: Request, core: CoreDep, calls: CallsDep) -> Any:
+    call_id = row.id
+    if (elsewhere := await on_its_node(request, core, calls, call_id)) is not None:
         return elsewhere
     try:
-        return Ended(session_id=session_id, proceeding_id=await calls.hangup(session_id, user.username))
+        return Ended(session_id=call_id, proceeding_id=await calls.hangup(call_id, user.username))
     except CallError as e:
         raise failed(e) from None
 
@@ -283,12 +292,10 @@ class Elsewhere(Exception):
         self.response = response
 
 
-async def by_token(request: Request, core: Any, calls: Calls, token: str | None) -> tuple[Any, Any]:
+async def by_token(request: Request, core: Any, calls: Calls, token: str) -> tuple[Any, Any]:
     addr = f"addr:{request.client.host if request.client else '?'}"
     if not core.login_limiter.allowed(addr):
         raise HTTPException(429, "too many attempts; wait and try again", headers={"Retry-After": str(core.login_limiter.retry_after(addr))})
-    if not token or len(token) > 100:
-        raise HTTPException(401, f"this route needs the join link's token in {TOKEN_HEADER}")
     async with core.db.session() as s:
         party = await s.scalar(select(CallParty).where(CallParty.token_sha256 == token_hash(token)))
     if party is not None and party.session_id not in calls.live:
@@ -302,11 +309,18 @@ async def by_token(request: Request, core: Any, calls: Calls, token: str | None)
         raise failed(e) from None
 
 
-Token = Annotated[str | None, Header(alias=TOKEN_HEADER, description="The token from the join link's fragment.")]
+def link_token(token: Annotated[str | None, Header(alias=TOKEN_HEADER, description="The token from the join link's fragment.")] = None) -> str:
+    """The link's token is the party's credential: without it, 401 (before anything else is read)."""
+    if not token or len(token) > 100:
+        raise HTTPException(401, f"this route needs the join link's token in {TOKEN_HEADER}", headers={"WWW-Authenticate": TOKEN_HEADER})
+    return token
+
+
+Token = Annotated[str, Depends(link_token)]
 
 
 @links.get("", response_model=LinkInfo, summary="What a join link is for (the join page shows it before asking for the camera)")
-async def link_info(request: Request, core: CoreDep, calls: CallsDep, token: Token = None) -> Any:
+async def link_info(request: Request, core: CoreDep, calls: CallsDep, token: Token) -> Any:
     try:
         live, party = await by_token(request, core, calls, token)
     except Elsewhere as e:
@@ -317,7 +331,7 @@ async def link_info(request: Request, core: CoreDep, calls: CallsDep, token: Tok
 
 
 @links.post("/join", response_model=Answer, summary="A party with a join link joins (again, after a drop): SDP offer in, answer out")
-async def link_join(body: Offer, request: Request, core: CoreDep, calls: CallsDep, token: Token = None) -> Any:
+async def link_join(body: Offer, request: Request, core: CoreDep, calls: CallsDep, token: Token) -> Any:
     try:
         live, party = await by_token(request, core, calls, token)
     except Elsewhere as e:
@@ -329,7 +343,7 @@ async def link_join(body: Offer, request: Request, core: CoreDep, calls: CallsDe
 
 
 @links.post("/leave", status_code=204, summary="The party hangs up (the session goes on with the others)")
-async def link_leave(request: Request, core: CoreDep, calls: CallsDep, token: Token = None) -> Response:
+async def link_leave(request: Request, core: CoreDep, calls: CallsDep, token: Token) -> Response:
     try:
         live, party = await by_token(request, core, calls, token)
     except Elsewhere as e:
@@ -399,25 +413,25 @@ def _kiosk_party(calls: Calls, session_id: str, kiosk_id: str) -> str:
     return party.id
 
 
-@kiosk_calls.post("/{session_id}/join", response_model=Answer, summary="The kiosk joins the session it was called to (or made)")
-async def kiosk_join(session_id: str, body: Offer, request: Request, core: CoreDep, dev: CurrentDevice, calls: CallsDep) -> Any:
+@kiosk_calls.post("/{call_id}/join", response_model=Answer, summary="The kiosk joins the session it was called to (or made)")
+async def kiosk_join(call_id: str, body: Offer, request: Request, core: CoreDep, dev: CurrentDevice, calls: CallsDep) -> Any:
     kid = _kiosk(dev)
-    if (elsewhere := await on_its_node(request, core, calls, session_id, await request.body())) is not None:
+    if (elsewhere := await on_its_node(request, core, calls, call_id, await request.body())) is not None:
         return elsewhere
     try:
-        pid = _kiosk_party(calls, session_id, kid)
-        return Answer(session_id=session_id, party_id=pid, sdp=await calls.join(session_id, pid, body.sdp))
+        pid = _kiosk_party(calls, call_id, kid)
+        return Answer(session_id=call_id, party_id=pid, sdp=await calls.join(call_id, pid, body.sdp))
     except CallError as e:
         raise failed(e) from None
 
 
-@kiosk_calls.post("/{session_id}/leave", status_code=204, summary="The kiosk hangs up")
-async def kiosk_leave(session_id: str, request: Request, core: CoreDep, dev: CurrentDevice, calls: CallsDep) -> Response:
+@kiosk_calls.post("/{call_id}/leave", status_code=204, summary="The kiosk hangs up")
+async def kiosk_leave(call_id: str, request: Request, core: CoreDep, dev: CurrentDevice, calls: CallsDep) -> Response:
     kid = _kiosk(dev)
-    if (elsewhere := await on_its_node(request, core, calls, session_id)) is not None:
+    if (elsewhere := await on_its_node(request, core, calls, call_id)) is not None:
         return elsewhere
     try:
-        await calls.leave(session_id, _kiosk_party(calls, session_id, kid))
+        await calls.leave(call_id, _kiosk_party(calls, call_id, kid))
     except CallError as e:
         raise failed(e) from None
     return Response(status_code=204)

@@ -16,6 +16,7 @@ import pytest
 
 from gateway.auth.passwords import hash_password
 from gateway.db.models import (
+    CallSession,
     CheckInRow,
     DutyShift,
     Evidence,
@@ -42,6 +43,8 @@ NOT_PER_UNIT = {
     "/api/map/settings", "/api/evidence/signing-key", "/api/alerts/disposals",  # configuration every unit shares
     "/api/cluster",  # nodes and leases, not units' data
     "/api/kiosk/heartbeat", "/api/kiosk/events", "/api/kiosk/checkins", "/api/kiosk/challenges",  # a kiosk's key acts for that kiosk only
+    "/api/kiosk/calls", "/api/kiosk/calls/{call_id}/join", "/api/kiosk/calls/{call_id}/leave",  # ... and joins only its own sessions
+    "/api/call-link", "/api/call-link/join", "/api/call-link/leave",  # a join link's token is one party of one session
     "/api/uploads/",  # tus creation: checked below (a body-cam of B named in the metadata)
     "/login", "/", "/console", "/docs", "/console/{page:path}", "/static/roles.js",  # pages: their data comes from the API
 }
@@ -90,6 +93,8 @@ async def arrange(gw: Any) -> dict[str, dict[str, Any]]:
                 "checkin_id": CheckInRow(kiosk_id="kiosk-1", person_id=person, result="accepted", unit_id=unit, thumbnail=f"checkins/office-{o}.jpg"),
                 "match_id": FaceMatch(camera_id=f"cam-office-{o}", person_id=person, snapshot=f"faces/office-{o}.jpg"),
                 "photo_id": FaceEncoding(person_id=person, photo_path=f"faces/office-{o}.jpg", encoding=b"\0" * 1024),
+                "call_id": CallSession(id=f"call-office-{o}", kind="talk", person_id=person, state="ended", node_id="n", created_by="oa",
+                                       unit_id=unit),
                 "shift_id": DutyShift(unit_id=unit, name=f"值班{o}", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1)),
             }
             s.add_all(rows.values())
