@@ -157,6 +157,13 @@ async def kiosk_app(request: Request) -> Response:
     return _shell(request, "kiosk.html")
 
 
+@router.get("/call", include_in_schema=False, response_class=HTMLResponse)
+async def call_page(request: Request) -> Response:
+    """The join page of a remote video session: the party's credential is the link's token,
+    in the URL's fragment (never sent to the server); the page sends it in X-Call-Token."""
+    return _shell(request, "call.html")
+
+
 @router.get("/docs", include_in_schema=False)
 async def api_docs(request: Request) -> Response:
     """The API reference (Swagger UI, served from the package, under the console's CSP)."""

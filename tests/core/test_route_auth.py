@@ -21,7 +21,8 @@ from tests.conftest import running
 # the kiosk app's page holds no data (the terminal acts with its own key), and pairing is the
 # terminal's way to get that key: a one-time code, rate-limited (tests/kiosk)
 PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/api/auth/token"), ("POST", "/api/auth/login"),
-          ("GET", "/kiosk"), ("POST", "/api/kiosk/pair")}
+          ("GET", "/kiosk"), ("POST", "/api/kiosk/pair"),
+          ("GET", "/call")}  # a remote session's join page: its data comes with the link's token
 PUBLIC_PREFIXES = ("/static/",)
 
 

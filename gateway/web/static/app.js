@@ -2,6 +2,7 @@
 // router that loads static/pages/<name>.js for /console/<name>?params.
 // The page contract (render/strings/dispose and ctx) is in docs/console.md.
 
+import { installCallDock } from "./call_dock.js";
 import { api, ApiError } from "./api.js";
 import { h, notice, replace } from "./dom.js";
 import { EventSocket, eventsUrl } from "./events.js";
@@ -263,6 +264,7 @@ async function boot() {
   state.socket.onRefused = () => api("/api/auth/me").catch(() => { /* gateway down: keep retrying */ });
   state.socket.on("hello", refreshOpenAlerts);
   state.socket.on("alert", trackAlert);
+  installCallDock(state.socket, { lang: () => state.lang, can });
   buildLangSelect();
   applyShellText();
   $("#logout").addEventListener("click", logout);

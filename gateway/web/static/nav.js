@@ -9,6 +9,7 @@ export const NAV = [
   { name: "alerts" },
   { name: "duty" },
   { name: "live", perm: "live.view" },
+  { name: "calls" },
   { name: "map" },
   { name: "persons" },
   { name: "checkins" },
