@@ -10,6 +10,7 @@
 
 import { h, replace } from "../dom.js";
 import * as queue from "./queue.js";
+import { kioskCalls } from "./calls.js";
 
 const STRINGS = {
   "zh-CN": {
@@ -195,7 +196,7 @@ function home() {
     big(t("checkin"), checkinScreen, "k-checkin"),
     big(t("report"), () => textScreen("report"), "k-report"),
     big(t("leave"), leaveScreen, "k-leave"),
-    big(t("call"), () => quick("call_officer", t("call_sent")), "k-call"),
+    big(t("call"), callOfficer, "k-call"),
     big(t("sos"), () => { if (confirm(t("sos_confirm"))) quick("sos", t("sos_sent")); }, "k-sos")));
 }
 
@@ -205,6 +206,13 @@ function personField() {
 
 function done(text, state) {
   screen(h("div", { class: "k-done", dataset: { state } }, h("p", { class: "k-big" }, text), big(t("home"), home, "k-primary")));
+}
+
+/** The duty officer is told (an alert, through the outbox even when offline); online, a
+ * video call rings on the consoles too. */
+async function callOfficer() {
+  const r = await submit(event("call_officer", {}));
+  if (r.queued || !(await calls.callOfficer())) done(r.queued ? t("queued") : t("call_sent"), r.queued ? "queued" : "sent");
 }
 
 async function quick(kind, text) {
@@ -309,8 +317,12 @@ async function beat() {
   await flush();
 }
 
+const calls = kioskCalls({ call, screen, big, home, lang });
+const CALL_POLL_MS = 3000;
+
 document.documentElement.lang = lang;
 document.title = t("title");
+setInterval(() => { if (device && online) calls.poll(); }, CALL_POLL_MS);
 window.addEventListener("online", () => beat());
 setInterval(() => { if (device) flush(); }, FLUSH_MS);
 setInterval(beat, BEAT_MS);
