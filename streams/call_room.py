@@ -149,7 +149,7 @@ class SessionRecorder:
 
     def _run(self) -> None:
         try:
-            out = av.open(str(self.path), "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
+            out = av.open(str(self.path), "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"})
         except Exception as e:  # noqa: BLE001 - said in the session's manifest
             self.error = f"recording could not start: {e}"
             log.error("call recording %s: %s", self.path, self.error)

@@ -154,7 +154,7 @@ class Calls:
         if len(parties) + (1 if officer else 0) > self.settings.max_parties:
             raise CallError(422, f"a session has at most {self.settings.max_parties} parties (calls.max_parties)")
         for p in parties:
-            if p.role == "kiosk" and p.device_id:
+            if p.role == "kiosk" and p.device_id and not ringing:  # a kiosk that calls is there
                 await self._reachable(p.device_id)
         sid = secrets.token_hex(8)
         try:
