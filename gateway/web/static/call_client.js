@@ -9,6 +9,9 @@
 
 const GATHER_MS = 2500;
 const RETRY_MS = [1000, 2000, 4000, 8000];
+// "disconnected" this long is taken as lost: joining again tells whether the session goes on
+// (a new connection) or has ended (refused), instead of waiting the ~30 s until "failed"
+const DISCONNECTED_MS = 4000;
 
 async function localMedia() {
   const video = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 10, max: 15 } };
@@ -60,10 +63,13 @@ export async function connect({ join, video, onState = () => {} }) {
       remote.addTrack(ev.track);
       video.play?.().catch(() => {});
     };
+    let lost = null;
     mine.onconnectionstatechange = () => {
       if (pc !== mine || closed) return;
+      clearTimeout(lost);
       if (mine.connectionState === "connected") { attempt = 0; onState("connected"); }
       if (mine.connectionState === "failed") retry();
+      if (mine.connectionState === "disconnected") lost = setTimeout(() => pc === mine && mine.connectionState !== "connected" && retry(), DISCONNECTED_MS);
     };
     try {
       const answer = await join(await offerOf(mine));
