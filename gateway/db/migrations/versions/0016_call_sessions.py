@@ -1,15 +1,15 @@
 """call_sessions, call_parties, call_checks: remote video sessions recorded as proceedings
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 import sqlalchemy as sa
 from alembic import op
 
 from gateway.db.types import UTCDateTime
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
