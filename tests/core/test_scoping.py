@@ -16,6 +16,7 @@ import pytest
 
 from gateway.auth.passwords import hash_password
 from gateway.db.models import (
+    CheckinLink,
     CheckInRow,
     DutyShift,
     Evidence,
@@ -42,6 +43,7 @@ NOT_PER_UNIT = {
     "/api/map/settings", "/api/evidence/signing-key", "/api/alerts/disposals",  # configuration every unit shares
     "/api/cluster",  # nodes and leases, not units' data
     "/api/kiosk/heartbeat", "/api/kiosk/events", "/api/kiosk/checkins", "/api/kiosk/challenges",  # a kiosk's key acts for that kiosk only
+    "/api/remote/link", "/api/remote/challenges", "/api/remote/checkins", "/remote",  # a link's token acts for its one person only
     "/api/uploads/",  # tus creation: checked below (a body-cam of B named in the metadata)
     "/login", "/", "/console", "/docs", "/console/{page:path}", "/static/roles.js",  # pages: their data comes from the API
 }
@@ -90,6 +92,7 @@ async def arrange(gw: Any) -> dict[str, dict[str, Any]]:
                 "checkin_id": CheckInRow(kiosk_id="kiosk-1", person_id=person, result="accepted", unit_id=unit, thumbnail=f"checkins/office-{o}.jpg"),
                 "match_id": FaceMatch(camera_id=f"cam-office-{o}", person_id=person, snapshot=f"faces/office-{o}.jpg"),
                 "photo_id": FaceEncoding(person_id=person, photo_path=f"faces/office-{o}.jpg", encoding=b"\0" * 1024),
+                "link_id": CheckinLink(token_hash=o * 64, person_id=person, unit_id=unit, created_by="oa", expires_at=now + timedelta(hours=1)),
                 "shift_id": DutyShift(unit_id=unit, name=f"值班{o}", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1)),
             }
             s.add_all(rows.values())
