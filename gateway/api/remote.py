@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, HTTPException, Request, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -104,8 +104,12 @@ async def _person(s: Any, person_id: str, user: Principal) -> Person:
 
 @router.post("/api/persons/{person_id}/checkin-links", response_model=LinkCreated, status_code=201,
              summary="A one-time remote check-in link for the person (the token is in the URL's fragment)")
-async def create_link(person_id: str, body: LinkIn, user: Officer, s: SessionDep, core: CoreDep, request: Request) -> LinkCreated:
+async def create_link(person_id: str, body: LinkIn, user: Officer, s: SessionDep, core: CoreDep, rec: RecognitionDep, request: Request) -> LinkCreated:
     person = await _person(s, person_id, user)
+    if not person.active:
+        raise HTTPException(409, f"person {person_id} is no longer supervised")
+    if len(rec.index.of_person(person_id)) == 0:  # the phone could not be verified: say so now, not on the phone
+        raise HTTPException(409, f"person {person_id} has no enrolled face photos: enroll one before sending a check-in link")
     link, token = await remote.create(core, person, user.username, body.valid_minutes, body.note)
     return LinkCreated(**remote.public(link, core.clock.now()), url=_url(request, core, token))
 

@@ -52,12 +52,16 @@ async def new_link(r: Any, who: dict[str, str], person: str = "p-obama", **body:
     return dict(resp.json())
 
 
-async def test_links_are_created_listed_revoked_and_refused(make_config, caplog) -> None:
+async def test_links_are_created_listed_revoked_and_refused(make_config, faces, caplog) -> None:  # noqa: F811
     caplog.set_level(logging.DEBUG)
     clock = FakeClock()
     async with running(make_config(FACE_CONFIG, auth=BUDGET), clock=clock) as r:
         admin = await r.login()
         officer = await r.login("o1", "officer")
+        # a person who cannot be verified gets no link: said to the officer, not on the phone
+        no_photo = await r.client.post("/api/persons/p-obama/checkin-links", json={}, headers=officer)
+        assert no_photo.status_code == 409 and "no enrolled face photos" in no_photo.text
+        assert (await enroll(r, admin, "p-obama", faces["obama3"])).status_code == 201
         link = await new_link(r, officer, note="本周远程签到")
         token = token_of(link)
         assert link["url"].startswith("http") and "/remote#" in link["url"] and len(token) >= 43  # 256 bits, base64url
@@ -99,12 +103,13 @@ async def test_links_are_created_listed_revoked_and_refused(make_config, caplog)
             assert not [rec for rec in caplog.records if t in rec.getMessage()]
 
 
-async def test_an_officer_acts_on_the_persons_of_their_unit_only(make_config) -> None:
+async def test_an_officer_acts_on_the_persons_of_their_unit_only(make_config, faces) -> None:  # noqa: F811
     async with running(make_config(auth=BUDGET)) as r:
         root = await r.login()
-        for uid in ("office-a", "office-b"):
+        for uid, photo in (("office-a", "obama3"), ("office-b", "biden")):
             assert (await r.client.post("/api/units", json={"id": uid, "name": uid, "parent_id": "root"}, headers=root)).status_code == 201
             assert (await r.client.post("/api/persons", json={"id": f"p-{uid}", "name": uid, "unit_id": uid}, headers=root)).status_code == 201
+            assert (await enroll(r, root, f"p-{uid}", faces[photo])).status_code == 201
         assert (await r.client.post("/api/users", json={"username": "oa", "password": "correct-horse-1", "role": "officer", "unit_id": "office-a"},
                                     headers=root)).status_code == 201
         oa = await r.login("oa", "officer")
@@ -113,13 +118,17 @@ async def test_an_officer_acts_on_the_persons_of_their_unit_only(make_config) ->
         assert (await r.client.get("/api/persons/p-office-b/checkin-links", headers=oa)).status_code == 404
         assert (await r.client.delete(f"/api/persons/p-office-b/checkin-links/{theirs['id']}", headers=oa)).status_code == 404
         assert (await new_link(r, oa, "p-office-a"))["state"] == "unused"
+        # no longer supervised: no link
+        assert (await r.client.delete("/api/persons/p-office-a", headers=oa)).status_code in (200, 204)
+        ended = await r.client.post("/api/persons/p-office-a/checkin-links", json={}, headers=oa)
+        assert ended.status_code == 409 and "no longer supervised" in ended.text
 
 
-async def test_phone_requests_count_against_the_login_budget(make_config) -> None:
-    async with running(make_config(auth={"login_attempts_per_minute": 4})) as r:
+async def test_phone_requests_count_against_the_login_budget(make_config, faces) -> None:  # noqa: F811
+    async with running(make_config(FACE_CONFIG, auth={"login_attempts_per_minute": 4})) as r:
         root = await r.login()  # one of the address's four
-        assert (await r.client.post("/api/persons", json={"id": "p-1", "name": "某"}, headers=root)).status_code == 201
-        token = token_of(await new_link(r, root, "p-1"))
+        assert (await enroll(r, root, "p-obama", faces["obama3"])).status_code == 201
+        token = token_of(await new_link(r, root, "p-obama"))
         statuses = [(await r.client.get("/api/remote/link", headers=phone(token if i else "x" * 43))).status_code for i in range(4)]
         assert statuses == [404, 200, 200, 429]
 

@@ -15,7 +15,8 @@ const STRINGS = {
     explain: "签到需要使用手机的摄像头（核验本人）和位置信息（核验所在区域）。请在光线充足处正对摄像头。",
     start: "开始签到", again: "再试一次",
     locating: "正在获取位置…", camera: "正在打开摄像头…", look: "请正对摄像头", checking: "正在核验，请稍候…",
-    no_token: "链接不完整：请打开民警发送的完整链接。",
+    no_token: "链接不完整：请打开民警发送的完整链接。", insecure: "此页面须通过 https:// 打开才能使用摄像头和定位：请联系民警。",
+    busy: "正在核验上一次签到，请稍后再试。",
     no_camera: "无法使用摄像头：{detail}。请在浏览器设置中允许本网站使用摄像头后重试。",
     no_position: "无法获取位置：{detail}。请打开定位并允许本网站获取位置后重试。",
     s404: "签到链接无效：请向民警索取新的链接。", s409: "该签到链接已使用：如需再次签到，请向民警索取新的链接。",
@@ -31,6 +32,7 @@ const STRINGS = {
     start: "Start check-in", again: "Try again",
     locating: "Finding your location…", camera: "Opening the camera…", look: "Look at the camera", checking: "Checking, please wait…",
     no_token: "This link is incomplete: open the whole link your officer sent.",
+    insecure: "This page must be opened over https:// to use the camera and location: tell your officer.", busy: "The last check-in is still being checked: try again in a moment.",
     no_camera: "No camera: {detail}. Allow this site to use the camera in the browser's settings and try again.",
     no_position: "No location: {detail}. Turn location on, allow this site to use it and try again.",
     s404: "This check-in link is not valid: ask your officer for a new one.", s409: "This check-in link was used already: ask your officer for a new one.",
@@ -90,7 +92,8 @@ function big(label, onclick, cls = "") {
 function refusal(e) {
   stopCamera(stream);
   stream = null;
-  const text = e instanceof Refused && t(`s${e.status}`) !== `s${e.status}` ? t(`s${e.status}`) : t("error", { detail: e.message });
+  const busy = e instanceof Refused && e.status === 409 && /being decided/.test(e.message);
+  const text = busy ? t("busy") : e instanceof Refused && t(`s${e.status}`) !== `s${e.status}` ? t(`s${e.status}`) : t("error", { detail: e.message });
   show(() => screen(h("div", { class: "r-done", dataset: { state: "refused", status: String(e.status ?? "") } }, h("p", { class: "r-big" }, text))));
 }
 
@@ -201,8 +204,9 @@ function setLang(next) {
 
 document.getElementById("r-lang").addEventListener("click", () => setLang(lang === "zh-CN" ? "en" : "zh-CN"));
 setLang(lang);
-if (!token) {
-  show(() => screen(h("div", { class: "r-done", dataset: { state: "refused", status: "" } }, h("p", { class: "r-big" }, t("no_token")))));
+if (!token || !window.isSecureContext) {
+  // without a secure context (https, or this machine) browsers give no camera and no position
+  show(() => screen(h("div", { class: "r-done", dataset: { state: "refused", status: "" } }, h("p", { class: "r-big" }, t(token ? "insecure" : "no_token")))));
 } else {
   screen(h("p", { class: "r-big" }, t("loading")));
   call("/api/remote/link").then(intro, refusal);
