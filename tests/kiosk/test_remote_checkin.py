@@ -9,6 +9,7 @@ not use the link up, but every attempt counts; the token is never in the audit o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -234,3 +235,22 @@ async def test_a_remote_check_in_answers_the_gateways_challenge(make_config, fac
         assert ok.json()["result"] == "accepted" and ok.json()["liveness"]["challenge"]["passed"] is True
         assert ok.json()["position"]["verdict"] == "no_zones"
 
+
+
+async def test_two_phones_with_one_link_cannot_both_check_in(make_config, faces) -> None:  # noqa: F811
+    async with running(make_config(FACE_CONFIG, thresholds=PASSIVE, auth=BUDGET)) as r:
+        admin = await r.login()
+        assert (await enroll(r, admin, "p-obama", faces["obama3"])).status_code == 201
+        token = phone(token_of(await new_link(r, admin)))
+
+        async def send() -> Any:
+            return await r.client.post("/api/remote/checkins", data=where(*HOME), files=burst(faces["obama2"], faces["obama3"], faces["obama-480p"]), headers=token)
+
+        # the one that holds the link is decided (a face check: long); the other is told to wait
+        # while it is, or that the link is used once it was
+        first, second = await asyncio.gather(send(), send())
+        assert sorted([first.status_code, second.status_code]) == [200, 409], (first.text, second.text)
+        loser = first if first.status_code == 409 else second
+        assert "being decided" in loser.text or "used already" in loser.text
+        checkins = (await r.client.get("/api/checkins", params={"person_id": "p-obama"}, headers=admin)).json()
+        assert [c["result"] for c in checkins] == ["accepted"]
