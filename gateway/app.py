@@ -92,6 +92,7 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
         persons,
         proceedings,
         recordings,
+        remote,
         system,
         timeline,
         tracks,
@@ -101,7 +102,7 @@ def create_app(config: GatewayConfig, gateway: Gateway | None = None, *, manage:
     )
     from gateway.web.routes import router as console
 
-    for module in (system, auth, users, persons, timeline, devices, alerts, audit, events, zones, tracks, cameras, recordings, proceedings, faces, kiosk, evidence,
+    for module in (system, auth, users, persons, timeline, devices, alerts, audit, events, zones, tracks, cameras, recordings, proceedings, faces, kiosk, remote, evidence,
                    cluster):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(uploads.router, responses=TUS_ERRORS)

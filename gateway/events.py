@@ -97,6 +97,7 @@ class CheckIn(Event):
     result: Literal["accepted", "rejected", "retry"]
     distance: float | None = None
     reason: str | None = None
+    position_verdict: str | None = None  # a remote check-in's position against the person's zones
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -244,8 +244,9 @@ class Recognition:
         return True
 
     # -- active liveness ---------------------------------------------------
-    async def issue_challenge(self, kiosk_id: str, person_id: str) -> Challenge:
-        """A random challenge for this kiosk and person, stored so that any node can check the answer."""
+    async def issue_challenge(self, kiosk_id: str, person_id: str, actor: str | None = None) -> Challenge:
+        """A random challenge for this kiosk (or remote link, `remote:<id>`) and person, stored so
+        that any node can check the answer."""
         await self._person(person_id)
         if len(self.index.of_person(person_id)) == 0:
             raise self.bad(409, "not_enrolled", f"person {person_id} has no enrolled face photos")
@@ -255,7 +256,7 @@ class Recognition:
         row = LivenessChallenge(id=secrets.token_urlsafe(24), device_id=kiosk_id, person_id=person_id, kind=kind, issued_at=now, expires_at=now + timedelta(seconds=a.ttl_s))
         async with self.audit.tx() as sess:
             sess.add(row)
-            await self.audit.add(sess, f"kiosk:{kiosk_id}", "kiosk.challenge_issued", f"person:{person_id}", {"kind": kind, "expires_at": row.expires_at.isoformat()})
+            await self.audit.add(sess, actor or f"kiosk:{kiosk_id}", "kiosk.challenge_issued", f"person:{person_id}", {"kind": kind, "expires_at": row.expires_at.isoformat()})
         return Challenge(row.id, kind, PROMPTS[kind], a.frames_wanted, a.interval_ms, row.expires_at)
 
     async def take_challenge(self, challenge_id: str, kiosk_id: str, person_id: str) -> str:
@@ -282,11 +283,12 @@ class Recognition:
 
     # -- 1:1 ---------------------------------------------------------------
     async def verify(self, person_id: str, photos: list[bytes], *, source: str, actor: str, liveness: bool, clip: bytes | None = None,
-                     challenge_id: str | None = None, offline_challenge: str | None = None) -> Decision:
+                     challenge_id: str | None = None, offline_challenge: str | None = None, position: dict[str, Any] | None = None) -> Decision:
         """One decision, stored with its distance, threshold and a thumbnail, published as a CheckIn.
         `photos` is a burst of frames, or `clip` a short video from which frames are taken.
         Kiosks (`liveness`): passive liveness first, then the challenge `challenge_id` asked for
-        (required when `active_liveness.required`)."""
+        (required when `active_liveness.required`). `position`: where a remote check-in was made
+        and its verdict, stored with the check-in."""
         t0 = self.clock.monotonic()
         s = self.settings
         if clip is not None and photos:
@@ -356,14 +358,16 @@ class Recognition:
         kiosk_id = source
         async with self.audit.tx() as sess:
             unit_id = await sess.scalar(select(Person.unit_id).where(Person.id == person_id)) or "root"  # the person's unit
-            row = CheckInRow(kiosk_id=kiosk_id, person_id=person_id, unit_id=unit_id, at=self.clock.now(), result=result, distance=distance, threshold=s.match_threshold, reason=reason, thumbnail=thumb, liveness=details)
+            row = CheckInRow(kiosk_id=kiosk_id, person_id=person_id, unit_id=unit_id, at=self.clock.now(), result=result, distance=distance, threshold=s.match_threshold, reason=reason, thumbnail=thumb, liveness=details,
+                             position=position)
             sess.add(row)
             await sess.flush()
             decision.checkin_id = row.id
             await self.audit.add(sess, actor, "face.checkin", f"person:{person_id}", {"checkin_id": row.id, "result": result, "distance": distance, "source": source})
         self.m_decisions.labels("kiosk" if liveness else "api", result).inc()
         self.m_latency.observe(self.clock.monotonic() - t0)
-        await self.bus.publish(CheckIn(checkin_id=row.id, kiosk_id=kiosk_id, person_id=person_id, result=result, distance=distance, reason=reason, at=row.at))
+        await self.bus.publish(CheckIn(checkin_id=row.id, kiosk_id=kiosk_id, person_id=person_id, result=result, distance=distance, reason=reason, at=row.at,
+                                     position_verdict=(position or {}).get("verdict")))
         return decision
 
     async def presence(self, person_id: str, picture: bytes) -> tuple[str, float | None, str]:

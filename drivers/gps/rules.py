@@ -63,6 +63,52 @@ def kind_of(z: ZoneSpec) -> str:
     return "curfew" if z.schedule else "inclusion_exit"
 
 
+def depth_of(z: ZoneSpec, sd: float) -> float:
+    """How far a point is on the wrong side of the zone's border (m; <= 0: the right side):
+    outside an inclusion zone, inside an exclusion zone. `sd` is the signed distance (< 0 inside)."""
+    return sd if z.kind == "inclusion" else -sd
+
+
+def breaches(z: ZoneSpec, depth: float, accuracy_m: float) -> bool:
+    """Accuracy-aware, with the zone's buffer: even the most favourable point of the accuracy
+    circle is beyond the buffer on the wrong side."""
+    return depth - accuracy_m > z.buffer_m
+
+
+@dataclass(frozen=True)
+class ZoneCheck:
+    """One zone's judgement of one position (a remote check-in's: `judge_position`)."""
+
+    zone_id: str
+    name: str | None
+    kind: str  # inclusion | exclusion
+    alert_kind: str  # what the geofence would raise here: inclusion_exit, curfew, exclusion_breach
+    level: str | None  # the zone's own alert level, if it sets one
+    depth_m: float | None  # on the wrong side of the border by this much (<= 0: the right side); None: far outside
+    state: str  # ok | border (not a breach, but not clearly on the right side) | breach
+
+
+def judge_position(index: ZoneIndex, person_id: str, lat: float, lon: float, accuracy_m: float, at: datetime) -> list[ZoneCheck]:
+    """One position against every zone of the person that is in force at `at` (a scheduled
+    zone only inside its windows), by the geofence's own rules (accuracy-aware, buffered),
+    without dwell or state: a single report, judged at once."""
+    own = sorted(index.zone_set_of(person_id))
+    if not own:
+        return []
+    margin = accuracy_m + index.max_buffer_m + 1.0
+    _, zi, sd = index.signed_distances(np.array([lat]), np.array([lon]), margin)
+    near = dict(zip(zi.tolist(), sd.tolist(), strict=True))
+    out = []
+    for z in own:
+        zone = index.zones[z]
+        if zone.schedule and window_start(zone.schedule, zone.timezone, at) is None:
+            continue
+        depth = depth_of(zone, near.get(z, math.inf))
+        state = "breach" if breaches(zone, depth, accuracy_m) else "ok" if depth <= 0 else "border"
+        out.append(ZoneCheck(zone.id, zone.name, zone.kind, kind_of(zone), zone.level, round(depth, 1) if math.isfinite(depth) else None, state))
+    return out
+
+
 class GeofenceRules:
     def __init__(self, index: ZoneIndex, update_s: float = 30.0) -> None:
         self.index = index
@@ -157,8 +203,8 @@ class GeofenceRules:
                 return AlertCall(False, kind, {"person_id": f.person_id, "device_id": f.device_id, "zone_id": z.id, "note": "schedule window ended",
                                                "at": f.fix_time}), True
             return None
-        depth = sd if z.kind == "inclusion" else -sd
-        if depth - f.accuracy_m > z.buffer_m:
+        depth = depth_of(z, sd)
+        if breaches(z, depth, f.accuracy_m):
             opened = not st.violating
             if opened:
                 st.pending_since = st.pending_since or f.fix_time

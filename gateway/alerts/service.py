@@ -54,6 +54,7 @@ DEFAULT_LEVELS: dict[str, str] = {
     "no_fix": "yellow",
     "checkin_failed": "yellow",
     "checkin_missed": "yellow",
+    "checkin_out_of_zone": "orange",  # a remote check-in from outside the allowed area (or a zone's own level)
     "kiosk_offline": "yellow",
     "assistance_requested": "yellow",  # "call the duty officer" at a kiosk
     "upload_quarantined": "yellow",

@@ -96,7 +96,7 @@ class Identified(BaseModel):
 class CheckInPublic(BaseModel):
     id: int
     at: datetime
-    kiosk_id: str = Field(description="The kiosk, or user:<name> for a check made from the console.")
+    kiosk_id: str = Field(description="The kiosk, user:<name> for a check made from the console, remote:<link id> for a phone's remote check-in.")
     person_id: str
     result: str
     distance: float | None
@@ -104,6 +104,8 @@ class CheckInPublic(BaseModel):
     reason: str | None
     liveness: dict[str, Any] | None
     thumbnail: str | None
+    position: dict[str, Any] | None = Field(None, description="Remote check-ins: where the phone was ({lat, lon, accuracy_m, taken_at}) and the "
+                                                              "verdict against the person's zones ({verdict: ok/uncertain/breach/no_zones, zones, notes}).")
 
 
 class Sighting(BaseModel):
@@ -211,7 +213,8 @@ async def list_checkins(
         stmt = stmt.where(CheckInRow.at >= since)
     return [
         CheckInPublic(id=c.id, at=c.at, kiosk_id=c.kiosk_id, person_id=c.person_id, result=c.result, distance=c.distance, threshold=c.threshold,
-                      reason=c.reason, liveness=c.liveness, thumbnail=f"/api/checkins/{c.id}/thumbnail.jpg" if c.thumbnail else None)
+                      reason=c.reason, liveness=c.liveness, thumbnail=f"/api/checkins/{c.id}/thumbnail.jpg" if c.thumbnail else None,
+                      position=c.position)
         for c in (await s.scalars(stmt)).all()
     ]
 

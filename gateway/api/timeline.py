@@ -71,6 +71,7 @@ class CheckinItem(_Item):
     distance: float | None
     threshold: float | None
     reason: str | None
+    position: dict[str, Any] | None = Field(None, description="A remote check-in's position and its verdict against the person's zones.")
 
 
 class FaceItem(_Item):
@@ -204,7 +205,8 @@ def _evidence_at(e: Evidence) -> datetime:
 SOURCES = (
     Source("alert", Alert, Alert.opened_at, lambda p: Alert.person_id == p, lambda a: AlertItem(at=a.opened_at, id=a.id, alert=AlertPublic.of(a))),
     Source("checkin", CheckInRow, CheckInRow.at, lambda p: CheckInRow.person_id == p,
-           lambda c: CheckinItem(at=c.at, id=c.id, kiosk_id=c.kiosk_id, result=c.result, distance=c.distance, threshold=c.threshold, reason=c.reason)),
+           lambda c: CheckinItem(at=c.at, id=c.id, kiosk_id=c.kiosk_id, result=c.result, distance=c.distance, threshold=c.threshold, reason=c.reason,
+                                     position=c.position)),
     Source("face", FaceMatch, FaceMatch.at, lambda p: FaceMatch.person_id == p, lambda m: FaceItem(at=m.at, id=m.id, camera_id=m.camera_id, distance=m.distance)),
     Source("proceeding", Proceeding, Proceeding.started_at, lambda p: Proceeding.person_id == p,
            lambda r: ProceedingItem(at=r.started_at, id=r.id, proceeding_kind=r.kind, case_ref=r.case_ref, state=r.state, stopped_at=r.stopped_at,

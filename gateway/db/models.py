@@ -287,6 +287,9 @@ class CheckInRow(Base):
     thumbnail: Mapped[str | None] = mapped_column(String(500))
     liveness: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
+    # remote check-ins (a phone, by a one-time link): where the phone was and how that position
+    # stands against the person's zones ({lat, lon, accuracy_m, taken_at, verdict, zones, ...})
+    position: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class FaceMatch(Base):
@@ -537,3 +540,28 @@ class CallCheck(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # present | impostor | absent | uncertain
     distance: Mapped[float | None] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(String(16))  # start | random | officer
+
+
+class CheckinLink(Base):
+    """A one-time link an officer sends a person for a remote check-in from a phone
+    (gateway/kiosk/remote.py). The token is in the link's fragment, stored here only hashed;
+    the link is used up by a decision (accepted or rejected), not by a retry, and allows at most
+    a few attempts. `busy_since` marks a check being made now, so two phones holding the same
+    link cannot both check in."""
+
+    __tablename__ = "checkin_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root")
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    busy_since: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(String(16))
+    checkin_id: Mapped[int | None] = mapped_column(Integer)
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))

@@ -15,7 +15,7 @@ LEVELS = {"red": "红色预警", "orange": "橙色预警", "yellow": "黄色预�
 KINDS = {
     "exclusion_breach": "进入禁入区域", "tamper": "设备被拆除", "sos": "紧急求助", "disk_full": "磁盘已满",
     "recording_failed": "录像失败", "inclusion_exit": "离开活动区域", "curfew": "违反宵禁", "camera_offline": "摄像机离线",
-    "lost_contact": "失去联系", "no_fix": "无定位", "checkin_failed": "签到核验失败", "checkin_missed": "未按时签到", "assistance_requested": "请求民警协助",
+    "lost_contact": "失去联系", "no_fix": "无定位", "checkin_failed": "签到核验失败", "checkin_missed": "未按时签到", "checkin_out_of_zone": "远程签到位置越界", "assistance_requested": "请求民警协助",
     "kiosk_offline": "签到机离线", "upload_quarantined": "上传文件已隔离", "low_battery": "电量低",
 }
 CHANGES = {

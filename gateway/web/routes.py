@@ -164,6 +164,13 @@ async def call_page(request: Request) -> Response:
     return _shell(request, "call.html")
 
 
+@router.get("/remote", include_in_schema=False, response_class=HTMLResponse)
+async def remote_app(request: Request) -> Response:
+    """The phone's page for a remote check-in (static/remote/): no session; it acts with the
+    token in its URL's fragment (/remote#<token>), which the browser never sends here."""
+    return _shell(request, "remote.html")
+
+
 @router.get("/docs", include_in_schema=False)
 async def api_docs(request: Request) -> Response:
     """The API reference (Swagger UI, served from the package, under the console's CSP)."""

@@ -20,9 +20,12 @@ from tests.conftest import running
 
 # the kiosk app's page holds no data (the terminal acts with its own key), and pairing is the
 # terminal's way to get that key: a one-time code, rate-limited (tests/kiosk)
+# the phone's remote check-in page holds no data either, and its routes act with a one-time link's
+# token alone (X-Checkin-Token; 401 without it), counted against the login budget (tests/kiosk)
 PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/api/auth/token"), ("POST", "/api/auth/login"),
           ("GET", "/kiosk"), ("POST", "/api/kiosk/pair"),
-          ("GET", "/call")}  # a remote session's join page: its data comes with the link's token
+          ("GET", "/call"),  # a remote session's join page: its data comes with the link's token
+          ("GET", "/remote"), ("GET", "/api/remote/link"), ("POST", "/api/remote/challenges"), ("POST", "/api/remote/checkins")}
 PUBLIC_PREFIXES = ("/static/",)
 
 

@@ -17,6 +17,7 @@ import pytest
 from gateway.auth.passwords import hash_password
 from gateway.db.models import (
     CallSession,
+    CheckinLink,
     CheckInRow,
     DutyShift,
     Evidence,
@@ -45,6 +46,7 @@ NOT_PER_UNIT = {
     "/api/kiosk/heartbeat", "/api/kiosk/events", "/api/kiosk/checkins", "/api/kiosk/challenges",  # a kiosk's key acts for that kiosk only
     "/api/kiosk/calls", "/api/kiosk/calls/{call_id}/join", "/api/kiosk/calls/{call_id}/leave",  # ... and joins only its own sessions
     "/api/call-link", "/api/call-link/join", "/api/call-link/leave",  # a join link's token is one party of one session
+    "/api/remote/link", "/api/remote/challenges", "/api/remote/checkins", "/remote",  # a link's token acts for its one person only
     "/api/uploads/",  # tus creation: checked below (a body-cam of B named in the metadata)
     "/login", "/", "/console", "/docs", "/console/{page:path}", "/static/roles.js",  # pages: their data comes from the API
 }
@@ -95,6 +97,7 @@ async def arrange(gw: Any) -> dict[str, dict[str, Any]]:
                 "photo_id": FaceEncoding(person_id=person, photo_path=f"faces/office-{o}.jpg", encoding=b"\0" * 1024),
                 "call_id": CallSession(id=f"call-office-{o}", kind="talk", person_id=person, state="ended", node_id="n", created_by="oa",
                                        unit_id=unit),
+                "link_id": CheckinLink(token_hash=o * 64, person_id=person, unit_id=unit, created_by="oa", expires_at=now + timedelta(hours=1)),
                 "shift_id": DutyShift(unit_id=unit, name=f"值班{o}", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1)),
             }
             s.add_all(rows.values())

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drivers.gps.geofence import ZoneIndex, ZoneSpec
-from drivers.gps.rules import GeofenceRules, RuleFix
-from tests.gps.helpers import offset, square
+from drivers.gps.rules import GeofenceRules, RuleFix, judge_position
+from tests.gps.helpers import LAT0, LON0, offset, square
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)  # 12:00 Shanghai
 
@@ -171,3 +171,32 @@ def test_a_zone_that_cannot_be_placed_leaves_the_others_working(caplog: Any) -> 
     rec = Recorder(rules)
     rec.evaluate([at(0, 400)])
     assert rec.actions() == ["raise:inclusion_exit"]
+
+
+def test_one_position_judged_against_the_persons_zones() -> None:
+    """A remote check-in's position (judge_position): the same accuracy and buffer as the
+    rules, no dwell; exclusion zones by their inside; scheduled zones only in their windows;
+    other persons' zones left out."""
+    la, lo = offset(0, 200)
+    bar = ZoneSpec("bar", "exclusion", square(50, la, lo), buffer_m=10, person_ids=("p1",), level="orange")
+    night = ZoneSpec("night", "inclusion", square(100), buffer_m=30, person_ids=("p1",),
+                     schedule=[{"days": [1, 2, 3, 4, 5, 6, 7], "start": "22:00", "end": "06:00"}], timezone="Asia/Shanghai")
+    theirs = ZoneSpec("theirs", "inclusion", square(10), person_ids=("p2",))
+    index = ZoneIndex([HOME, bar, night, theirs])
+
+    def judged(east_m: float, acc: float = 5, t: datetime = T0) -> dict[str, str]:
+        la, lo = offset(0, east_m)
+        return {c.zone_id: c.state for c in judge_position(index, "p1", la, lo, acc, t)}
+
+    assert judged(0) == {"home": "ok", "bar": "ok"}  # noon: the night zone is not in force
+    assert judged(200) == {"home": "ok", "bar": "breach"}  # in the bar, by more than accuracy and buffer
+    assert judged(245, acc=5) == {"home": "ok", "bar": "border"}  # 5 m inside the bar: within the buffer
+    assert judged(330, acc=5) == {"home": "border", "bar": "ok"}  # 30 m out: within the buffer
+    assert judged(400, acc=5) == {"home": "breach", "bar": "ok"}
+    assert judged(400, acc=80) == {"home": "border", "bar": "ok"}  # the accuracy circle still reaches home
+    at_night = T0 + timedelta(hours=11)  # 23:00 Shanghai
+    assert judged(0, t=at_night) == {"home": "ok", "bar": "ok", "night": "ok"}
+    assert judged(200, t=at_night)["night"] == "breach"
+    [c] = [c for c in judge_position(index, "p1", *offset(0, 200), 5, T0) if c.zone_id == "bar"]
+    assert (c.alert_kind, c.level, c.depth_m) == ("exclusion_breach", "orange", 50.0)
+    assert judge_position(index, "p3", LAT0, LON0, 5, T0) == []

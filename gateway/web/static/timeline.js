@@ -5,10 +5,11 @@
 // For tests: the list is data-role="timeline", each item an <li> with data-kind, data-id
 // and data-at; the button data-role="more" is hidden on the last page.
 import { h, replace } from "./dom.js";
+import { positionView, sourceText, strings as positionStrings } from "./position_verdict.js";
 
 export const KINDS = ["alert", "checkin", "face", "proceeding", "evidence", "kiosk", "stay", "trip"];
 
-export const strings = {
+const own = {
   en: {
     "tl.kinds": "Show", "tl.since": "From", "tl.until": "To", "tl.apply": "Apply", "tl.more": "Load more", "tl.loading": "Loading…",
     "tl.none": "Nothing recorded in this period.", "tl.on_map": "Play on the map",
@@ -47,6 +48,8 @@ export const strings = {
   },
 };
 
+export const strings = Object.fromEntries(["en", "zh-CN"].map((lang) => [lang, { ...positionStrings[lang], ...own[lang] }]));
+
 function duration(t, seconds) {
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return t("dur.s", { s });
@@ -74,7 +77,8 @@ function describe(ctx, i) {
     }
     case "checkin":
       return [h("img", { src: `/api/checkins/${i.id}/thumbnail.jpg`, alt: "", width: 48, height: 48, loading: "lazy" }), " ",
-        `${t(`result.${i.result}`)} · ${i.kiosk_id} · ${t("distance", { d: i.distance ?? "–", thr: i.threshold ?? "–" })}${i.reason ? ` · ${i.reason}` : ""}`];
+        `${t(`result.${i.result}`)} · ${sourceText(t, i.kiosk_id)} · ${t("distance", { d: i.distance ?? "–", thr: i.threshold ?? "–" })}${i.reason ? ` · ${i.reason}` : ""}`,
+        i.position ? [" · ", positionView(t, i.position)] : null];
     case "face":
       return `${i.camera_id}${i.distance != null ? ` · ${i.distance.toFixed(2)}` : ""}`;
     case "proceeding":

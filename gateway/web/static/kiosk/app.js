@@ -11,6 +11,7 @@
 import { h, replace } from "../dom.js";
 import * as queue from "./queue.js";
 import { kioskCalls } from "./calls.js";
+import { captureFrames, openCamera, stopCamera as stopStream } from "../capture.js";
 
 const STRINGS = {
   "zh-CN": {
@@ -245,7 +246,8 @@ function leaveScreen() {
 }
 
 function stopCamera() {
-  if (stream) { for (const tr of stream.getTracks()) tr.stop(); stream = null; }
+  stopStream(stream);
+  stream = null;
 }
 
 function checkinScreen() {
@@ -260,13 +262,11 @@ async function camera(personId) {
   const say = h("p", { class: "k-big", role: "status" }, t("look"));
   screen(h("div", { class: "k-camera" }, video, say));
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    stream = await openCamera(video);
   } catch (e) {
     done(t("no_camera", { detail: e.message }), "error");
     return;
   }
-  video.srcObject = stream;
-  await new Promise((r) => { if (video.readyState >= 2) r(); else video.onloadeddata = r; });
   // active liveness: the gateway's challenge; out of reach, one the terminal picks
   let challenge = null;
   let chosen = null;
@@ -284,15 +284,7 @@ async function camera(personId) {
   say.dataset.challenge = kind || "";
   const wanted = challenge?.frames_wanted ?? (kind ? 8 : FRAMES);
   const every = challenge?.interval_ms ?? (kind ? 150 : FRAME_MS);
-  const canvas = document.createElement("canvas");
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  const frames = [];
-  for (let i = 0; i < wanted; i++) {
-    canvas.getContext("2d").drawImage(video, 0, 0);
-    frames.push(await new Promise((r) => canvas.toBlob(r, "image/jpeg", 0.9)));
-    await new Promise((r) => setTimeout(r, every));
-  }
+  const frames = await captureFrames(video, wanted, every);
   stopCamera();
   const clientRef = `ci-${crypto.randomUUID()}`;
   let answer = null;

@@ -138,7 +138,7 @@ export const strings = {
 
 const LEVELS = ["red", "orange", "yellow", "blue"];
 const KINDS = ["exclusion_breach", "tamper", "sos", "inclusion_exit", "curfew", "lost_contact", "no_fix", "checkin_failed",
-  "checkin_missed", "low_battery", "camera_offline", "kiosk_offline", "recording_failed", "disk_full", "upload_quarantined"];
+  "checkin_missed", "checkin_out_of_zone", "low_battery", "camera_offline", "kiosk_offline", "recording_failed", "disk_full", "upload_quarantined"];
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 const STATE_RANK = { open: 0, acknowledged: 1, resolved: 2 };
 const SOUND_KEY = "gw.alertSound";

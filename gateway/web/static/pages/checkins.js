@@ -2,11 +2,12 @@
 // with live updates, and "seen in room": who the cameras recognised recently.
 
 import { h, replace } from "../dom.js";
+import { positionView, sourceText, strings as positionStrings } from "../position_verdict.js";
 
-export const strings = {
+const own = {
   en: {
     "col.time": "Time", "col.person": "Person", "col.kiosk": "Kiosk", "col.result": "Result",
-    "col.distance": "Distance / threshold", "col.reason": "Reason", "col.photo": "Photo",
+    "col.distance": "Distance / threshold", "col.reason": "Reason", "col.position": "Position", "col.photo": "Photo",
     "none": "No check-ins yet.",
     "seen": "Seen in room (last hour)",
     "unknown": "Unknown person",
@@ -15,7 +16,7 @@ export const strings = {
   },
   "zh-CN": {
     "col.time": "时间", "col.person": "人员", "col.kiosk": "终端", "col.result": "结果",
-    "col.distance": "距离 / 阈值", "col.reason": "原因", "col.photo": "照片",
+    "col.distance": "距离 / 阈值", "col.reason": "原因", "col.position": "位置", "col.photo": "照片",
     "none": "暂无签到记录。",
     "seen": "室内识别（最近一小时）",
     "unknown": "未知人员",
@@ -23,6 +24,8 @@ export const strings = {
     "result.accepted": "通过", "result.rejected": "未通过", "result.retry": "请重试",
   },
 };
+
+export const strings = Object.fromEntries(["en", "zh-CN"].map((lang) => [lang, { ...positionStrings[lang], ...own[lang] }]));
 
 export async function render(root, ctx) {
   const { t } = ctx;
@@ -34,15 +37,16 @@ export async function render(root, ctx) {
     return h("tr", { dataset: { id, result: c.result } },
       h("td", {}, ctx.fmt.time(c.at)),
       h("td", {}, ctx.link("person", { id: c.person_id }, c.person_id)),
-      h("td", { class: "mono" }, c.kiosk_id),
+      h("td", { class: "mono" }, sourceText(t, c.kiosk_id)),
       h("td", {}, h("span", { class: "chip" }, t("result." + c.result))),
       h("td", { class: "mono" }, `${c.distance ?? "–"} / ${c.threshold ?? "–"}`),
       h("td", {}, c.reason || ""),
+      h("td", {}, positionView(t, c.position) || "–"),
       h("td", {}, h("img", { src: `/api/checkins/${id}/thumbnail.jpg`, alt: "", width: 64, height: 64, loading: "lazy" })));
   }
   async function loadLog() {
     const list = await ctx.api("/api/checkins?limit=200");
-    replace(tbody, list.length ? list.map(row) : h("tr", {}, h("td", { colspan: 7, class: "muted" }, t("none"))));
+    replace(tbody, list.length ? list.map(row) : h("tr", {}, h("td", { colspan: 8, class: "muted" }, t("none"))));
   }
   async function loadSeen() {
     const data = await ctx.api("/api/faces/seen?minutes=60");
@@ -58,7 +62,7 @@ export async function render(root, ctx) {
 
   replace(root,
     h("div", { class: "table-wrap" }, h("table", { class: "data checkins" },
-      h("thead", {}, h("tr", {}, ["time", "person", "kiosk", "result", "distance", "reason", "photo"].map((k) => h("th", {}, t("col." + k))))),
+      h("thead", {}, h("tr", {}, ["time", "person", "kiosk", "result", "distance", "reason", "position", "photo"].map((k) => h("th", {}, t("col." + k))))),
       tbody)),
     h("h2", {}, t("seen")), seenBox);
   await Promise.all([loadLog(), loadSeen()]);

@@ -6,6 +6,7 @@ import { h, replace, notice } from "../dom.js";
 import { personFields } from "../person_form.js";
 import { personTimeline, strings as timelineStrings } from "../timeline.js";
 import { trackPlayer, strings as playerStrings } from "../track_player.js";
+import { checkinLinks, strings as linkStrings } from "../checkin_links.js";
 
 const own = {
   en: {
@@ -74,7 +75,7 @@ const own = {
   },
 };
 
-export const strings = Object.fromEntries(["en", "zh-CN"].map((lang) => [lang, { ...timelineStrings[lang], ...playerStrings[lang], ...own[lang] }]));
+export const strings = Object.fromEntries(["en", "zh-CN"].map((lang) => [lang, { ...timelineStrings[lang], ...playerStrings[lang], ...linkStrings[lang], ...own[lang] }]));
 
 let shownPlayer = null;
 
@@ -184,6 +185,9 @@ export async function render(root, ctx) {
     onRange: (range) => player.load(range),
   });
 
+  const links = ctx.can("persons.write") ? checkinLinks(ctx, id) : null;
+  if (links) await links.reload();
+
   const facts = [person.category, person.supervision_level ? t(`level.${person.supervision_level}`) : null, person.unit_id,
     person.officer ? t("officer", { name: person.officer }) : null, person.active ? null : t("inactive")].filter(Boolean);
   replace(root,
@@ -200,6 +204,7 @@ export async function render(root, ctx) {
           h("td", { class: "nowrap" }, d.last_seen_at ? ctx.fmt.time(d.last_seen_at) : "—"),
           h("td", {}, d.battery != null ? `${d.battery}%` : "—"))))))
       : h("p", { class: "muted" }, t("no_devices")),
+    links ? [h("h2", {}, t("cl.title")), links.el] : null,
     h("h2", {}, t("proceedings")), await proceedingsSection(),
     h("h2", {}, t("photos")),
     canEnroll ? h("div", { class: "toolbar" }, h("label", { class: "btn" }, t("upload"), " ", file), " ", cameraBtn, " ", captureBtn, status) : null,
@@ -277,6 +282,8 @@ export async function render(root, ctx) {
   }
 
   ctx.on("checkin", (msg) => {
-    if (msg.person_id === id) timeline.reload();  // the first page again: a person has few check-ins a minute
+    if (msg.person_id !== id) return;
+    timeline.reload();  // the first page again: a person has few check-ins a minute
+    links?.reload();  // a remote check-in uses its link up
   });
 }
