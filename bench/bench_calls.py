@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import fractions
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -293,16 +294,21 @@ async def session(port: int, token: str, pid: int, photos: list[np.ndarray], sec
     base = f"http://127.0.0.1:{port}"
     rows: list[tuple[str, float, float, dict[str, float]]] = []  # label, % of a core, elapsed, per-thread %
 
+    parties: list[Party] = []
+
     async def window(label: str) -> None:
-        c0, th0, t0 = cpu_s(pid), proc_threads(pid), time.monotonic()
+        c0, th0, t0, b0 = cpu_s(pid), proc_threads(pid), time.monotonic(), time.process_time()
+        got0 = parties[0].composites if parties else 0
         await asyncio.sleep(seconds)
-        c1, th1, el = cpu_s(pid), proc_threads(pid), time.monotonic() - t0
+        c1, th1, el, b1 = cpu_s(pid), proc_threads(pid), time.monotonic() - t0, time.process_time()
+        got = f", the officer received {(parties[0].composites - got0) / el:.1f} composites/s" if parties else ""
         main = (th1.get(pid, 0) - th0.get(pid, 0)) / el * 100
         others = sorted(((th1[t] - th0.get(t, 0)) / el * 100 for t in th1 if t != pid), reverse=True)
         rows.append((label, (c1 - c0) / el * 100, el, {"main": main, "others": sum(others), "top": others[0] if others else 0.0,
                                                         "threads": float(len(th1))}))
         print(f"  {label}: gateway {(c1 - c0) / el * 100:.1f}% of a core over {el:.0f} s "
-              f"(event loop thread {main:.1f}%, {len(others)} other threads {sum(others):.1f}%, busiest {others[0] if others else 0:.1f}%)",
+              f"(event loop thread {main:.1f}%, {len(others)} other threads {sum(others):.1f}%, busiest {others[0] if others else 0:.1f}%)"
+              f"{got}; this process (the parties) {(b1 - b0) / el * 100:.0f}%, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
               flush=True)
 
     # direct baseline, in the idle gateway's window
@@ -313,7 +319,6 @@ async def session(port: int, token: str, pid: int, photos: list[np.ndarray], sec
 
     sent: dict[int, float] = {}
     reader = Reader(sent, tile_origins())
-    parties: list[Party] = []
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
         made = await c.post("/api/calls", headers=admin, json={
             "kind": "talk", "checks": False,
