@@ -379,7 +379,7 @@ def recorded(data: Path) -> str:
         return "no recording found"
     with av.open(str(files[-1])) as c:
         v = c.streams.video[0]
-        frames = sum(1 for _ in c.demux(v) if _.size)
+        frames = sum(1 for p in c.demux(v) if p.size)
         secs = float(c.duration or 0) / 1_000_000
     return f"recording {files[-1].name}: {frames} video frames over {secs:.1f} s ({frames / max(secs, 0.1):.1f} fps, {FPS} made per second)"
 
