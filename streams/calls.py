@@ -32,7 +32,7 @@ from config.calls import CallSettings
 from gateway.db.models import CallCheck, CallParty, CallSession, Device
 from gateway.events import CallChanged
 from gateway.evidence import confined, sha256_file
-from streams.call_room import Room, SessionRecorder
+from streams.call_room import Room, SessionRecorder, ascii_label
 from streams.proceedings import ProceedingError, iso
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ class Calls:
         live = Live(sid, kind, person_id, case_ref, unit_id, proceeding.id, rel, room, checks, now, created_by, "ringing" if ringing else "active")
         for m in members:
             live.parties[m.id] = m
-            room.add(m.id, m.label)
+            room.add(m.id, tile_label(m))
         self.live[sid] = live
         room.start()
         if checks:
@@ -233,7 +233,7 @@ class Calls:
             if p.role == "officer" and p.username == username:
                 return p
         party = Party(secrets.token_hex(6), "officer", label, None, None, username)
-        live.room.add(party.id, label)  # raises when the grid is full
+        live.room.add(party.id, tile_label(party))  # raises when the grid is full
         live.parties[party.id] = party
         return party
 
@@ -519,6 +519,12 @@ class Calls:
         await self.bus.publish(CallChanged(session_id=live.id, state="ringing" if live.state == "ringing" else "active", kind=live.kind,
                                            person_id=live.person_id, device_id=live.device_id(), proceeding_id=live.proceeding_id,
                                            unit_id=live.unit_id, parties=[p.summary() for p in live.parties.values()]))
+
+
+def tile_label(p: Party) -> str:
+    """The name drawn under the party's tile: OpenCV draws ASCII only, so a Chinese label
+    (调解员) falls back to the person, kiosk or user id, else the role."""
+    return p.label if ascii_label(p.label) == p.label.strip() else (p.person_id or p.device_id or p.username or p.role)
 
 
 def _jpeg(rgb: Any) -> bytes:

@@ -36,6 +36,8 @@ const own = {
     "officer": "officer {name}",
     "error": "Not done: {detail}",
     "proceedings": "Proceedings",
+    "video_call": "Video session with this person",
+    "p.remote": "remote video session",
     "p.camera": "Camera", "p.kind": "Kind", "p.case": "Case reference", "p.start": "Start", "p.stop": "Stop and seal",
     "p.recording": "recording since {t}", "p.sealed": "sealed", "no_proceedings": "No proceeding with this person yet.",
     "kind.reception": "reception", "kind.announcement": "announcement", "kind.warning": "admonition", "kind.talk": "talk",
@@ -68,6 +70,8 @@ const own = {
     "officer": "责任人 {name}",
     "error": "未完成：{detail}",
     "proceedings": "执法活动",
+    "video_call": "与该人员远程视频",
+    "p.remote": "远程视频",
     "p.camera": "摄像机", "p.kind": "类型", "p.case": "案件编号", "p.start": "开始", "p.stop": "结束并封存",
     "p.recording": "自 {t} 起录制中", "p.sealed": "已封存", "no_proceedings": "该人员尚无执法活动。",
     "kind.reception": "报到", "kind.announcement": "宣告", "kind.warning": "警告训诫", "kind.talk": "谈话",
@@ -205,7 +209,9 @@ export async function render(root, ctx) {
           h("td", {}, d.battery != null ? `${d.battery}%` : "—"))))))
       : h("p", { class: "muted" }, t("no_devices")),
     links ? [h("h2", {}, t("cl.title")), links.el] : null,
-    h("h2", {}, t("proceedings")), await proceedingsSection(),
+    h("h2", {}, t("proceedings")),
+    ctx.can("proceedings.write") ? h("p", {}, ctx.link("calls", { person: id }, t("video_call"))) : null,
+    await proceedingsSection(),
     h("h2", {}, t("photos")),
     canEnroll ? h("div", { class: "toolbar" }, h("label", { class: "btn" }, t("upload"), " ", file), " ", cameraBtn, " ", captureBtn, status) : null,
     canEnroll ? preview : null,
@@ -223,7 +229,7 @@ export async function render(root, ctx) {
     async function draw() {
       const list = await ctx.api(`/api/proceedings?person_id=${enc}`);
       const err = h("span", { class: "form-error small", role: "alert" });
-      const rows = list.map((p) => h("li", { dataset: { id: String(p.id), state: p.state } }, `#${p.id} · ${t(`kind.${p.kind}`)} · ${p.case_ref || ""} · `,
+      const rows = list.map((p) => h("li", { dataset: { id: String(p.id), state: p.state } }, `#${p.id} · ${t(`kind.${p.kind}`)} · ${p.camera_ids.length ? "" : `${t("p.remote")} · `}${p.case_ref || ""} · `,
         p.state === "recording" ? t("p.recording", { t: ctx.fmt.time(p.started_at) }) : t("p.sealed"),
         p.state === "recording" && canWrite ? h("button", { type: "button", class: "btn btn-quiet btn-stop", onclick: async () => {
           try { await ctx.api(`/api/proceedings/${p.id}/stop`, { method: "POST" }); await draw(); } catch (e) { if (e.name !== "AbortError") err.textContent = e.message; }
