@@ -251,14 +251,6 @@ async function camera(personId) {
   const video = h("video", { autoplay: true, muted: true, playsinline: true, class: "k-video" });
   const say = h("p", { class: "k-big", role: "status" }, t("look"));
   screen(h("div", { class: "k-camera" }, video, say));
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
-  } catch (e) {
-    done(t("no_camera", { detail: e.message }), "error");
-    return;
-  }
-  video.srcObject = stream;
-  await new Promise((r) => { if (video.readyState >= 2) r(); else video.onloadeddata = r; });
   // active liveness: the gateway's challenge; out of reach, one the terminal picks
   let challenge = null;
   let chosen = null;
@@ -272,8 +264,20 @@ async function camera(personId) {
     }
   }
   const kind = challenge?.kind || chosen;
+  // The prompt first, then the camera: the person reads it while the camera starts, and the
+  // frames sent are the camera's first ones, filmed from the moment the answer can begin
+  // (docs/kiosk.md, "Timing of the answer").
   say.textContent = challenge ? (challenge.prompt[lang] || challenge.prompt.en) : kind ? PROMPTS[kind][lang] : t("capturing");
   say.dataset.challenge = kind || "";
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+  } catch (e) {
+    done(t("no_camera", { detail: e.message }), "error");
+    return;
+  }
+  video.srcObject = stream;
+  await new Promise((r) => { if (video.readyState >= 2) r(); else video.onloadeddata = r; });
+  say.dataset.filming = "1";
   const wanted = challenge?.frames_wanted ?? (kind ? 8 : FRAMES);
   const every = challenge?.interval_ms ?? (kind ? 150 : FRAME_MS);
   const canvas = document.createElement("canvas");
