@@ -287,7 +287,7 @@ async function camera(personId) {
   for (let i = 0; i < wanted; i++) {
     canvas.getContext("2d").drawImage(video, 0, 0);
     frames.push(await new Promise((r) => canvas.toBlob(r, "image/jpeg", 0.9)));
-    await new Promise((r) => setTimeout(r, every));
+    if (i < wanted - 1) await new Promise((r) => setTimeout(r, every));
   }
   stopCamera();
   const clientRef = `ci-${crypto.randomUUID()}`;
