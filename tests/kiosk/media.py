@@ -4,7 +4,10 @@ Chromium plays as its camera (--use-file-for-fake-video-capture).
 
 The turn is a smooth displacement of the nose region sideways (a Gaussian window around the
 nose tip found by dlib's landmarks), back and forth: the nose moves relative to the eyes as it
-does when a head turns, which a photo moved as a whole cannot do."""
+does when a head turns, which a photo moved as a whole cannot do.
+
+For active liveness: `challenge_clip` (a clip answering a challenge, made with
+simulators/challenge_frames.sequence) and `slideshow` (still photos in turn)."""
 
 from __future__ import annotations
 
