@@ -93,16 +93,21 @@ def _squash_eye(rgb: np.ndarray, eye: list[tuple[int, int]], keep: float) -> Non
     rgb[y0:y1, x0:x1] = out
 
 
-def sequence(rgb: np.ndarray, kind: Kind, n: int = 8, amount: float | None = None, seed: int = 0, also_turn: float = 0.0) -> list[np.ndarray]:
+def sequence(rgb: np.ndarray, kind: Kind, n: int = 8, amount: float | None = None, seed: int = 0, also_turn: float = 0.0,
+             lead: int = 0, moving: int | None = None) -> list[np.ndarray]:
     """`n` frames of the face in `rgb` performing `kind`, starting frontal and still;
     `also_turn`: turn the head slightly as well (this fraction of the face width), as people
-    do when they step closer (the passive check wants a blink or a head movement)."""
+    do when they step closer (the passive check wants a blink or a head movement).
+    A turn or `closer` takes all but the last two frames, then holds; or, with `lead` and
+    `moving`, starts after `lead` still frames and takes `moving` frames (then holds to the
+    end: a camera's clip, tests/kiosk/media.py)."""
     (t, r, b, lf), marks = _face(rgb)
     frames: list[np.ndarray] = []
     width = r - lf
+    span = moving or max(1, n - 3 - lead)
     for i in range(n):
         f = rgb.copy()
-        ramp = min(1.0, i / max(1, n - 3))  # the movement takes all but the last two frames, then holds
+        ramp = min(1.0, max(0, i - lead) / span)
         if kind in ("turn_left", "turn_right") or also_turn:
             nose = np.mean(marks["nose_tip"], axis=0)
             chin = np.asarray(marks["chin"])

@@ -4,7 +4,10 @@ Chromium plays as its camera (--use-file-for-fake-video-capture).
 
 The turn is a smooth displacement of the nose region sideways (a Gaussian window around the
 nose tip found by dlib's landmarks), back and forth: the nose moves relative to the eyes as it
-does when a head turns, which a photo moved as a whole cannot do."""
+does when a head turns, which a photo moved as a whole cannot do.
+
+For active liveness: `challenge_clip` (a clip answering a challenge, made with
+simulators/challenge_frames.sequence) and `slideshow` (still photos in turn)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,9 @@ from pathlib import Path
 import cv2
 import face_recognition
 import numpy as np
+
+from config.faces import ChallengeKind
+from simulators.challenge_frames import _camera, sequence
 
 
 def letterboxed(photo: Path, width: int = 640, height: int = 480) -> np.ndarray:
@@ -51,3 +57,28 @@ def write_y4m(frames: list[np.ndarray], out: Path, fps: int = 10) -> Path:
             yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
             f.write(b"FRAME\n" + yuv.tobytes())
     return out
+
+
+def challenge_clip(photo: Path, kind: ChallengeKind, fps: int = 10, lead_s: float = 0.2, moving_s: float = 1.5, seconds: float = 9.0,
+                   amount: float = 0.3) -> list[np.ndarray]:
+    """A camera's clip answering `kind` (simulators/challenge_frames.sequence on the letterboxed
+    photo): still and frontal for `lead_s`, the movement over `moving_s`, then held to the end,
+    `seconds` in all.
+
+    Chromium's fake camera starts its file at frame 0 each time the camera is opened, and the
+    kiosk app opens it after showing the prompt (docs/kiosk.md), so the app films this clip
+    from its start. The movement is slow enough that a frame skipped by a loaded browser is no
+    jump (a 350 ms gap moves the landmarks < 0.12 eye distances), and long enough that a
+    capture of 8 frames 150 ms (or more) apart starting anywhere in the first 0.8 s sees a turn
+    of ≥ 0.15 from a frontal first frame (`amount` 0.3: yaw 0 → 0.45; checked offline on the
+    judge for starts 0 … 0.8 s and gaps up to 350 ms). The held end keeps a slow capture on
+    the answer; `seconds` is far longer than any capture, so the loop's jump back to frame 0 is
+    never filmed."""
+    return sequence(letterboxed(photo), kind, n=round(seconds * fps), amount=amount, lead=round(lead_s * fps), moving=round(moving_s * fps))
+
+
+def slideshow(photos: list[Path], per_photo: int = 3, seconds: float = 9.0, fps: int = 10) -> list[np.ndarray]:
+    """Still photos shown in turn, `per_photo` frames each (one photo: the same photo throughout),
+    with a live camera's drift and sensor noise on every frame."""
+    stills = [letterboxed(p) for p in photos]
+    return [_camera(stills[(i // per_photo) % len(stills)], i, 7) for i in range(round(seconds * fps))]

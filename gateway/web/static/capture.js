@@ -24,7 +24,7 @@ export async function captureFrames(video, count, every, quality = 0.9) {
   for (let i = 0; i < count; i++) {
     canvas.getContext("2d").drawImage(video, 0, 0);
     frames.push(await new Promise((r) => canvas.toBlob(r, "image/jpeg", quality)));
-    await new Promise((r) => setTimeout(r, every));
+    if (i < count - 1) await new Promise((r) => setTimeout(r, every));
   }
   return frames;
 }

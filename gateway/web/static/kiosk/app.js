@@ -261,12 +261,6 @@ async function camera(personId) {
   const video = h("video", { autoplay: true, muted: true, playsinline: true, class: "k-video" });
   const say = h("p", { class: "k-big", role: "status" }, t("look"));
   screen(h("div", { class: "k-camera" }, video, say));
-  try {
-    stream = await openCamera(video);
-  } catch (e) {
-    done(t("no_camera", { detail: e.message }), "error");
-    return;
-  }
   // active liveness: the gateway's challenge; out of reach, one the terminal picks
   let challenge = null;
   let chosen = null;
@@ -280,8 +274,18 @@ async function camera(personId) {
     }
   }
   const kind = challenge?.kind || chosen;
+  // The prompt first, then the camera: the person reads it while the camera starts, and the
+  // frames sent are the camera's first ones, filmed from the moment the answer can begin
+  // (docs/kiosk.md, "Timing of the answer").
   say.textContent = challenge ? (challenge.prompt[lang] || challenge.prompt.en) : kind ? PROMPTS[kind][lang] : t("capturing");
   say.dataset.challenge = kind || "";
+  try {
+    stream = await openCamera(video);
+  } catch (e) {
+    done(t("no_camera", { detail: e.message }), "error");
+    return;
+  }
+  say.dataset.filming = "1";
   const wanted = challenge?.frames_wanted ?? (kind ? 8 : FRAMES);
   const every = challenge?.interval_ms ?? (kind ? 150 : FRAME_MS);
   const frames = await captureFrames(video, wanted, every);
