@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
-import math
 import os
 import statistics
 import subprocess
@@ -33,17 +31,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import av
-import cv2
 import httpx
 import numpy as np
 import yaml
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import RTCPeerConnection
 
 from bench.bench_cameras import cpu_s, free_port, wait_port
+from simulators.call_party import Party, Picture, Tone, consume, letterboxed
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 PHOTOS = ["obama.jpg", "biden.jpg", "obama2.jpg", "obama3.jpg"]
@@ -55,19 +51,6 @@ PASSWORD = "bench-password-1"
 
 
 # -- the picture and its counter ----------------------------------------------
-
-def letterboxed(photo: Path) -> np.ndarray:
-    bgr = cv2.imread(str(photo))
-    if bgr is None:
-        raise RuntimeError(f"no photo at {photo}")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    scale = min(W / rgb.shape[1], H / rgb.shape[0])
-    small = cv2.resize(rgb, (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-    canvas = np.full((H, W, 3), 128, np.uint8)
-    y0, x0 = (H - small.shape[0]) // 2, (W - small.shape[1]) // 2
-    canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
-    return canvas
-
 
 def code_bits(counter: int) -> list[int]:
     c = [(counter >> i) & 1 for i in range(COUNTER_BITS)]
@@ -111,54 +94,6 @@ def tile_origins() -> list[tuple[int, int, float]]:
     return out
 
 
-class Camera(MediaStreamTrack):
-    """A 10 fps picture; when `sent` is given, stamped with a counter whose send time is kept."""
-
-    kind = "video"
-
-    def __init__(self, rgb: np.ndarray, sent: dict[int, float] | None = None) -> None:
-        super().__init__()
-        self.rgb, self.sent = rgb, sent
-        self._n = 0
-        self._t0: float | None = None
-
-    async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._t0 is None:
-            self._t0 = time.monotonic()
-        self._n += 1
-        await asyncio.sleep(max(0.0, self._t0 + self._n / FPS - time.monotonic()))
-        counter = self._n % (1 << COUNTER_BITS)
-        frame = av.VideoFrame.from_ndarray(stamp(self.rgb, counter) if self.sent is not None else self.rgb, format="rgb24")
-        frame.pts, frame.time_base = self._n * 9000, fractions.Fraction(1, 90000)
-        if self.sent is not None:
-            self.sent[counter] = time.monotonic()
-        return frame
-
-
-class Tone(MediaStreamTrack):
-    kind = "audio"
-
-    def __init__(self, hz: float) -> None:
-        super().__init__()
-        self.hz = hz
-        self._n = 0
-        self._t0: float | None = None
-
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._t0 is None:
-            self._t0 = time.monotonic()
-        await asyncio.sleep(max(0.0, self._t0 + self._n * 0.02 - time.monotonic()))
-        t = (np.arange(960) + self._n * 960) / 48000
-        pcm = (3000 * np.sin(2 * math.pi * self.hz * t)).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = 48000, self._n * 960, fractions.Fraction(1, 48000)
-        self._n += 1
-        return frame
-
 
 class Reader:
     """Reads the stamped counter back from every received picture: first arrival per counter."""
@@ -188,47 +123,26 @@ class Reader:
         return [d for at, d in self.latency if t0 <= at < t1]
 
 
-async def consume(track: MediaStreamTrack, on_frame: Callable[[Any], None] | None) -> None:
-    with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
-        while True:
-            f = await track.recv()
-            if on_frame is not None:
-                on_frame(f)
+def stamper(sent: dict[int, float]) -> Callable[[int, np.ndarray], np.ndarray]:
+    """Stamps each frame's counter into the picture, keeping when it was sent."""
+    def on_send(n: int, rgb: np.ndarray) -> np.ndarray:
+        counter = n % (1 << COUNTER_BITS)
+        sent[counter] = time.monotonic()
+        return stamp(rgb, counter)
+    return on_send
 
 
-class Party:
-    def __init__(self, rgb: np.ndarray, hz: float, sent: dict[int, float] | None = None, reader: Reader | None = None) -> None:
-        self.pc = RTCPeerConnection()
-        self.pc.addTrack(Camera(rgb, sent))
-        self.pc.addTrack(Tone(hz))
-        self.reader = reader
-        self.composites = 0
-        self.tasks: list[asyncio.Task[None]] = []
+def party(rgb: np.ndarray, hz: float, sent: dict[int, float] | None = None, reader: Reader | None = None) -> Party:
+    return Party(rgb, hz, on_send=stamper(sent) if sent is not None else None, on_composite=reader.frame if reader is not None else (lambda f: None))
 
-        @self.pc.on("track")
-        def _track(track: MediaStreamTrack) -> None:
-            self.tasks.append(asyncio.ensure_future(consume(track, self._video if track.kind == "video" else None)))
 
-    def _video(self, f: Any) -> None:
-        self.composites += 1
-        if self.reader is not None:
-            self.reader.frame(f)
-
-    async def join(self, client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        r = await client.post(path, json={"sdp": self.pc.localDescription.sdp}, headers=headers)
-        r.raise_for_status()
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=r.json()["sdp"], type="answer"))
-        for _ in range(300):
-            if self.composites > 0:
-                return
-            await asyncio.sleep(0.05)
-        raise RuntimeError(f"no composite at the party joined through {path} within 15 s ({self.pc.connectionState})")
-
-    async def close(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await self.pc.close()
+async def join(p: Party, client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
+    (await p.join(client, path, headers)).raise_for_status()
+    for _ in range(300):
+        if p.composites > 0:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"no composite at the party joined through {path} within 15 s ({p.pc.connectionState})")
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -247,11 +161,11 @@ async def direct(rgb: np.ndarray, seconds: float) -> tuple[list[float], int]:
     sent: dict[int, float] = {}
     reader = Reader(sent, [(0, 0, 1.0)])
     a, b = RTCPeerConnection(), RTCPeerConnection()
-    cam = Camera(rgb, sent)
+    cam = Picture(rgb, stamper(sent))
     a.addTrack(cam)
     a.addTrack(Tone(440))
     tasks: list[asyncio.Task[None]] = []
-    b.on("track", lambda t: tasks.append(asyncio.ensure_future(consume(t, reader.frame if t.kind == "video" else None))))
+    b.on("track", lambda t: tasks.append(asyncio.ensure_future(consume(t, reader.frame if t.kind == "video" else (lambda f: None)))))
     await a.setLocalDescription(await a.createOffer())
     await b.setRemoteDescription(a.localDescription)
     await b.setLocalDescription(await b.createAnswer())
@@ -262,9 +176,9 @@ async def direct(rgb: np.ndarray, seconds: float) -> tuple[list[float], int]:
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)
-        t0, n0 = time.monotonic(), cam._n
+        t0, n0 = time.monotonic(), cam.n
         await asyncio.sleep(seconds)
-        return reader.between(t0, time.monotonic()), cam._n - n0
+        return reader.between(t0, time.monotonic()), cam.n - n0
     finally:
         for t in tasks:
             t.cancel()
@@ -332,12 +246,12 @@ async def session(port: int, token: str, pid: int, photos: list[np.ndarray], sec
         try:
             for k in range(1, 5):
                 # the officer (tile 0) reads the counter the second party (tile 1) stamps
-                p = Party(photos[k - 1], 300 + 100 * k, sent if k == 2 else None, reader if k == 1 else None)
+                p = party(photos[k - 1], 300 + 100 * k, sent if k == 2 else None, reader if k == 1 else None)
                 parties.append(p)
                 if k == 1:
-                    await p.join(c, f"/api/calls/{sid}/join", admin)
+                    await join(p, c, f"/api/calls/{sid}/join", admin)
                 else:
-                    await p.join(c, "/api/call-link/join", {"X-Call-Token": tokens[k - 2]})
+                    await join(p, c, "/api/call-link/join", {"X-Call-Token": tokens[k - 2]})
                 await asyncio.sleep(2.0)
                 t0 = time.monotonic()
                 n0 = len(sent)

@@ -40,12 +40,19 @@ async def to_owner(request: Request, core: Core, kind: str, target: str, path: s
         return None
     if not url or core.http is None:
         raise HTTPException(502, f"gateway node {node} runs {kind} {target} but cannot be reached")
+    return await _pass_on(request, core, node, url + path, body, timeout_s, f"gateway node {node}, which runs {kind} {target}, did not answer")
+
+
+async def _pass_on(request: Request, core: Core, node: str, url: str, body: bytes | None, timeout_s: float, failed: str,
+                   extra: tuple[str, ...] = ()) -> Response:
     headers = forwarded_headers(request, core)
+    headers |= {h: request.headers[h] for h in extra if h in request.headers}
+    assert core.http is not None
     try:
-        r = await core.http.request(request.method, url + path, headers=headers, content=body, timeout=timeout_s)
+        r = await core.http.request(request.method, url, headers=headers, content=body, timeout=timeout_s)
     except httpx.HTTPError as e:
-        log.warning("relay of %s %s to node %s failed: %s", request.method, path, node, type(e).__name__)
-        raise HTTPException(502, f"gateway node {node}, which runs {kind} {target}, did not answer") from None
+        log.warning("relay of %s %s to node %s failed: %s", request.method, request.url.path, node, type(e).__name__)
+        raise HTTPException(502, failed) from None
     return Response(r.content, status_code=r.status_code, headers={k: v for k, v in r.headers.items() if k in PASSED_BACK})
 
 
@@ -55,17 +62,10 @@ async def to_node(request: Request, core: Core, node: str, path: str, body: byte
         raise HTTPException(502, f"gateway node {node} runs this, and the request was passed on once already")
     url = dict(await core.cluster.peers()).get(node)
     if not url or core.http is None:
-        raise HTTPException(502, f"gateway node {node}, which runs this session, is not reachable; the session ends when that node is back or taken over")
-    headers = forwarded_headers(request, core)
-    for extra in ("x-call-token", "x-device-key"):
-        if extra in request.headers:
-            headers[extra] = request.headers[extra]
-    try:
-        r = await core.http.request(request.method, url + path, headers=headers, content=body, timeout=timeout_s)
-    except httpx.HTTPError as e:
-        log.warning("relay of %s %s to node %s failed: %s", request.method, path, node, type(e).__name__)
-        raise HTTPException(502, f"gateway node {node}, which runs this session, did not answer") from None
-    return Response(r.content, status_code=r.status_code, headers={k: v for k, v in r.headers.items() if k in PASSED_BACK})
+        raise HTTPException(502, f"gateway node {node}, which runs this session, is not reachable (a session left by a node that died is sealed when that node starts again)")
+    # a join link's token and a kiosk's key are the credentials of those routes
+    return await _pass_on(request, core, node, url + path, body, timeout_s, f"gateway node {node}, which runs this session, did not answer",
+                          ("x-call-token", "x-device-key"))
 
 
 def forwarded_headers(request: Request, core: Core) -> dict[str, str]:

@@ -14,7 +14,7 @@ import av
 from sqlalchemy import select
 
 from gateway.db.models import CallSession
-from tests.calls.party import Party
+from simulators.call_party import Party
 from tests.conftest import running
 from tests.faces.conftest import FACE_CONFIG, FACES, add_kiosk
 from tests.kiosk.media import letterboxed

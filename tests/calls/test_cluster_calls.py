@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.calls.party import Party
+from simulators.call_party import Party
 from tests.faces.conftest import FACES
 from tests.kiosk.media import letterboxed
 from tests.waiting import wait_for

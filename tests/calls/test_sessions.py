@@ -16,7 +16,7 @@ import face_recognition
 import numpy as np
 
 from gateway.evidence import verify_all
-from tests.calls.party import Party
+from simulators.call_party import Party
 from tests.conftest import running
 from tests.faces.conftest import FACE_CONFIG, FACES, enroll
 from tests.kiosk.media import letterboxed

@@ -211,3 +211,18 @@ def camera_browser(browser: Any) -> Iterator[Callable[[Path], Any]]:
     yield launch
     for b in launched:
         b.close()
+
+
+@pytest.fixture
+def camera_context(camera_browser: Callable[[Path], Any]) -> Callable[..., Any]:
+    """Factory: `camera_context(live, video, timeout_ms=60_000, **options)` -> a browser context
+    on the gateway whose camera plays `video` and whose microphone beeps (Chromium's fake
+    devices), both allowed; zh-CN unless `locale` says otherwise."""
+
+    def make(live: LiveGateway, video: Path, timeout_ms: int = 60_000, **options: Any) -> Any:
+        ctx = camera_browser(video).new_context(base_url=live.url, **{"locale": "zh-CN", **options})
+        ctx.set_default_timeout(timeout_ms)
+        ctx.grant_permissions(["camera", "microphone"], origin=live.url)
+        return ctx
+
+    return make

@@ -22,7 +22,7 @@ from tests.kiosk.media import letterboxed, write_y4m
 SLOW_MS = 60_000
 
 
-def test_officer_calls_a_kiosk_and_a_kiosk_calls_the_officer(make_config: Any, start_live_gateway: Any, api_as: Any, camera_browser: Any,
+def test_officer_calls_a_kiosk_and_a_kiosk_calls_the_officer(make_config: Any, start_live_gateway: Any, api_as: Any, camera_context: Any,
                                                                shared_data: Path, tmp_path: Path) -> None:
     live = start_live_gateway(make_config())
     admin = api_as(live, "chief")
@@ -34,9 +34,7 @@ def test_officer_calls_a_kiosk_and_a_kiosk_calls_the_officer(make_config: Any, s
     officer_cam = write_y4m([np.full((480, 640, 3), (40, 90, 200), np.uint8)] * 5, tmp_path / "officer.y4m", fps=5)
     errors: list[str] = []
 
-    kctx = camera_browser(terminal_cam).new_context(base_url=live.url, locale="zh-CN", viewport={"width": 1280, "height": 900})
-    kctx.set_default_timeout(SLOW_MS)
-    kctx.grant_permissions(["camera", "microphone"], origin=live.url)
+    kctx = camera_context(live, terminal_cam, SLOW_MS, viewport={"width": 1280, "height": 900})
     kctx.add_init_script(script=f"localStorage.setItem('gateway.kiosk.device', {json.dumps(json.dumps(device))});")
     kiosk = kctx.new_page()
     kiosk.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -45,9 +43,7 @@ def test_officer_calls_a_kiosk_and_a_kiosk_calls_the_officer(make_config: Any, s
     expect(kiosk.locator("#k-net")).to_have_attribute("data-state", "online")  # its heartbeat went through
 
     live.add_user("officer-li", "officer", PASSWORD)
-    octx = camera_browser(officer_cam).new_context(base_url=live.url, locale="zh-CN", viewport={"width": 1440, "height": 900})
-    octx.set_default_timeout(SLOW_MS)
-    octx.grant_permissions(["camera", "microphone"], origin=live.url)
+    octx = camera_context(live, officer_cam, SLOW_MS, viewport={"width": 1440, "height": 900})
     officer = octx.new_page()
     officer.on("pageerror", lambda exc: errors.append(str(exc)))
     officer.on("dialog", lambda d: d.accept())

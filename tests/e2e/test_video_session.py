@@ -30,7 +30,7 @@ FPS = 5
 SLOW_MS = 90_000  # three browsers encoding video and the gateway mixing them, on two loaded cores
 
 
-def test_three_browsers_one_recorded_session_and_an_impostor(make_config: Any, start_live_gateway: Any, api_as: Any, camera_browser: Any,
+def test_three_browsers_one_recorded_session_and_an_impostor(make_config: Any, start_live_gateway: Any, api_as: Any, camera_context: Any,
                                                              shared_data: Path, tmp_path: Path) -> None:
     faces = shared_data / "faces"
     live = start_live_gateway(make_config(calls={"check_min_s": 1, "check_max_s": 2, "impostor_after": 2, "absent_after": 3}))
@@ -43,14 +43,8 @@ def test_three_browsers_one_recorded_session_and_an_impostor(make_config: Any, s
     person_cam = write_y4m([letterboxed(faces / "obama.jpg")] * (6 * FPS) + [letterboxed(faces / "biden.jpg")] * (6 * FPS), tmp_path / "person.y4m", fps=FPS)
     mediator_cam = write_y4m([letterboxed(faces / "two_people.jpg")] * FPS, tmp_path / "mediator.y4m", fps=FPS)
 
-    def context(video: Path, **options: Any) -> Any:
-        ctx = camera_browser(video).new_context(base_url=live.url, locale="zh-CN", **options)
-        ctx.set_default_timeout(SLOW_MS)
-        ctx.grant_permissions(["camera", "microphone"], origin=live.url)
-        return ctx
-
     live.add_user("officer-li", "officer", PASSWORD)
-    officer = context(officer_cam, viewport={"width": 1440, "height": 900}).new_page()
+    officer = camera_context(live, officer_cam, SLOW_MS, viewport={"width": 1440, "height": 900}).new_page()
     errors: list[str] = []
     officer.on("pageerror", lambda exc: errors.append(str(exc)))
     officer.on("dialog", lambda d: d.accept())
@@ -74,7 +68,7 @@ def test_three_browsers_one_recorded_session_and_an_impostor(make_config: Any, s
 
     phones = []
     for label, cam in (("矫正对象", person_cam), ("调解员", mediator_cam)):
-        page = context(cam, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+        page = camera_context(live, cam, SLOW_MS, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(links[label])
         expect(page.locator(".c-invite")).to_contain_text("officer-li")

@@ -19,18 +19,8 @@ import face_recognition
 import numpy as np
 
 from config.faces import ChallengeKind
+from simulators.call_party import letterboxed
 from simulators.challenge_frames import _camera, sequence
-
-
-def letterboxed(photo: Path, width: int = 640, height: int = 480) -> np.ndarray:
-    """The photo (RGB) scaled into width x height on grey, as a camera frame."""
-    rgb = face_recognition.load_image_file(str(photo))
-    scale = min(width / rgb.shape[1], height / rgb.shape[0])
-    small = cv2.resize(rgb, (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-    canvas = np.full((height, width, 3), 128, np.uint8)
-    y0, x0 = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
-    canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
-    return canvas
 
 
 def turning_frames(photo: Path, n: int = 20, amplitude_px: float = 16.0, width: int = 640, height: int = 480) -> list[np.ndarray]:
