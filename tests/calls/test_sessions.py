@@ -86,6 +86,20 @@ async def test_three_parties_recorded_as_one_proceeding_with_identity_checks(mak
             assert alert["level"] == "red" and alert["details"]["session_id"] == sid
             person.picture.rgb = letterboxed(FACES / "obama.jpg")
             await wait_for(lambda: _is(check_of("obama"), "present"), timeout=90, what="the enrolled person back")
+            alerts = (await r.client.get("/api/alerts", params={"kind": "call_impostor", "state": "resolved"}, headers=admin)).json()
+            assert [a["id"] for a in alerts] == [alert["id"]]  # seen again: resolved
+
+            # the seat is empty (the camera shows the room)
+            person.picture.rgb = np.full((480, 640, 3), 128, np.uint8)
+
+            async def empty_seat_alert() -> list[dict[str, Any]]:
+                alerts = (await r.client.get("/api/alerts", params={"kind": "call_absent"}, headers=admin)).json()
+                return [a for a in alerts if a["person_id"] == "p-obama"]
+
+            await wait_for(empty_seat_alert, timeout=90, what="an empty-seat alert")
+            assert (await empty_seat_alert())[0]["level"] == "orange"
+            person.picture.rgb = letterboxed(FACES / "obama.jpg")
+            await wait_for(lambda: _is(check_of("obama"), "present"), timeout=90, what="the enrolled person back again")
 
             # the mediator's connection dies; the others go on; the link joins again
             await mediator.close()
@@ -112,7 +126,7 @@ async def test_three_parties_recorded_as_one_proceeding_with_identity_checks(mak
         [gap] = m["gaps"]
         assert gap["label"] == "mediator" and gap["ended_at"] is not None and gap["duration_s"] > 0
         outcomes = [c["outcome"] for c in m["session"]["checks"]]
-        assert outcomes.count("impostor") >= 2 and "present" in outcomes
+        assert outcomes.count("impostor") >= 2 and outcomes.count("absent") >= 2 and "present" in outcomes
         [att] = proc["attendance"]
         assert att["person_id"] == "p-obama" and att["verified_minutes"] > 0
         checked, problems = await verify_all(r.services.db, r.services.media_dir)
