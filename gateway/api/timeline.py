@@ -88,7 +88,8 @@ class ProceedingItem(_Item):
     case_ref: str | None
     state: str
     stopped_at: datetime | None
-    camera_ids: list[str]
+    camera_ids: list[str] = Field(description="Empty for a remote video session (its recording is the session's file).")
+    verified_minutes: float | None = Field(None, description="A remote session: minutes the person was verified present by face.")
 
 
 class EvidenceItem(_Item):
@@ -198,6 +199,11 @@ class Source:
     item: Callable[[Any], Any]
 
 
+def _verified(r: Proceeding) -> float | None:
+    """A remote session's verified minutes of its person (streams/calls.py attendance)."""
+    return next((a.get("verified_minutes") for a in r.attendance or [] if a.get("person_id") == r.person_id and "verified_minutes" in a), None)
+
+
 def _evidence_at(e: Evidence) -> datetime:
     return e.recorded_at or e.received_at
 
@@ -210,7 +216,7 @@ SOURCES = (
     Source("face", FaceMatch, FaceMatch.at, lambda p: FaceMatch.person_id == p, lambda m: FaceItem(at=m.at, id=m.id, camera_id=m.camera_id, distance=m.distance)),
     Source("proceeding", Proceeding, Proceeding.started_at, lambda p: Proceeding.person_id == p,
            lambda r: ProceedingItem(at=r.started_at, id=r.id, proceeding_kind=r.kind, case_ref=r.case_ref, state=r.state, stopped_at=r.stopped_at,
-                                    camera_ids=[str(c) for c in r.camera_ids or []])),
+                                    camera_ids=[str(c) for c in r.camera_ids or []], verified_minutes=_verified(r))),
     Source("evidence", Evidence, func.coalesce(Evidence.recorded_at, Evidence.received_at), lambda p: and_(Evidence.person_id == p, Evidence.kind == "upload"),
            lambda e: EvidenceItem(at=_evidence_at(e), id=e.id, device_id=e.device_id, filename=e.filename, officer=e.officer, case_ref=e.case_ref,
                                   size=e.size, state=e.state, recorded_at=e.recorded_at, received_at=e.received_at)),

@@ -103,7 +103,13 @@ def test_three_browsers_one_recorded_session_and_an_impostor(make_config: Any, s
     verified = admin.post(f"/api/proceedings/{proceeding_id}/verify").json()
     assert verified["ok"] is True and verified["segments"] == 1, verified
     timeline = admin.get("/api/persons/p-obama/timeline").json()
-    assert any(item["kind"] == "proceeding" and item["proceeding_kind"] == "education" and item["state"] == "sealed" for item in timeline["items"]), timeline
+    [item] = [i for i in timeline["items"] if i["kind"] == "proceeding" and i["proceeding_kind"] == "education"]
+    assert item["state"] == "sealed" and item["camera_ids"] == [] and item["verified_minutes"] > 0, item
+    # and on the person's page, with the session's mark and its verified time
+    officer.goto("/console/person?id=p-obama")
+    expect(officer.locator("#page")).to_have_attribute("data-ready", "1")
+    expect(officer.locator(".timeline")).to_contain_text("远程视频")
+    expect(officer.locator(".timeline")).to_contain_text("核验在场")
 
     # the file plays: every party in its tile (officer 0, person 1, mediator 2) and their sound
     path = live.services.media_dir / seg["path"]

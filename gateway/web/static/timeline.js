@@ -25,7 +25,7 @@ const own = {
     "alert.assignee": "assigned to {who}", "alert.assessment": "assessment: {text}", "alert.disposal": "disposal: {text}",
     "alert.feedback": "feedback: {text}", "alert.notes": "history: {n}",
     "state.open": "open", "state.acknowledged": "acknowledged", "state.resolved": "resolved",
-    "proc.recording": "recording", "proc.sealed": "sealed until {t}", "ev.quarantined": "quarantined",
+    "proc.recording": "recording", "proc.sealed": "sealed until {t}", "proc.remote": "remote video session", "proc.verified": "verified present {m} min", "ev.quarantined": "quarantined",
     "dur.s": "{s} s", "dur.m": "{m} min", "dur.h": "{h} h {m} min", "dur.d": "{d} d {h} h",
   },
   "zh-CN": {
@@ -43,7 +43,7 @@ const own = {
     "alert.assignee": "指派给 {who}", "alert.assessment": "研判：{text}", "alert.disposal": "处置：{text}",
     "alert.feedback": "反馈：{text}", "alert.notes": "处理记录 {n} 条",
     "state.open": "未处理", "state.acknowledged": "已确认", "state.resolved": "已解除",
-    "proc.recording": "录制中", "proc.sealed": "已封存（至 {t}）", "ev.quarantined": "已隔离",
+    "proc.recording": "录制中", "proc.sealed": "已封存（至 {t}）", "proc.remote": "远程视频", "proc.verified": "核验在场 {m} 分钟", "ev.quarantined": "已隔离",
     "dur.s": "{s} 秒", "dur.m": "{m} 分钟", "dur.h": "{h} 小时 {m} 分钟", "dur.d": "{d} 天 {h} 小时",
   },
 };
@@ -83,7 +83,8 @@ function describe(ctx, i) {
       return `${i.camera_id}${i.distance != null ? ` · ${i.distance.toFixed(2)}` : ""}`;
     case "proceeding":
       return `${ctx.t(`kind.${i.proceeding_kind}`)}${i.case_ref ? ` · ${i.case_ref}` : ""} · ${i.state === "sealed" && i.stopped_at
-        ? t("proc.sealed", { t: ctx.fmt.time(i.stopped_at) }) : t("proc.recording")} · ${i.camera_ids.join(", ")}`;
+        ? t("proc.sealed", { t: ctx.fmt.time(i.stopped_at) }) : t("proc.recording")} · ${i.camera_ids.length ? i.camera_ids.join(", ") : t("proc.remote")}` +
+        (i.verified_minutes != null ? ` · ${t("proc.verified", { m: i.verified_minutes })}` : "");
     case "evidence":
       return `${i.filename || `#${i.id}`} · ${i.device_id || ""}${i.officer ? ` · ${i.officer}` : ""}${i.case_ref ? ` · ${i.case_ref}` : ""} · ` +
         `${(i.size / 1e6).toFixed(1)} MB${i.state === "quarantined" ? ` · ${t("ev.quarantined")}` : ""}`;
