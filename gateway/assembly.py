@@ -106,6 +106,7 @@ def build_areas(core: Core) -> Areas:
     uploads = UploadSessions(settings=cfg.uploads, db=core.db, audit=core.audit, bus=core.bus, clock=core.clock, metrics=core.metrics,
                              media_dir=core.media_dir, on_complete=pipeline, disk=core.disk)
     calls = Calls(settings=cfg.calls, db=core.db, audit=core.audit, bus=core.bus, alerts=core.alerts, clock=core.clock, metrics=core.metrics,
-                  media_dir=core.media_dir, recognition=recognition, proceedings=cameras.proceedings, node_id=core.cluster.node_id)
+                  media_dir=core.media_dir, recognition=recognition, proceedings=cameras.proceedings, node_id=core.cluster.node_id,
+                  disk=core.disk)
     components: list[Component] = [trackers, cameras, recognition, kiosks, sampler, ExpirySweeper(uploads, core.singletons), calls]
     return Areas(trackers=trackers, cameras=cameras, recognition=recognition, kiosks=kiosks, uploads=uploads, calls=calls, components=components)

@@ -116,8 +116,10 @@ class SessionRecorder:
     its own (never on the event loop). A fragment per keyframe (every two seconds): a crash
     loses at most the last two seconds."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: int, bitrate: int) -> None:
+    def __init__(self, path: Path, width: int, height: int, fps: int, bitrate: int,
+                 on_error: Callable[[BaseException], object] | None = None) -> None:
         self.path = path
+        self.on_error = on_error  # told (from the encoder's thread) when writing fails: a full disk
         self.width, self.height, self.fps, self.bitrate = width, height, fps, bitrate
         self._queue: queue.Queue[tuple[str, np.ndarray, int] | None] = queue.Queue(maxsize=fps * 10 + 500)
         self.error: str | None = None
@@ -153,6 +155,7 @@ class SessionRecorder:
         except Exception as e:  # noqa: BLE001 - said in the session's manifest
             self.error = f"recording could not start: {e}"
             log.error("call recording %s: %s", self.path, self.error)
+            self._failed(e)
             return
         try:
             v = out.add_stream("libx264", rate=self.fps)
@@ -179,10 +182,47 @@ class SessionRecorder:
             out.mux(a.encode(None))
         except Exception as e:  # noqa: BLE001
             self.error = f"recording failed: {e}"
-            log.exception("call recording %s failed", self.path)
+            log.error("call recording %s failed: %s", self.path, e)
+            self._failed(e)
+            while self._queue.get() is not None:  # the session goes on unrecorded: its frames are dropped here
+                self.dropped += 1
         finally:
             with contextlib.suppress(Exception):
                 out.close()
+
+    def _failed(self, e: BaseException) -> None:
+        if self.on_error is not None:
+            try:
+                self.on_error(e)
+            except Exception:  # noqa: BLE001 - the report must not kill the thread
+                log.exception("reporting a recording failure failed")
+
+
+def trim_partial_fragment(path: Path) -> int:
+    """Cut a fragmented MP4 after its last complete fragment (moof + mdat): the end a crash or a
+    full disk left half-written would stop a player with "invalid data". Returns the bytes cut."""
+    size = path.stat().st_size
+    keep = pos = 0
+    pending_moof = False
+    with open(path, "rb") as f:
+        while pos + 8 <= size:
+            f.seek(pos)
+            head = f.read(16)
+            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if length == 1 and len(head) >= 16:
+                length = int.from_bytes(head[8:16], "big")
+            if length < 8 or pos + length > size:
+                break  # the box the writing stopped in
+            pos += length
+            if kind == b"moof":
+                pending_moof = True
+            elif kind == b"mdat" or not pending_moof:
+                pending_moof = False
+                keep = pos
+    if keep < size:
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+    return size - keep
 
 
 class Room:

@@ -32,7 +32,7 @@ from config.calls import CallSettings
 from gateway.db.models import CallCheck, CallParty, CallSession, Device
 from gateway.events import CallChanged
 from gateway.evidence import confined, sha256_file
-from streams.call_room import Room, SessionRecorder, ascii_label
+from streams.call_room import Room, SessionRecorder, ascii_label, trim_partial_fragment
 from streams.proceedings import ProceedingError, iso
 
 if TYPE_CHECKING:
@@ -115,8 +115,9 @@ class Calls:
     name = "calls"
 
     def __init__(self, *, settings: CallSettings, db: Any, audit: Any, bus: Any, alerts: Any, clock: Any, metrics: Any, media_dir: Path,
-                 recognition: Recognition, proceedings: Proceedings, node_id: str) -> None:
+                 recognition: Recognition, proceedings: Proceedings, node_id: str, disk: Any) -> None:
         self.settings = settings
+        self.disk = disk  # gateway.disk.DiskMonitor
         self.db, self.audit, self.bus, self.alerts, self.clock = db, audit, bus, alerts, clock
         self.media_dir, self.recognition, self.proceedings, self.node_id = media_dir, recognition, proceedings, node_id
         self.live: dict[str, Live] = {}
@@ -153,6 +154,8 @@ class Calls:
             raise CallError(503, "remote video sessions are disabled here (calls.enabled)")
         if len(parties) + (1 if officer else 0) > self.settings.max_parties:
             raise CallError(422, f"a session has at most {self.settings.max_parties} parties (calls.max_parties)")
+        if self.disk.full(self.media_dir):
+            raise CallError(507, "the disk that holds the recordings is full: a session could not be recorded; free space first")
         for p in parties:
             if p.role == "kiosk" and p.device_id and not ringing:  # a kiosk that calls is there
                 await self._reachable(p.device_id)
@@ -189,7 +192,11 @@ class Calls:
                                                                                "parties": [{"role": m.role, "label": m.label, "person_id": m.person_id,
                                                                                             "device_id": m.device_id} for m in members]})
         st = self.settings
-        room = Room(st.width, st.height, st.fps, st.max_parties, SessionRecorder(confined(self.media_dir, rel), st.width, st.height, st.fps, st.bitrate))
+        path = confined(self.media_dir, rel)
+        loop = asyncio.get_running_loop()
+        room = Room(st.width, st.height, st.fps, st.max_parties,
+                    SessionRecorder(path, st.width, st.height, st.fps, st.bitrate,
+                                    on_error=lambda e: loop.call_soon_threadsafe(self._recording_failed, sid, path, e)))
         live = Live(sid, kind, person_id, case_ref, unit_id, proceeding.id, rel, room, checks, now, created_by, "ringing" if ringing else "active")
         for m in members:
             live.parties[m.id] = m
@@ -203,6 +210,18 @@ class Calls:
         self.m_sessions.set(len(self.live))
         await self._changed(live)
         return live, tokens
+
+    def _recording_failed(self, sid: str, path: Path, e: BaseException) -> None:
+        """The session's file could not be written (a full disk, most likely): what was written
+        stays (each fragment is on disk), the session goes on unrecorded, and the officer is told
+        by a red recording_failed alert; the disk monitor hears of a full disk at once."""
+        self.disk.report(e, path)
+        live = self.live.get(sid)
+        task = asyncio.ensure_future(self.alerts.raise_alert(
+            "recording_failed", person_id=live.person_id if live else None, key=f"recording_failed:call:{sid}",
+            message=f"remote session {sid}: the recording stopped ({e}); the session goes on unrecorded",
+            details={"session_id": sid, "proceeding_id": live.proceeding_id if live else None}))
+        task.add_done_callback(lambda t: None if t.cancelled() or t.exception() is None else log.error("alert for session %s not raised: %s", sid, t.exception()))
 
     async def _reachable(self, kiosk_id: str) -> None:
         """A call to a kiosk that is not there fails at once, saying why (no ringing into the void)."""
@@ -483,6 +502,10 @@ class Calls:
         items: list[dict[str, Any]] = []
         if rel:
             path = confined(self.media_dir, rel)
+            if path.is_file():
+                cut = await asyncio.to_thread(trim_partial_fragment, path)
+                if cut:
+                    notes = {**notes, "trimmed_bytes": cut}  # a fragment half-written when the disk filled or the gateway died
             if path.is_file() and path.stat().st_size > 0:
                 items.append({"camera_id": f"call-{sid}", "path": rel, "sha256": await asyncio.to_thread(sha256_file, path), "size": path.stat().st_size,
                               "started_at": iso(row.created_at), "ended_at": iso(ended)})
