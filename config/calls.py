@@ -23,6 +23,9 @@ class CallSettings(Section):
     check_max_s: float = Field(180, gt=0, le=7200, description="... and check_max_s apart (and at the start, and when the officer asks).")
     impostor_after: int = Field(2, ge=1, le=20, description="Consecutive checks seeing another face before an impostor alert.")
     absent_after: int = Field(2, ge=1, le=20, description="Consecutive checks seeing no face before an empty-seat alert.")
+    max_sessions: int = Field(20, ge=1, le=500, description="Sessions one node runs at once (each records and mixes: ~7% of a core, ~10% more per party).")
+    max_open_per_user: int = Field(4, ge=1, le=100, description="Sessions one officer (or kiosk) may have running at once.")
+    idle_s: float = Field(600, gt=0, le=86400, description="A session nobody is connected to this long ends (and is sealed).")
     bitrate: int = Field(800_000, ge=100_000, le=8_000_000, description="Recording bitrate of the composite video (H.264).")
 
     @model_validator(mode="after")

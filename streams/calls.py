@@ -19,6 +19,7 @@ import hashlib
 import logging
 import random
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -154,6 +155,11 @@ class Calls:
             raise CallError(503, "remote video sessions are disabled here (calls.enabled)")
         if len(parties) + (1 if officer else 0) > self.settings.max_parties:
             raise CallError(422, f"a session has at most {self.settings.max_parties} parties (calls.max_parties)")
+        if len(self.live) >= self.settings.max_sessions:
+            raise CallError(503, f"this gateway node runs {len(self.live)} sessions already (calls.max_sessions): try again later")
+        mine = sum(1 for live in self.live.values() if live.created_by == created_by and not live.ending)
+        if mine >= self.settings.max_open_per_user:
+            raise CallError(429, f"{created_by} has {mine} sessions running (calls.max_open_per_user): hang one up first")
         if self.disk.full(self.media_dir):
             raise CallError(507, "the disk that holds the recordings is full: a session could not be recorded; free space first")
         for p in parties:
@@ -207,6 +213,7 @@ class Calls:
             live.tasks.append(asyncio.ensure_future(self._random_checks(live)))
         if ringing:
             live.tasks.append(asyncio.ensure_future(self._ring_timeout(live)))
+        live.tasks.append(asyncio.ensure_future(self._end_when_idle(live)))
         self.m_sessions.set(len(self.live))
         await self._changed(live)
         return live, tokens
@@ -467,14 +474,28 @@ class Calls:
         if live.state == "ringing" and live.id in self.live:
             await self.hangup(live.id, "gateway", f"not answered within {self.settings.ring_s:g} s")
 
+    async def _end_when_idle(self, live: Live) -> None:
+        """A session nobody is connected to for `idle_s` ends: it would record an empty grid."""
+        idle_since = time.monotonic()
+        step = min(5.0, self.settings.idle_s / 4)
+        while True:
+            await asyncio.sleep(step)
+            if any(p.state == "connected" for p in live.parties.values()):
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= self.settings.idle_s and live.id in self.live and not live.ending:
+                await self.hangup(live.id, "gateway", f"nobody connected for {self.settings.idle_s:g} s")
+                return
+
     async def hangup(self, session_id: str, user: str, reason: str = "hung up") -> int:
         """End the session: close every connection, finish the file, seal the proceeding."""
         live = self.get(session_id)
         if live.ending:
             raise CallError(409, "the session is ending already")
         live.ending = True
+        me = asyncio.current_task()
         for t in live.tasks:
-            t.cancel()
+            if t is not me:  # the ring or idle timer hanging up is not cancelled by its own hang-up
+                t.cancel()
         await asyncio.gather(*(pc.close() for pc in live.pcs.values()), return_exceptions=True)
         live.pcs.clear()
         await live.room.stop()

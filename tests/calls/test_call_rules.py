@@ -66,6 +66,25 @@ async def test_a_kiosk_calls_the_duty_officer_and_nobody_answers(make_config: An
         assert (await r.client.get(f"/api/proceedings/{ended['proceeding_id']}", headers=admin)).json()["state"] == "sealed"
 
 
+async def test_sessions_nobody_joins_end_and_an_officer_has_a_few_at_most(make_config: Any) -> None:
+    async with running(make_config(FACE_CONFIG, calls={"idle_s": 1, "max_open_per_user": 2})) as r:
+        officer = await r.login("officer-li", "officer")
+        body = {"kind": "talk", "parties": [{"role": "link", "label": "x"}]}
+        sids = [(await r.client.post("/api/calls", headers=officer, json=body)).json()["session"]["id"] for _ in range(2)]
+        third = await r.client.post("/api/calls", headers=officer, json=body)
+        assert third.status_code == 429 and "hang one up first" in third.json()["detail"]
+
+        async def all_ended() -> bool:
+            states = [(await r.client.get(f"/api/calls/{sid}", headers=officer)).json()["state"] for sid in sids]
+            return states == ["ended", "ended"]
+
+        await wait_for(all_ended, timeout=30, what="the idle sessions ended")
+        row = (await r.client.get(f"/api/calls/{sids[0]}", headers=officer)).json()
+        assert "nobody connected" in row["end_reason"]
+        assert (await r.client.get(f"/api/proceedings/{row['proceeding_id']}", headers=officer)).json()["state"] == "sealed"
+        assert (await r.client.post("/api/calls", headers=officer, json=body)).status_code == 201  # room for a new one
+
+
 async def test_sessions_belong_to_their_unit(make_config: Any) -> None:
     async with running(make_config(FACE_CONFIG)) as r:
         root = await r.login()
