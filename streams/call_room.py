@@ -280,7 +280,7 @@ class Room:
     def outputs(self, party_id: str) -> list[MediaStreamTrack]:
         """A new pair of tracks to send this party: the composite and the mix without its voice."""
         slot = self.slots[party_id]
-        vq: asyncio.Queue[Any] = asyncio.Queue(maxsize=2)
+        vq: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)  # the newest composite only: a lagging encoder skips, never sends a stale one
         aq: asyncio.Queue[Any] = asyncio.Queue(maxsize=10)
         slot.video_out.append(vq)
         slot.audio_out.append(aq)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi import Path as FPath
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
@@ -25,9 +26,11 @@ from gateway.api.deps import (
     Require,
     SessionDep,
 )
+from gateway.api.ranges import file_response, serves_start
 from gateway.api.relay import to_node
 from gateway.api.scope import device_in_reach, get_owned, owned
 from gateway.db.models import CallParty, CallSession, Device, Person
+from gateway.evidence import confined
 from streams.calls import CallError, Calls, Live, PartySpec, token_hash
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -281,6 +284,26 @@ async def hangup(user: Writer, row: OwnedCall, request: Request, core: CoreDep, 
         return Ended(session_id=call_id, proceeding_id=await calls.hangup(call_id, user.username))
     except CallError as e:
         raise failed(e) from None
+
+
+@router.get("/{call_id}/recording", response_class=FileResponse,
+            responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}})
+async def recording(row: OwnedCall, request: Request, core: CoreDep,
+                    user: Annotated[Principal, Require("evidence.read")]) -> FileResponse:
+    """The session's recording (every party in one picture, and the mix), once the session has
+    ended: evidence, so only roles that may read evidence get it; each viewing is audited."""
+    if row.state != "ended" or not row.path:
+        raise HTTPException(409, "the session is still running: its recording is sealed when it ends")
+    try:
+        path = confined(core.media_dir, row.path)
+    except ValueError:
+        raise HTTPException(404, "no such recording") from None
+    if not path.is_file():
+        raise HTTPException(410, "the recording file is gone")
+    response = file_response(path, media_type="video/mp4", filename=f"session-{row.id}.mp4", content_disposition_type="inline")
+    if serves_start(request, response):
+        await core.audit.log(user.username, "recording.viewed", f"call:{row.id}", {"proceeding_id": row.proceeding_id, "range": request.headers.get("range")})
+    return response
 
 
 # -- parties with a join link (no account: the link's token is their credential) ------------

@@ -148,6 +148,9 @@ async def test_three_parties_recorded_as_one_proceeding_with_identity_checks(mak
         assert enc and min(np.linalg.norm(e - known) for e in enc) < 0.6
         assert face_recognition.face_locations(mediator_tile)  # the mediator's face is there too
 
+        played = await r.client.get(f"/api/calls/{sid}/recording", headers=admin)
+        assert played.status_code == 200 and played.headers["content-type"] == "video/mp4" and len(played.content) == seg["size"]
+
         export = await r.client.get(f"/api/proceedings/{pid}/export", headers=admin)
         assert export.status_code == 200
         names = zipfile.ZipFile(io.BytesIO(export.content)).namelist()

@@ -105,6 +105,11 @@ def test_three_browsers_one_recorded_session_and_an_impostor(make_config: Any, s
     timeline = admin.get("/api/persons/p-obama/timeline").json()
     [item] = [i for i in timeline["items"] if i["kind"] == "proceeding" and i["proceeding_kind"] == "education"]
     assert item["state"] == "sealed" and item["camera_ids"] == [] and item["verified_minutes"] > 0, item
+    # played on the recordings page, from the proceedings list
+    officer.goto("/console/recordings")
+    expect(officer.locator("#page")).to_have_attribute("data-ready", "1")
+    officer.locator(f"tr[data-id='{proceeding_id}'] button", has_text="播放").click()
+    officer.wait_for_function("() => { const v = document.querySelector('#page video'); return v && v.duration > 5 && v.videoWidth === 640; }")
     # and on the person's page, with the session's mark and its verified time
     officer.goto("/console/person?id=p-obama")
     expect(officer.locator("#page")).to_have_attribute("data-ready", "1")

@@ -41,7 +41,7 @@ export async function render(root, ctx) {
   function row(c) {
     const person = c.person_id ? ctx.link("person", { id: c.person_id }, c.person_id) : "";
     const action = c.state === "ended"
-      ? (c.proceeding_id ? h("span", { class: "mono" }, t("proceeding", { id: c.proceeding_id })) : "")
+      ? (c.proceeding_id ? ctx.link("recordings", {}, t("proceeding", { id: c.proceeding_id })) : "")
       : canWrite ? h("button", { class: ["btn", c.state === "ringing" ? "btn-primary" : ""], type: "button", dataset: { action: "join" },
         onclick: () => openCall(c.id, c.kind) }, c.state === "ringing" ? t("answer") : t("join")) : "";
     return h("tr", { dataset: { id: c.id, state: c.state } },

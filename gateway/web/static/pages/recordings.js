@@ -74,12 +74,9 @@ export function dispose() {
 export async function render(root, ctx) {
   const { t } = ctx;
   const cams = await ctx.api("/api/cameras");
-  if (!cams.length) {
-    replace(root, notice("info", t("no_cameras"), ""));
-    return;
-  }
   const today = localDay();
-  let camera = cams.some((c) => c.id === ctx.params.camera) ? ctx.params.camera : cams[0].id;
+  // no camera: still the proceedings (remote video sessions are recorded without one)
+  let camera = cams.some((c) => c.id === ctx.params.camera) ? ctx.params.camera : cams[0]?.id;
   let day = /^\d{4}-\d{2}-\d{2}$/.test(ctx.params.day || "") ? ctx.params.day : today;
 
   const video = h("video", { controls: true, class: "player recording-player" });
@@ -91,7 +88,9 @@ export async function render(root, ctx) {
   const daySel = h("input", { type: "date", value: day, onchange: (e) => { if (!e.target.value) return; day = e.target.value; load(); } });
 
   async function playSegment(seg) {
-    const res = await ctx.api(`/api/recordings/${seg.id}/file`, { raw: true });
+    // a remote video session's recording is its one segment, named call-<session id>
+    const call = !seg.id && seg.camera_id?.startsWith("call-") ? seg.camera_id.slice(5) : null;
+    const res = await ctx.api(call ? `/api/calls/${encodeURIComponent(call)}/recording` : `/api/recordings/${seg.id}/file`, { raw: true });
     dispose();
     objectUrl = URL.createObjectURL(await res.blob());
     video.src = objectUrl;
@@ -107,6 +106,7 @@ export async function render(root, ctx) {
   }
 
   async function load() {
+    if (!camera) return;
     const [since, until] = dayWindow(day);
     const segs = await ctx.api(`/api/recordings?camera_id=${encodeURIComponent(camera)}&since=${since.toISOString()}&until=${until.toISOString()}`);
     // the bar spans what was recorded that day (zoomed in), not 24 h where a minute is a hairline
@@ -158,8 +158,9 @@ export async function render(root, ctx) {
   }
 
   replace(root,
-    h("div", { class: "toolbar" }, h("label", {}, t("camera"), " ", camSel), " ", h("label", {}, t("day"), " ", daySel)),
-    bar, axis, video, now,
+    ...(cams.length ? [h("div", { class: "toolbar" }, h("label", {}, t("camera"), " ", camSel), " ", h("label", {}, t("day"), " ", daySel)), bar, axis]
+      : [notice("info", t("no_cameras"), "")]),
+    video, now,
     h("h2", {}, t("proceedings")),
     h("div", { class: "table-wrap" }, h("table", { class: "data" },
       h("thead", {}, h("tr", {}, ["col.id", "col.kind", "col.person", "col.case", "col.start", "col.stop", "col.state", "col.hash", "col.attendance", ""].map((k) => h("th", {}, k ? t(k) : "")))),
