@@ -35,8 +35,11 @@ async def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: Descrip
         await asyncio.sleep(interval)
 
 
-def wait_for_blocking(cond: Callable[[], Any], timeout: float = 30.0, what: Description = "condition", interval: float = 0.05) -> Any:
-    """`wait_for` for code without an event loop (threads, the browser tests)."""
+def wait_for_blocking(cond: Callable[[], Any], timeout: float = 30.0, what: Description = "condition", interval: float = 0.05,
+                      pause: Callable[[float], None] = time.sleep) -> Any:
+    """`wait_for` for code without an event loop (threads, the browser tests). `pause` waits
+    between polls: a browser test whose condition is set by Playwright's events (a routed
+    request or socket) passes `page_pause(page)`, which lets those events in meanwhile."""
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
@@ -44,4 +47,10 @@ def wait_for_blocking(cond: Callable[[], Any], timeout: float = 30.0, what: Desc
             return value
         if time.monotonic() > deadline:
             raise _timed_out(timeout, what)
-        time.sleep(interval)
+        pause(interval)
+
+
+def page_pause(page: Any) -> Callable[[float], None]:
+    """A pause that lets a Playwright page's events reach the test (the sync API dispatches
+    them only while it is called): for conditions on the test's side of a page."""
+    return lambda s: page.wait_for_timeout(s * 1000)

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import SHOTS, SocketGate
 from tests.e2e.test_console_fonts import DRAW
+from tests.waiting import page_pause, wait_for_blocking
 
 
 def test_dashboard_and_wall_screen(live_gateway: Any, console_page: Any, api_as: Any) -> None:
@@ -66,7 +67,7 @@ def test_dashboard_and_wall_screen(live_gateway: Any, console_page: Any, api_as:
     expect(wall.locator("#conn")).to_have_attribute("data-state", "connecting")
     live.call(live.services.alerts.raise_alert, "sos", person_id="p-3", device_id="kiosk-1")
     expect(wall.locator(".wall-alerts li[data-level=red]")).to_have_count(1)  # not pushed: the socket is down
-    assert gate.held, "the wall screen retries by itself"
+    wait_for_blocking(lambda: gate.held, 30, "the wall screen retrying by itself", pause=page_pause(wall))
     gate.hold = False
     gate.held[-1].close(code=1011, reason="still down")
     expect(wall.locator(".wall-alerts li[data-level=red]")).to_have_count(2)

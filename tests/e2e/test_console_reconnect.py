@@ -7,6 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import SocketGate
+from tests.waiting import page_pause, wait_for_blocking
 
 
 def test_feed_reconnects_and_shows_alerts_raised_while_disconnected(live_gateway, console_page) -> None:
@@ -26,7 +27,7 @@ def test_feed_reconnects_and_shows_alerts_raised_while_disconnected(live_gateway
     # The client retries by itself and is held at "connecting" until a hello comes.
     expect(conn).to_have_attribute("data-state", "connecting")
     expect(conn).to_have_text("Connecting…")
-    assert len(gate.held) == 1
+    wait_for_blocking(lambda: len(gate.held) == 1, 30, "the console retrying by itself", pause=page_pause(page))
     # Raised while this console had no real socket: never pushed to it.
     missed = live.call(live.services.alerts.raise_alert, "sos", device_id="trk-5")
 
