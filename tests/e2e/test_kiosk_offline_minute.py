@@ -14,8 +14,9 @@ terminal's IndexedDB outbox and the screen says it is kept. The terminal stays o
 minute, its retries failing and its header saying so. Then the gateway is reachable again:
 the queued check-in is sent with its gateway challenge, which has lapsed meanwhile (410); the
 app sends it again as a terminal-chosen challenge of the same kind (`offline_challenge`, with
-`lapsed_challenge_id`, docs/kiosk.md), which the gateway judges and accepts; that answer is lost on its way back, so
-the terminal sends the same `client_ref` once more and gets the first decision. On the
+`lapsed_challenge_id`, docs/kiosk.md), which the gateway judges and accepts; that answer is
+lost on its way back, so the terminal sends the same `client_ref` once more and gets the
+first decision. On the
 server: one check-in, accepted, its challenge judged (turn_left, passed, `issued_by:
 terminal`, and `lapsed`: the gateway's challenge it answered, named by the app and confirmed
 by the gateway, with when it was issued and expired); the terminal's queue is empty.
@@ -31,9 +32,10 @@ How "a minute offline" is represented, and why it is faithful:
   issued has expired when the check-in finally arrives. The default `ttl_s` is 20 s, less
   than a minute; here it is 4 s and the test waits (polling the gateway's own clock against
   the challenge's `expires_at`) until the challenge has really expired before the network
-  comes back. The gateway has no other state that depends on how long the terminal was away
-  (the claim of a `client_ref` is made only when a check-in arrives), so a lapse of 4 s
-  and one of 60 s are the same to it.
+  comes back. Nothing else the gateway keeps depends on how long the terminal was away
+  within a minute: the claim of a `client_ref` is made only when a check-in arrives, and the
+  kiosk watchdog (no heartbeat for `kiosks.offline_after_s`, 180 s by default) is not reached
+  in a minute; so a lapse of 4 s and one of 60 s are the same to it.
 This takes a few seconds of real time instead of a minute, on a loaded machine as well: every
 wait is for a condition, none for a fixed time."""
 
