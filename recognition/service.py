@@ -281,14 +281,34 @@ class Recognition:
             raise self.bad(409, "challenge_used", "this challenge was used already; ask for a new one")
         return row.kind
 
+    async def _lapsed_challenge(self, challenge_id: str, kiosk_id: str, person_id: str, kind: str | None) -> dict[str, Any]:
+        """A terminal-chosen answer sent in place of the gateway's challenge `challenge_id`, which
+        lapsed while the check-in waited offline: `confirmed` when that challenge was issued to
+        this kiosk for this person, of this kind, and never used (it is used up now), with when
+        it was issued and expired (the answer was filmed after it was issued). The answer is
+        judged as terminal-chosen either way; a claim the gateway cannot confirm is only noted."""
+        async with self.db.session() as s:
+            row = await s.get(LivenessChallenge, challenge_id)
+            ok = row is not None and row.device_id == kiosk_id and row.person_id == person_id and row.kind == kind and row.used_at is None
+            if row is None or not ok:
+                return {"challenge_id": challenge_id, "confirmed": False}
+            done = await s.execute(update(LivenessChallenge).where(LivenessChallenge.id == challenge_id, LivenessChallenge.used_at.is_(None))
+                                   .values(used_at=self.clock.now()))
+            await s.commit()
+        return {"challenge_id": challenge_id, "confirmed": getattr(done, "rowcount", 1) == 1,
+                "issued_at": row.issued_at.isoformat(), "expires_at": row.expires_at.isoformat()}
+
     # -- 1:1 ---------------------------------------------------------------
     async def verify(self, person_id: str, photos: list[bytes], *, source: str, actor: str, liveness: bool, clip: bytes | None = None,
-                     challenge_id: str | None = None, offline_challenge: str | None = None, position: dict[str, Any] | None = None) -> Decision:
+                     challenge_id: str | None = None, offline_challenge: str | None = None, lapsed_challenge_id: str | None = None,
+                     position: dict[str, Any] | None = None) -> Decision:
         """One decision, stored with its distance, threshold and a thumbnail, published as a CheckIn.
         `photos` is a burst of frames, or `clip` a short video from which frames are taken.
         Kiosks (`liveness`): passive liveness first, then the challenge `challenge_id` asked for
-        (required when `active_liveness.required`). `position`: where a remote check-in was made
-        and its verdict, stored with the check-in."""
+        (required when `active_liveness.required`), or the terminal-chosen `offline_challenge`;
+        with it, `lapsed_challenge_id`: the gateway's challenge of that kind which lapsed while
+        the check-in waited in the terminal's outbox, recorded with the decision. `position`:
+        where a remote check-in was made and its verdict, stored with the check-in."""
         t0 = self.clock.monotonic()
         s = self.settings
         if clip is not None and photos:
@@ -354,6 +374,8 @@ class Recognition:
         if active is not None:
             details["challenge"] = {"kind": kind, "passed": active.passed, "reason": active.reason, "details": active.details,
                                     "issued_by": "terminal" if chosen_by_terminal else "gateway"}
+            if chosen_by_terminal and lapsed_challenge_id:
+                details["challenge"]["lapsed"] = await self._lapsed_challenge(lapsed_challenge_id, source, person_id, kind)
         decision = Decision(result, reason, distance, s.match_threshold, liveness=details)
         kiosk_id = source
         async with self.audit.tx() as sess:

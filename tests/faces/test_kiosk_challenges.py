@@ -6,6 +6,7 @@ check that runs first wants a blink or a head movement); obama3.jpg is the enrol
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -177,3 +178,34 @@ async def test_a_check_in_made_offline_answers_the_challenge_the_terminal_chose(
         kh = {"X-Device-Key": key.json()["key"]}
         refused = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "offline_challenge": "turn_left"}, files=answer(obama, "turn_left"), headers=kh)
         assert refused.status_code == 422 and "allow_offline" in refused.text
+
+
+async def test_a_lapsed_challenge_answered_as_terminal_chosen_is_named_in_the_decision(make_config, faces, obama) -> None:
+    """A check-in queued offline whose gateway challenge lapsed meanwhile: refused with it (410),
+    the terminal sends it again as terminal-chosen of the same kind, naming the lapsed
+    challenge (`lapsed_challenge_id`). Judged as terminal-chosen; the decision names the lapsed
+    challenge, confirmed (this kiosk's, this person's, that kind, unused, used up now) or not."""
+    clock = FakeClock()
+    async with running(make_config(FACE_CONFIG, thresholds={"faces": {"active_liveness": {"kinds": ["turn_left"]}}}), clock=clock) as r:
+        _, kh, k2 = await setup(r, faces)
+        ch = (await r.client.post("/api/kiosk/challenges", json={"person_id": "p-obama"}, headers=kh)).json()
+        clock.advance(60)  # a minute offline
+        data = {"person_id": "p-obama", "client_ref": "ci-lapsed-1"}
+        late = await r.client.post("/api/kiosk/checkins", data={**data, "challenge_id": ch["challenge_id"]}, files=answer(obama, "turn_left"), headers=kh)
+        assert late.status_code == 410, late.text
+        ok = await r.client.post("/api/kiosk/checkins", data={**data, "offline_challenge": "turn_left", "lapsed_challenge_id": ch["challenge_id"]},
+                                 files=answer(obama, "turn_left"), headers=kh)
+        assert ok.status_code == 200 and ok.json()["result"] == "accepted", ok.text
+        judged = ok.json()["liveness"]["challenge"]
+        lapsed = judged["lapsed"]
+        assert judged["issued_by"] == "terminal" and (lapsed["challenge_id"], lapsed["confirmed"]) == (ch["challenge_id"], True), judged
+        assert datetime.fromisoformat(lapsed["expires_at"]) == datetime.fromisoformat(ch["expires_at"]) > datetime.fromisoformat(lapsed["issued_at"]), lapsed
+        async with r.services.db.session() as s:
+            assert (await s.get(LivenessChallenge, ch["challenge_id"])).used_at is not None  # used up: named once
+        # named again (another reference), or by another kiosk: noted, not confirmed
+        again = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "offline_challenge": "turn_left", "lapsed_challenge_id": ch["challenge_id"]},
+                                    files=answer(obama, "turn_left"), headers=kh)
+        other = await r.client.post("/api/kiosk/checkins", data={"person_id": "p-obama", "offline_challenge": "turn_left", "lapsed_challenge_id": "nope-nope"},
+                                    files=answer(obama, "turn_left"), headers=k2)
+        for d in (again, other):
+            assert d.status_code == 200 and d.json()["liveness"]["challenge"]["lapsed"]["confirmed"] is False, d.text

@@ -113,8 +113,9 @@ function flush() {
         } catch (e) {
           if (item.type === "checkin" && item.challenge_id && [404, 409, 410].includes(e.status) && /challenge/.test(e.message)) {
             // its challenge lapsed while it waited: the frames still answer that kind, as one
-            // the terminal chose (judged the same way, marked so)
+            // the terminal chose (judged the same way, marked so, with the lapsed one named)
             item.offline_challenge = item.challenge_kind;
+            item.lapsed_challenge_id = item.challenge_id;
             delete item.challenge_id;
             await queue.put(item);
             continue;
@@ -139,6 +140,7 @@ function sendCheckin(item) {
   form.append("client_ref", item.client_ref);
   if (item.challenge_id) form.append("challenge_id", item.challenge_id);
   else if (item.offline_challenge) form.append("offline_challenge", item.offline_challenge);
+  if (item.lapsed_challenge_id) form.append("lapsed_challenge_id", item.lapsed_challenge_id);
   item.frames.forEach((blob, i) => form.append("frames", blob, `frame-${i}.jpg`));
   return call("/api/kiosk/checkins", { method: "POST", body: form });
 }
