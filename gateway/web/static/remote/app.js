@@ -1,8 +1,9 @@
 // Remote check-in on the person's own phone (/remote#<token>): the link an officer sent. The
 // token is in the URL's fragment, which the browser never sends to a server; this page sends it
 // in the X-Checkin-Token header. The page asks what the link is for, then, at the person's tap,
-// for the camera and the position, answers the gateway's liveness challenge with the camera
-// (../capture.js, as the kiosk does) and sends the frames with the position; the gateway
+// for the camera (a preview) and the position, shows the gateway's liveness challenge, films
+// the answer with the camera opened again after the prompt (../capture.js, as the kiosk does)
+// and sends the frames with the position; the gateway
 // verifies the face against the enrollment and the position against the person's zones.
 
 import { h, replace } from "../dom.js";
@@ -117,22 +118,27 @@ function locate() {
   });
 }
 
+// The order (docs/remote-checkin.md, "Timing of the answer"): the camera is opened first as a
+// preview while the phone locates itself (the permission prompts come now, and the person
+// frames their face); with the position, the challenge is fetched, the preview stopped and the
+// prompt shown; only then is the camera opened again and its first frames are the answer,
+// filmed from the moment the person can start it (as the kiosk terminal does, docs/kiosk.md).
 async function checkIn(link) {
   const video = h("video", { autoplay: true, muted: true, playsinline: true, class: "r-video" });
-  const say = h("p", { class: "r-big", role: "status" }, t("locating"));
+  const say = h("p", { class: "r-big", role: "status", dataset: { step: "locating" } }, t("locating"));
   shown = () => {};  // mid-way: the words change as it goes
   screen(h("div", { class: "r-camera" }, video, say));
+  const step = (name, text) => { say.dataset.step = name; say.textContent = text; };
   const where = locate();
   where.catch(() => {});  // judged below, after the camera
   try {
-    stream = await openCamera(video, { width: 640, height: 480, facingMode: "user" });
+    stream = await openCamera(video, { width: 640, height: 480, facingMode: "user" });  // the preview
   } catch (e) {
     failed(t("no_camera", { detail: e.message || e.name }));
     return;
   }
   let pos;
   try {
-    say.textContent = t("locating");
     pos = await where;
   } catch (e) {
     failed(t("no_position", { detail: e.message }));
@@ -145,12 +151,23 @@ async function checkIn(link) {
     refusal(e);
     return;
   }
-  say.textContent = challenge ? (challenge.prompt[lang] || challenge.prompt.en) : t("look");
+  // the prompt, then the camera again: its first frame is the first of the answer
+  stopCamera(stream);
+  stream = null;
+  step("prompt", challenge ? (challenge.prompt[lang] || challenge.prompt.en) : t("look"));
   say.dataset.challenge = challenge?.kind || "";
+  try {
+    stream = await openCamera(video, { width: 640, height: 480, facingMode: "user" });
+  } catch (e) {
+    failed(t("no_camera", { detail: e.message || e.name }));
+    return;
+  }
+  say.dataset.filming = "1";
   const frames = await captureFrames(video, challenge?.frames_wanted ?? FRAMES, challenge?.interval_ms ?? FRAME_MS);
   stopCamera(stream);
   stream = null;
-  say.textContent = t("checking");
+  delete say.dataset.filming;
+  step("checking", t("checking"));
   const form = new FormData();
   form.append("lat", String(pos.coords.latitude));
   form.append("lon", String(pos.coords.longitude));
