@@ -226,3 +226,33 @@ def camera_context(camera_browser: Callable[[Path], Any]) -> Callable[..., Any]:
         return ctx
 
     return make
+
+
+def enroll(admin: httpx.Client, person_id: str, name: str, photo: Path) -> None:
+    """A person with one enrolled photo (a real one from ../shared/data/faces), through the API."""
+    assert admin.post("/api/persons", json={"id": person_id, "name": name}).status_code == 201
+    r = admin.post(f"/api/persons/{person_id}/photos", files={"file": (photo.name, photo.read_bytes(), "image/jpeg")}, timeout=60)
+    assert r.status_code == 201, r.text
+
+
+def paired_kiosk(admin: httpx.Client, context: Any, kiosk_id: str = "kiosk-1", name: str = "大厅一号机", location: str | None = None) -> dict[str, Any]:
+    """A kiosk registered through the API, its key put in `context`'s storage as pairing on the
+    keypad leaves it (tests/e2e/test_kiosk_app.py pairs through the keypad): /kiosk opens on
+    its home screen."""
+    r = admin.post("/api/devices", json={"id": kiosk_id, "kind": "kiosk", "name": name, "settings": {"location": location} if location else {}})
+    assert r.status_code == 201, r.text
+    device = {"id": kiosk_id, "name": name, "key": r.json()["key"], **({"location": location} if location else {})}
+    context.add_init_script(script=f"localStorage.setItem('gateway.kiosk.device', {json.dumps(json.dumps(device))});")
+    return device
+
+
+def signed_in(context: Any, username: str, errors: list[str]) -> Any:
+    """A console page of `context` signed in through the login form (confirm dialogs
+    accepted, page errors collected in `errors`)."""
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda d: d.accept())
+    page.goto("/login")
+    sign_in(page, username)
+    page.wait_for_url("**/console/**")
+    return page

@@ -9,14 +9,13 @@ answers in the call window, and when the officer hangs up the terminal says the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, sign_in
+from tests.e2e.conftest import PASSWORD, paired_kiosk, signed_in
 from tests.kiosk.media import letterboxed, write_y4m
 
 SLOW_MS = 60_000
@@ -26,16 +25,13 @@ def test_officer_calls_a_kiosk_and_a_kiosk_calls_the_officer(make_config: Any, s
                                                                shared_data: Path, tmp_path: Path) -> None:
     live = start_live_gateway(make_config())
     admin = api_as(live, "chief")
-    made = admin.post("/api/devices", json={"id": "kiosk-1", "kind": "kiosk", "name": "大厅一号机", "settings": {"location": "一楼大厅"}})
-    assert made.status_code == 201, made.text
-    device = {"id": "kiosk-1", "name": "大厅一号机", "location": "一楼大厅", "key": made.json()["key"]}
 
     terminal_cam = write_y4m([letterboxed(shared_data / "faces" / "obama.jpg")] * 5, tmp_path / "terminal.y4m", fps=5)
     officer_cam = write_y4m([np.full((480, 640, 3), (40, 90, 200), np.uint8)] * 5, tmp_path / "officer.y4m", fps=5)
     errors: list[str] = []
 
     kctx = camera_context(live, terminal_cam, SLOW_MS, viewport={"width": 1280, "height": 900})
-    kctx.add_init_script(script=f"localStorage.setItem('gateway.kiosk.device', {json.dumps(json.dumps(device))});")
+    paired_kiosk(admin, kctx, location="一楼大厅")
     kiosk = kctx.new_page()
     kiosk.on("pageerror", lambda exc: errors.append(str(exc)))
     kiosk.on("dialog", lambda d: d.accept())
@@ -43,13 +39,7 @@ def test_officer_calls_a_kiosk_and_a_kiosk_calls_the_officer(make_config: Any, s
     expect(kiosk.locator("#k-net")).to_have_attribute("data-state", "online")  # its heartbeat went through
 
     live.add_user("officer-li", "officer", PASSWORD)
-    octx = camera_context(live, officer_cam, SLOW_MS, viewport={"width": 1440, "height": 900})
-    officer = octx.new_page()
-    officer.on("pageerror", lambda exc: errors.append(str(exc)))
-    officer.on("dialog", lambda d: d.accept())
-    officer.goto("/login")
-    sign_in(officer, "officer-li")
-    officer.wait_for_url("**/console/**")
+    officer = signed_in(camera_context(live, officer_cam, SLOW_MS, viewport={"width": 1440, "height": 900}), "officer-li", errors)
 
     # 1. the officer calls the kiosk; it rings there and is answered
     officer.goto("/console/calls")

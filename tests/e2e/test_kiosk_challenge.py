@@ -21,7 +21,6 @@ answers the same way, and they are far longer than a capture (the loop is never 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import enroll, paired_kiosk
 from tests.kiosk.media import challenge_clip, slideshow, write_y4m
 
 SLOW_MS = 60_000  # a check-in is face analysis on a loaded 2-core machine
@@ -58,15 +58,10 @@ def kiosk_with_camera(live: Any, admin: Any, camera_browser: Any, shared_data: P
     """obama.jpg enrolled as p-obama, a paired kiosk (its key in the terminal's storage, as
     pairing leaves it: tests/e2e/test_kiosk_app.py pairs through the keypad) whose camera plays
     `video`; the app's home screen."""
-    assert admin.post("/api/persons", json={"id": "p-obama", "name": "奥巴马"}).status_code == 201
-    photo = (shared_data / "faces" / "obama.jpg").read_bytes()
-    assert admin.post("/api/persons/p-obama/photos", files={"file": ("o.jpg", photo, "image/jpeg")}, timeout=60).status_code == 201
-    r = admin.post("/api/devices", json={"id": "kiosk-1", "kind": "kiosk", "name": "大厅一号机"})
-    assert r.status_code == 201, r.text
-    device = {"id": "kiosk-1", "name": "大厅一号机", "key": r.json()["key"]}
+    enroll(admin, "p-obama", "奥巴马", shared_data / "faces" / "obama.jpg")
     context = camera_browser(video).new_context(base_url=live.url, locale="zh-CN", viewport={"width": 1280, "height": 900})
     context.grant_permissions(["camera"], origin=live.url)
-    context.add_init_script(script=f"localStorage.setItem('gateway.kiosk.device', {json.dumps(json.dumps(device))});")
+    paired_kiosk(admin, context)
     context.add_init_script(script=MARKS)
     terminal = Terminal(context.new_page())
     terminal.page.on("pageerror", lambda exc: terminal.errors.append(str(exc)))

@@ -41,7 +41,6 @@ wait is for a condition, none for a fixed time."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +49,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import enroll, paired_kiosk
 from tests.e2e.test_kiosk_challenge import MARKS, PROMPT
 from tests.kiosk.media import challenge_clip, write_y4m
 from tests.waiting import wait_for_blocking
@@ -125,17 +125,12 @@ def test_a_check_in_queued_for_a_minute_offline_is_replayed_once(make_config: An
                                                                  shared_data: Path, tmp_path: Path) -> None:
     live = start_live_gateway(make_config(thresholds=CONFIG))
     admin = api_as(live, "chief")
-    assert admin.post("/api/persons", json={"id": "p-obama", "name": "奥巴马"}).status_code == 201
-    photo = (shared_data / "faces" / "obama.jpg").read_bytes()
-    assert admin.post("/api/persons/p-obama/photos", files={"file": ("o.jpg", photo, "image/jpeg")}, timeout=60).status_code == 201
-    r = admin.post("/api/devices", json={"id": "kiosk-1", "kind": "kiosk", "name": "大厅一号机"})
-    assert r.status_code == 201, r.text
-    device = {"id": "kiosk-1", "name": "大厅一号机", "key": r.json()["key"]}
+    enroll(admin, "p-obama", "奥巴马", shared_data / "faces" / "obama.jpg")
 
     video = write_y4m(challenge_clip(shared_data / "faces" / "obama.jpg", "turn_left"), tmp_path / "turn-left.y4m")
     context = camera_browser(video).new_context(base_url=live.url, locale="zh-CN", viewport={"width": 1280, "height": 900})
     context.grant_permissions(["camera"], origin=live.url)
-    context.add_init_script(script=f"localStorage.setItem('gateway.kiosk.device', {json.dumps(json.dumps(device))});")
+    paired_kiosk(admin, context)
     context.add_init_script(script=MARKS)
     context.add_init_script(script=COUNT_FAILURES)
     context.clock.install()  # the terminal's time: runs as usual until paused below

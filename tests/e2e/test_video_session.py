@@ -22,7 +22,7 @@ import face_recognition
 import numpy as np
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, sign_in
+from tests.e2e.conftest import PASSWORD, enroll, signed_in
 from tests.kiosk.media import letterboxed, write_y4m
 from tests.waiting import wait_for_blocking
 
@@ -35,22 +35,16 @@ def test_three_browsers_one_recorded_session_and_an_impostor(make_config: Any, s
     faces = shared_data / "faces"
     live = start_live_gateway(make_config(calls={"check_min_s": 1, "check_max_s": 2, "impostor_after": 2, "absent_after": 3}))
     admin = api_as(live, "chief")
-    for pid, name, photo in (("p-obama", "奥巴马", "obama.jpg"), ("p-biden", "拜登", "biden.jpg")):
-        assert admin.post("/api/persons", json={"id": pid, "name": name}).status_code == 201
-        assert admin.post(f"/api/persons/{pid}/photos", files={"file": (photo, (faces / photo).read_bytes(), "image/jpeg")}, timeout=60).status_code == 201
+    enroll(admin, "p-obama", "奥巴马", faces / "obama.jpg")
+    enroll(admin, "p-biden", "拜登", faces / "biden.jpg")
 
     officer_cam = write_y4m([np.full((480, 640, 3), (40, 90, 200), np.uint8)] * FPS, tmp_path / "officer.y4m", fps=FPS)
     person_cam = write_y4m([letterboxed(faces / "obama.jpg")] * (6 * FPS) + [letterboxed(faces / "biden.jpg")] * (6 * FPS), tmp_path / "person.y4m", fps=FPS)
     mediator_cam = write_y4m([letterboxed(faces / "two_people.jpg")] * FPS, tmp_path / "mediator.y4m", fps=FPS)
 
     live.add_user("officer-li", "officer", PASSWORD)
-    officer = camera_context(live, officer_cam, SLOW_MS, viewport={"width": 1440, "height": 900}).new_page()
     errors: list[str] = []
-    officer.on("pageerror", lambda exc: errors.append(str(exc)))
-    officer.on("dialog", lambda d: d.accept())
-    officer.goto("/login")
-    sign_in(officer, "officer-li")
-    officer.wait_for_url("**/console/**")
+    officer = signed_in(camera_context(live, officer_cam, SLOW_MS, viewport={"width": 1440, "height": 900}), "officer-li", errors)
     officer.goto("/console/calls")
     expect(officer.locator("#page")).to_have_attribute("data-ready", "1")
     form = officer.locator("form.call-new")
