@@ -13,7 +13,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,6 +105,23 @@ def sniff_ext(data: bytes) -> str:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return "bmp"
+
+
+def when_made(made_at: datetime | None, received: datetime, lapsed: dict[str, Any] | None) -> datetime:
+    """When a check-in was made: the terminal's `made_at` (a check-in queued while the gateway was
+    out of reach counts for the time and day the person stood there), never after it reached
+    the gateway (a clock running ahead), nor before the gateway's lapsed challenge it answered
+    was issued (when the gateway confirmed that challenge)."""
+    if made_at is None:
+        return received
+    made = made_at if made_at.tzinfo else made_at.replace(tzinfo=timezone.utc)
+    if made > received:
+        return received
+    if lapsed and lapsed.get("confirmed") and lapsed.get("issued_at"):
+        issued = datetime.fromisoformat(lapsed["issued_at"])
+        issued = issued if issued.tzinfo else issued.replace(tzinfo=timezone.utc)
+        made = max(made, issued)
+    return made
 
 
 class Recognition:
@@ -301,7 +318,7 @@ class Recognition:
     # -- 1:1 ---------------------------------------------------------------
     async def verify(self, person_id: str, photos: list[bytes], *, source: str, actor: str, liveness: bool, clip: bytes | None = None,
                      challenge_id: str | None = None, offline_challenge: str | None = None, lapsed_challenge_id: str | None = None,
-                     position: dict[str, Any] | None = None) -> Decision:
+                     position: dict[str, Any] | None = None, made_at: datetime | None = None) -> Decision:
         """One decision, stored with its distance, threshold and a thumbnail, published as a CheckIn.
         `photos` is a burst of frames, or `clip` a short video from which frames are taken.
         Kiosks (`liveness`): passive liveness first, then the challenge `challenge_id` asked for
@@ -378,9 +395,11 @@ class Recognition:
                 details["challenge"]["lapsed"] = await self._lapsed_challenge(lapsed_challenge_id, source, person_id, kind)
         decision = Decision(result, reason, distance, s.match_threshold, liveness=details)
         kiosk_id = source
+        received = self.clock.now()
+        at = when_made(made_at, received, (details.get("challenge") or {}).get("lapsed"))
         async with self.audit.tx() as sess:
             unit_id = await sess.scalar(select(Person.unit_id).where(Person.id == person_id)) or "root"  # the person's unit
-            row = CheckInRow(kiosk_id=kiosk_id, person_id=person_id, unit_id=unit_id, at=self.clock.now(), result=result, distance=distance, threshold=s.match_threshold, reason=reason, thumbnail=thumb, liveness=details,
+            row = CheckInRow(kiosk_id=kiosk_id, person_id=person_id, unit_id=unit_id, at=at, received_at=received if at != received else None, result=result, distance=distance, threshold=s.match_threshold, reason=reason, thumbnail=thumb, liveness=details,
                              position=position)
             sess.add(row)
             await sess.flush()

@@ -231,6 +231,32 @@ class KioskDriver:
             )
         elif event.result == "accepted":
             await self.alerts.clear("checkin_failed", person_id=event.person_id, device_id=event.kiosk_id, note=f"accepted check-in {event.checkin_id}")
+            # made in a window already judged missed (it waited in the terminal's outbox while the
+            # gateway was out of reach): the person did check in, so the missed alert ends
+            for day in self._windows_holding(event.kiosk_id, event.person_id, event.at):
+                await self.alerts.clear("checkin_missed", person_id=event.person_id, device_id=event.kiosk_id,
+                                        key=f"checkin_missed:{event.person_id}:{event.kiosk_id}:{day.isoformat()}",
+                                        note=f"check-in {event.checkin_id} made in the window reached the gateway late (the terminal was offline)")
+
+    def _window(self, start_s: str, end_s: str, tz: ZoneInfo, day: date) -> tuple[datetime, datetime]:
+        start = datetime.combine(day, time.fromisoformat(start_s), tz)
+        end = datetime.combine(day, time.fromisoformat(end_s), tz)
+        return start, end + timedelta(days=1) if end <= start else end
+
+    def _windows_holding(self, kiosk_id: str, person_id: str, at: datetime) -> list[date]:
+        """The days of this kiosk's check-in windows for the person that contain `at`."""
+        cfg = self.settings.get(kiosk_id)
+        days = []
+        for sc in cfg.checkins if cfg else []:
+            if sc.person_id != person_id:
+                continue
+            tz = ZoneInfo(sc.timezone or self.default_tz)
+            local = at.astimezone(tz)
+            for day in (local.date() - timedelta(days=1), local.date()):
+                start, end = self._window(sc.start, sc.end, tz, day)
+                if day.isoweekday() in sc.days and start <= at <= end:
+                    days.append(day)
+        return days
 
     async def check_schedules(self) -> None:
         """Raise `checkin_missed` once per scheduled window that ended without an accepted check-in."""
@@ -242,10 +268,7 @@ class KioskDriver:
                 for day in (local.date() - timedelta(days=1), local.date()):
                     if day.isoweekday() not in sc.days:
                         continue
-                    start = datetime.combine(day, time.fromisoformat(sc.start), tz)
-                    end = datetime.combine(day, time.fromisoformat(sc.end), tz)
-                    if end <= start:
-                        end += timedelta(days=1)
+                    start, end = self._window(sc.start, sc.end, tz, day)
                     key = (kiosk_id, sc.person_id, day)
                     if now < end or key in self._missed_done:
                         continue

@@ -95,7 +95,8 @@ class Identified(BaseModel):
 
 class CheckInPublic(BaseModel):
     id: int
-    at: datetime
+    at: datetime = Field(description="When the person checked in (for a check-in queued at a terminal while the gateway was out of reach: when it was made).")
+    received_at: datetime | None = Field(None, description="When it reached the gateway, if later than `at` (queued offline).")
     kiosk_id: str = Field(description="The kiosk, user:<name> for a check made from the console, remote:<link id> for a phone's remote check-in.")
     person_id: str
     result: str
@@ -212,7 +213,7 @@ async def list_checkins(
     if since:
         stmt = stmt.where(CheckInRow.at >= since)
     return [
-        CheckInPublic(id=c.id, at=c.at, kiosk_id=c.kiosk_id, person_id=c.person_id, result=c.result, distance=c.distance, threshold=c.threshold,
+        CheckInPublic(id=c.id, at=c.at, received_at=c.received_at, kiosk_id=c.kiosk_id, person_id=c.person_id, result=c.result, distance=c.distance, threshold=c.threshold,
                       reason=c.reason, liveness=c.liveness, thumbnail=f"/api/checkins/{c.id}/thumbnail.jpg" if c.thumbnail else None,
                       position=c.position)
         for c in (await s.scalars(stmt)).all()

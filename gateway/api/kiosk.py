@@ -95,6 +95,8 @@ async def checkin(
     challenge_id: str | None = Form(None, max_length=64, description="The challenge this check-in answers (POST /api/kiosk/challenges); required when active_liveness.required."),
     offline_challenge: ChallengeKind | None = Form(None, description="Made while the gateway was out of reach: the challenge the terminal chose and "
                                                                       "showed (judged the same way, marked terminal-chosen; active_liveness.allow_offline)."),
+    made_at: datetime | None = Form(None, description="When the terminal filmed the check-in (ISO 8601): a check-in queued while the gateway was out of "
+                                                       "reach counts at that time, never after it arrived nor before the lapsed challenge it answered was issued."),
     lapsed_challenge_id: str | None = Form(None, max_length=64, description="With offline_challenge: the gateway's challenge of that kind the person answered, which "
                                                                             "lapsed while the check-in waited in the terminal's outbox; recorded with the decision "
                                                                             "(`liveness.challenge.lapsed`)."),
@@ -109,7 +111,7 @@ async def checkin(
             data = [await read_upload(f, f"frame {i}") for i, f in enumerate(frames)]
             video = await read_upload(clip, "clip") if clip is not None else None
             d = await rec.verify(person_id, data, source=kid, actor=f"kiosk:{kid}", liveness=True, clip=video, challenge_id=challenge_id,
-                                 offline_challenge=offline_challenge, lapsed_challenge_id=lapsed_challenge_id)
+                                 offline_challenge=offline_challenge, lapsed_challenge_id=lapsed_challenge_id, made_at=made_at)
         except FaceInputError as e:
             raise await refused(core, f"kiosk:{kid}", "kiosk.checkin_bad_input", f"person:{person_id}", e) from None
     except BaseException:

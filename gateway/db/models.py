@@ -286,6 +286,9 @@ class CheckInRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     thumbnail: Mapped[str | None] = mapped_column(String(500))
     liveness: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # when it reached the gateway, when that was not when it was made (queued offline: `at` is
+    # the time the person stood at the terminal)
+    received_at: Mapped[datetime | None]
     unit_id: Mapped[str] = mapped_column(String(64), default="root", server_default="root", index=True)
     # remote check-ins (a phone, by a one-time link): where the phone was and how that position
     # stands against the person's zones ({lat, lon, accuracy_m, taken_at, verdict, zones, ...})

@@ -206,5 +206,8 @@ def test_a_check_in_queued_for_a_minute_offline_is_replayed_once(make_config: An
     # confirmed by the gateway (this kiosk's, this person's, the same kind, not used before)
     lapsed = challenge["lapsed"]
     assert (lapsed["challenge_id"], lapsed["confirmed"]) == (gateway_challenge, True), lapsed
-    assert datetime.fromisoformat(lapsed["expires_at"]) == expires_at < datetime.fromisoformat(c["at"]), (lapsed, c["at"])
+    assert datetime.fromisoformat(lapsed["expires_at"]) == expires_at, lapsed
+    # it counts when it was made (after the gateway's challenge was issued), and says when it arrived (after the outage)
+    assert datetime.fromisoformat(lapsed["issued_at"]) <= datetime.fromisoformat(c["at"]) < datetime.fromisoformat(c["received_at"]), (lapsed, c)
+    assert datetime.fromisoformat(c["received_at"]) > expires_at, c
     assert errors == [], errors

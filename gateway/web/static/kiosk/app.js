@@ -138,6 +138,7 @@ function sendCheckin(item) {
   const form = new FormData();
   form.append("person_id", item.person_id);
   form.append("client_ref", item.client_ref);
+  if (item.made_at) form.append("made_at", item.made_at);  // queued offline: it counts when it was made
   if (item.challenge_id) form.append("challenge_id", item.challenge_id);
   else if (item.offline_challenge) form.append("offline_challenge", item.offline_challenge);
   if (item.lapsed_challenge_id) form.append("lapsed_challenge_id", item.lapsed_challenge_id);
@@ -296,7 +297,7 @@ async function camera(personId) {
   let answer = null;
   const seen = (ev) => { if (ev.detail.client_ref === clientRef) answer = ev.detail; };
   document.addEventListener("kiosk-sent", seen);
-  const r = await submit({ type: "checkin", person_id: personId, client_ref: clientRef, frames, challenge_id: challenge?.challenge_id,
+  const r = await submit({ type: "checkin", person_id: personId, client_ref: clientRef, made_at: new Date().toISOString(), frames, challenge_id: challenge?.challenge_id,
     challenge_kind: kind, offline_challenge: challenge ? undefined : chosen || undefined });
   document.removeEventListener("kiosk-sent", seen);
   if (r.queued || !answer) { done(t("queued"), "queued"); return; }

@@ -13,6 +13,7 @@ const own = {
     "unknown": "Unknown person",
     "no_seen": "Nobody recognised on the cameras in the last hour.",
     "result.accepted": "accepted", "result.rejected": "rejected", "result.retry": "retry",
+    "received": "made offline; reached the gateway {t}",
   },
   "zh-CN": {
     "col.time": "时间", "col.person": "人员", "col.kiosk": "终端", "col.result": "结果",
@@ -22,6 +23,7 @@ const own = {
     "unknown": "未知人员",
     "no_seen": "最近一小时摄像头未识别到人员。",
     "result.accepted": "通过", "result.rejected": "未通过", "result.retry": "请重试",
+    "received": "离线时签到，{t} 送达",
   },
 };
 
@@ -35,7 +37,7 @@ export async function render(root, ctx) {
   function row(c) {
     const id = c.id ?? c.checkin_id;
     return h("tr", { dataset: { id, result: c.result } },
-      h("td", {}, ctx.fmt.time(c.at)),
+      h("td", {}, ctx.fmt.time(c.at), c.received_at ? h("div", { class: "muted small received" }, t("received", { t: ctx.fmt.time(c.received_at) })) : null),
       h("td", {}, ctx.link("person", { id: c.person_id }, c.person_id)),
       h("td", { class: "mono" }, sourceText(t, c.kiosk_id)),
       h("td", {}, h("span", { class: "chip" }, t("result." + c.result))),

@@ -1,0 +1,3 @@
+"""The kiosk tests use the faces fixtures (real photos)."""
+
+from tests.faces.conftest import faces  # noqa: F401 - a fixture
