@@ -13,7 +13,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from config.faces import FaceSettings
 from gateway.audit import Audit
 from gateway.bus import EventBus
-from gateway.clock import Clock
+from gateway.clock import Clock, as_utc
 from gateway.db.engine import Database
 from gateway.db.models import CheckInRow, FaceEncoding, LivenessChallenge, Person
 from gateway.events import CheckIn
@@ -114,13 +114,11 @@ def when_made(made_at: datetime | None, received: datetime, lapsed: dict[str, An
     was issued (when the gateway confirmed that challenge)."""
     if made_at is None:
         return received
-    made = made_at if made_at.tzinfo else made_at.replace(tzinfo=timezone.utc)
+    made = as_utc(made_at)
     if made > received:
         return received
     if lapsed and lapsed.get("confirmed") and lapsed.get("issued_at"):
-        issued = datetime.fromisoformat(lapsed["issued_at"])
-        issued = issued if issued.tzinfo else issued.replace(tzinfo=timezone.utc)
-        made = max(made, issued)
+        made = max(made, as_utc(datetime.fromisoformat(lapsed["issued_at"])))
     return made
 
 

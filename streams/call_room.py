@@ -79,7 +79,6 @@ class Slot:
     video_out: list[asyncio.Queue[Any]] = field(default_factory=list)
     audio_out: list[asyncio.Queue[Any]] = field(default_factory=list)
     received_frames: int = 0
-    arrivals: dict[int, float] = field(default_factory=dict)
 
 
 def _put_newest(q: asyncio.Queue[Any], item: Any) -> None:
@@ -238,8 +237,6 @@ class Room:
         self._ticker: asyncio.Task[None] | None = None
         self.video_index = 0  # composites made: the recording's frame count
         self.late_ticks = 0
-        # for the bench: when a party's frame arrived, and when a composite holding it left
-        self.on_composite: Callable[[float, dict[str, int]], None] | None = None
 
     # -- parties -----------------------------------------------------------
     def add(self, party_id: str, label: str) -> Slot:
@@ -380,7 +377,6 @@ class Room:
     def _composite(self, n: int) -> None:
         canvas = np.full((self.height, self.width, 3), BACKGROUND, np.uint8)
         now = time.monotonic()
-        shown: dict[str, int] = {}
         for slot in self.slots.values():
             x, y, tw, th = self.tile(slot.index)
             label_h = max(14, th // 12)
@@ -390,7 +386,6 @@ class Room:
                 img = f.reformat(width=fw, height=fh, format="rgb24").to_ndarray()
                 ox, oy = x + (tw - fw) // 2, y + (th - label_h - fh) // 2
                 canvas[oy:oy + fh, ox:ox + fw] = img
-                shown[slot.party_id] = slot.received_frames
                 state = ""
             else:
                 state = " (connection lost)" if slot.dropped else " (waiting)"
@@ -401,8 +396,6 @@ class Room:
         self.video_index += 1
         if self.recorder is not None:
             self.recorder.video(yuv, self.video_index)
-        if self.on_composite is not None:
-            self.on_composite(now, shown)
         wanting = [q for slot in self.slots.values() for q in slot.video_out]
         if not wanting:
             return

@@ -21,7 +21,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from sqlalchemy import select, update
 
 from config.calls import CallSettings
+from gateway.clock import as_utc
 from gateway.db.models import CallCheck, CallParty, CallSession, Device
 from gateway.events import CallChanged
 from gateway.evidence import confined, sha256_file
@@ -105,11 +106,6 @@ class Live:
         return next((p.device_id for p in self.parties.values() if p.role == "kiosk"), None)
 
 
-def _now_utc(clock: Any) -> datetime:
-    now: datetime = clock.now()
-    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
-
-
 class Calls:
     """The sessions this node runs. Built by the composition root with what it uses."""
 
@@ -122,7 +118,6 @@ class Calls:
         self.db, self.audit, self.bus, self.alerts, self.clock = db, audit, bus, alerts, clock
         self.media_dir, self.recognition, self.proceedings, self.node_id = media_dir, recognition, proceedings, node_id
         self.live: dict[str, Live] = {}
-        self._ring_tasks: set[asyncio.Task[Any]] = set()
         self.m_sessions = metrics.gauge("gateway_call_sessions", "Remote video sessions running on this node")
         self.m_parties = metrics.gauge("gateway_call_parties_connected", "Parties connected to this node's sessions")
         self.m_checks = metrics.counter("gateway_call_identity_checks_total", "Identity checks during remote sessions", ("outcome",))
@@ -170,7 +165,7 @@ class Calls:
             proceeding = await self.proceedings.start_remote(kind, person_id, case_ref, created_by, unit_id, sid)
         except ProceedingError as e:
             raise CallError(e.status, str(e)) from None
-        now = _now_utc(self.clock)
+        now = as_utc(self.clock.now())
         rel = f"calls/{now:%Y-%m-%d}/{sid}.mp4"
         tokens: dict[str, str] = {}
         members: list[Party] = []
@@ -238,10 +233,8 @@ class Calls:
             raise CallError(404, f"no kiosk {kiosk_id}")
         if not dev.enabled:
             raise CallError(409, f"kiosk {kiosk_id} is disabled")
-        seen = dev.last_seen_at
-        if seen is not None and seen.tzinfo is None:
-            seen = seen.replace(tzinfo=timezone.utc)
-        age = None if seen is None else (_now_utc(self.clock) - seen).total_seconds()
+        seen = as_utc(dev.last_seen_at) if dev.last_seen_at is not None else None
+        age = None if seen is None else (as_utc(self.clock.now()) - seen).total_seconds()
         if dev.state == "offline" or age is None or age > self.settings.kiosk_online_s:
             when = "never" if seen is None else f"{int(age or 0)} s ago"
             raise CallError(409, f"kiosk {kiosk_id} is offline (last heard from {when}): it cannot take a call")
@@ -285,11 +278,11 @@ class Calls:
             row = await s.scalar(select(CallParty).where(CallParty.token_sha256 == token_hash(token)))
         if row is None:
             raise CallError(404, "this link is not known")
-        expires = row.expires_at if row.expires_at is None or row.expires_at.tzinfo else row.expires_at.replace(tzinfo=timezone.utc)
+        expires = as_utc(row.expires_at) if row.expires_at is not None else None
         live = self.live.get(row.session_id)
         if live is None:
             raise CallError(410, "this session has ended")
-        if expires is not None and expires < _now_utc(self.clock) and row.state == "invited":
+        if expires is not None and expires < as_utc(self.clock.now()) and row.state == "invited":
             raise CallError(410, "this link has expired")
         return live, live.parties[row.id]
 
@@ -348,7 +341,7 @@ class Calls:
             await self._dropped(live, party, f"did not connect within {self.settings.connect_s:g} s")
 
     async def _connected(self, live: Live, party: Party) -> None:
-        now = _now_utc(self.clock)
+        now = as_utc(self.clock.now())
         first = party.joined_at is None
         if party.gaps and party.gaps[-1].get("ended_at") is None:
             party.gaps[-1] |= {"ended_at": iso(now), "duration_s": round((now - datetime.fromisoformat(party.gaps[-1]["started_at"])).total_seconds(), 1)}
@@ -363,26 +356,23 @@ class Calls:
     async def _dropped(self, live: Live, party: Party, why: str) -> None:
         if party.state in ("left", "dropped") or live.ending:
             return
-        party.state = "dropped"
         if party.joined_at is not None:  # a gap in what was recorded of them
-            party.gaps.append({"started_at": iso(_now_utc(self.clock)), "ended_at": None, "reason": why})
-        pc = live.pcs.pop(party.id, None)
-        live.room.detach(party.id, dropped=True)
-        if pc is not None:
-            await pc.close()
-        self._count()
+            party.gaps.append({"started_at": iso(as_utc(self.clock.now())), "ended_at": None, "reason": why})
         log.info("session %s: %s (%s) dropped: %s", live.id, party.label, party.role, why)
-        await self._store_party(party)
-        await self._changed(live)
+        await self._disconnect(live, party, "dropped")
 
     async def leave(self, session_id: str, party_id: str) -> None:
         live = self.get(session_id)
         party = live.parties.get(party_id)
         if party is None or party.state == "left":
             return
-        party.state = "left"
-        pc = live.pcs.pop(party_id, None)
-        live.room.detach(party_id, dropped=False)
+        await self._disconnect(live, party, "left")
+
+    async def _disconnect(self, live: Live, party: Party, state: str) -> None:
+        """The party is gone (`dropped`: its tile says so, or `left`): its connection closed, stored, pushed."""
+        party.state = state
+        pc = live.pcs.pop(party.id, None)
+        live.room.detach(party.id, dropped=state == "dropped")
         if pc is not None:
             await pc.close()
         self._count()
@@ -430,7 +420,7 @@ class Calls:
             else:
                 jpeg = await asyncio.to_thread(_jpeg, picture)
                 outcome, distance, why = await self.recognition.presence(party.person_id, jpeg)
-            at = _now_utc(self.clock)
+            at = as_utc(self.clock.now())
             party.last_check = {"outcome": outcome, "distance": distance, "reason": why, "at": iso(at), "why": reason}
             async with self.db.session() as s, s.begin():
                 s.add(CallCheck(session_id=live.id, party_id=party.id, person_id=party.person_id, at=at, outcome=outcome, distance=distance, reason=reason))
@@ -499,10 +489,6 @@ class Calls:
         await asyncio.gather(*(pc.close() for pc in live.pcs.values()), return_exceptions=True)
         live.pcs.clear()
         await live.room.stop()
-        now = iso(_now_utc(self.clock))
-        for p in live.parties.values():
-            if p.gaps and p.gaps[-1].get("ended_at") is None:
-                p.gaps[-1]["ended_at"] = now
         recorder = live.room.recorder
         notes = {"recording_error": recorder.error if recorder else None, "recording_dropped_frames": recorder.dropped if recorder else 0,
                  "composite_frames": live.room.video_index, "late_ticks": live.room.late_ticks}
@@ -519,7 +505,7 @@ class Calls:
             parties = (await s.scalars(select(CallParty).where(CallParty.session_id == sid))).all()
             checks = (await s.scalars(select(CallCheck).where(CallCheck.session_id == sid).order_by(CallCheck.at))).all()
         assert row is not None
-        ended = _now_utc(self.clock)
+        ended = as_utc(self.clock.now())
         items: list[dict[str, Any]] = []
         if rel:
             path = confined(self.media_dir, rel)
@@ -530,9 +516,8 @@ class Calls:
             if path.is_file() and path.stat().st_size > 0:
                 items.append({"camera_id": f"call-{sid}", "path": rel, "sha256": await asyncio.to_thread(sha256_file, path), "size": path.stat().st_size,
                               "started_at": iso(row.created_at), "ended_at": iso(ended)})
-        members = {p.id: p.summary() for p in live.parties.values()} if live else {
-            p.id: {"id": p.id, "role": p.role, "label": p.label, "person_id": p.person_id, "device_id": p.device_id, "username": p.username,
-                   "state": p.state, "joined_at": iso(p.joined_at), "gaps": p.gaps} for p in parties}
+        stored = [Party(p.id, p.role, p.label, p.person_id, p.device_id, p.username, p.state, p.joined_at, p.gaps or []) for p in parties]
+        members = {p.id: p.summary() for p in (live.parties.values() if live else stored)}
         for m in members.values():
             for g in m["gaps"]:
                 if g.get("ended_at") is None:  # dropped until the end
@@ -588,10 +573,8 @@ def attendance_of(checks: Any, members: dict[str, dict[str, Any]], ended: dateti
         for i, c in enumerate(cs):
             if c.outcome != "present":
                 continue
-            nxt = cs[i + 1].at if i + 1 < len(cs) else ended
-            at = c.at if c.at.tzinfo else c.at.replace(tzinfo=timezone.utc)
-            nxt = nxt if nxt.tzinfo else nxt.replace(tzinfo=timezone.utc)
-            verified += max(0.0, min((nxt - at).total_seconds(), check_max_s))
+            nxt = as_utc(cs[i + 1].at if i + 1 < len(cs) else ended)
+            verified += max(0.0, min((nxt - as_utc(c.at)).total_seconds(), check_max_s))
         present = [c for c in cs if c.outcome == "present"]
         if not present:
             continue

@@ -72,12 +72,17 @@ class Proceedings:
         now = self.clock.now()
         row = Proceeding(kind=kind, person_id=person_id, case_ref=case_ref, camera_ids=list(camera_ids), state="recording",
                          started_at=naive(now), started_by=user, pre_roll_s=self.pre_roll_s, unit_id=unit_id)
+        return await self._begin(row, user, {"camera_ids": camera_ids})
+
+    async def _begin(self, row: Proceeding, user: str, details: dict[str, Any]) -> Proceeding:
+        """Store a new proceeding, audited, and say so on the bus."""
         async with self.audit.tx() as s:
             s.add(row)
             await s.flush()
             await self.audit.add(s, user, "proceeding.started", f"proceeding:{row.id}",
-                                          {"kind": kind, "person_id": person_id, "case_ref": case_ref, "camera_ids": camera_ids})
-        await self.bus.publish(ProceedingChanged(proceeding_id=row.id, state="recording", person_id=person_id, kind=kind, camera_ids=list(camera_ids)))
+                                 {"kind": row.kind, "person_id": row.person_id, "case_ref": row.case_ref, **details})
+        await self.bus.publish(ProceedingChanged(proceeding_id=row.id, state="recording", person_id=row.person_id, kind=row.kind,
+                                                 camera_ids=list(row.camera_ids)))
         return row
 
     async def stop(self, proceeding_id: int, user: str) -> Proceeding:
@@ -139,13 +144,7 @@ class Proceedings:
             raise ProceedingError(422, f"kind must be one of {', '.join(KINDS)}")
         row = Proceeding(kind=kind, person_id=person_id, case_ref=case_ref, camera_ids=[], state="recording",
                          started_at=naive(self.clock.now()), started_by=user, pre_roll_s=0, unit_id=unit_id)
-        async with self.audit.tx() as s:
-            s.add(row)
-            await s.flush()
-            await self.audit.add(s, user, "proceeding.started", f"proceeding:{row.id}", {"kind": kind, "person_id": person_id, "case_ref": case_ref,
-                                                                                    "call_session": session_id})
-        await self.bus.publish(ProceedingChanged(proceeding_id=row.id, state="recording", person_id=person_id, kind=kind))
-        return row
+        return await self._begin(row, user, {"call_session": session_id})
 
     async def seal_remote(self, proceeding_id: int, user: str, items: list[dict[str, Any]], gaps: list[dict[str, Any]], extra: dict[str, Any],
                           attendance: list[dict[str, Any]]) -> Proceeding:

@@ -21,11 +21,11 @@ from gateway.api.deps import (
     CallsDep,
     CoreDep,
     CurrentDevice,
-    DevicePrincipal,
     Principal,
     Require,
     SessionDep,
 )
+from gateway.api.kiosk import kiosk_only
 from gateway.api.ranges import file_response, serves_start
 from gateway.api.relay import to_node
 from gateway.api.scope import device_in_reach, get_owned, owned
@@ -396,15 +396,9 @@ class KioskCallStart(BaseModel):
     person_id: str | None = Field(None, max_length=64, description="Who is at the terminal, if known.")
 
 
-def _kiosk(dev: DevicePrincipal) -> str:
-    if dev.kind != "kiosk":
-        raise HTTPException(403, f"device {dev.id} is a {dev.kind}, not a kiosk")
-    return dev.id
-
-
 @kiosk_calls.get("", response_model=KioskCalls, summary="Is a session ringing for this kiosk? (polled by the kiosk app)")
 async def kiosk_ringing(dev: CurrentDevice, calls: CallsDep) -> KioskCalls:
-    found = calls.ringing_for(_kiosk(dev))
+    found = calls.ringing_for(kiosk_only(dev))
     if found is None:
         return KioskCalls(call=None)
     live, party = found
@@ -414,7 +408,7 @@ async def kiosk_ringing(dev: CurrentDevice, calls: CallsDep) -> KioskCalls:
 
 @kiosk_calls.post("", status_code=201, response_model=IncomingCall, summary="The terminal calls the duty officer: a video session rings on the consoles")
 async def kiosk_call(body: KioskCallStart, dev: CurrentDevice, s: SessionDep, calls: CallsDep) -> IncomingCall:
-    kid = _kiosk(dev)
+    kid = kiosk_only(dev)
     row = await s.get(Device, kid)
     person = await s.get(Person, body.person_id) if body.person_id else None
     unit = person.unit_id if person is not None else (row.unit_id if row is not None else "root")
@@ -438,7 +432,7 @@ def _kiosk_party(calls: Calls, session_id: str, kiosk_id: str) -> str:
 
 @kiosk_calls.post("/{call_id}/join", response_model=Answer, summary="The kiosk joins the session it was called to (or made)")
 async def kiosk_join(call_id: str, body: Offer, request: Request, core: CoreDep, dev: CurrentDevice, calls: CallsDep) -> Any:
-    kid = _kiosk(dev)
+    kid = kiosk_only(dev)
     if (elsewhere := await on_its_node(request, core, calls, call_id, await request.body())) is not None:
         return elsewhere
     try:
@@ -450,7 +444,7 @@ async def kiosk_join(call_id: str, body: Offer, request: Request, core: CoreDep,
 
 @kiosk_calls.post("/{call_id}/leave", status_code=204, summary="The kiosk hangs up")
 async def kiosk_leave(call_id: str, request: Request, core: CoreDep, dev: CurrentDevice, calls: CallsDep) -> Response:
-    kid = _kiosk(dev)
+    kid = kiosk_only(dev)
     if (elsewhere := await on_its_node(request, core, calls, call_id)) is not None:
         return elsewhere
     try:
